@@ -1,0 +1,533 @@
+package qqproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultServer       = "http://tqq.tencent.com:8000/"
+	DefaultClientCode   = "9326B87B234E7235" // the LC of the seed's Login line
+	DefaultVersion      = "1.1"
+	DefaultTimeout      = 10 * time.Second
+	DefaultMaxAttempts  = 3
+	DefaultRetryBackoff = 200 * time.Millisecond
+)
+
+// Page sizes the client asks for; the emulator caps List at 160 and
+// Query_Stat at 50, as the historic clients asked.
+const (
+	listPageSize   = 160
+	onlinePageSize = 50
+)
+
+// maxReplyBytes bounds what one reply may take in memory; the largest
+// honest reply (a GetMsgEx with a long queue) is far below it.
+const maxReplyBytes = 4 << 20
+
+// maxBackoff caps the doubling between attempts.
+const maxBackoff = 10 * time.Second
+
+// Options configure a Client. The zero value of every field means its
+// default, so Options{} talks to the historic server.
+type Options struct {
+	// Server is the URL requests are POSTed to.
+	Server string
+	// ClientCode is the LC of Login: 16 hex digits naming the client build.
+	ClientCode string
+	// HTTPClient carries the requests. Share one among all Clients so their
+	// connections to the server are kept alive and reused; nil means a new
+	// NewHTTPClient() for this Client alone.
+	HTTPClient *http.Client
+	// Timeout bounds one attempt of one request.
+	Timeout time.Duration
+	// MaxAttempts is how often a request whose reply was lost is sent, in
+	// all; 1 means never retry.
+	MaxAttempts int
+	// RetryBackoff is the pause before the first retry; it doubles for each
+	// further one, with jitter.
+	RetryBackoff time.Duration
+	// Version is the VER every request carries.
+	Version string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Server == "" {
+		o.Server = DefaultServer
+	}
+	if o.ClientCode == "" {
+		o.ClientCode = DefaultClientCode
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = NewHTTPClient()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
+	}
+	return o
+}
+
+// NewHTTPClient returns an http.Client tuned for many sessions talking to
+// one QQ server: a large pool of idle keep-alive connections to that host,
+// so that thousands of polling sessions do not open a connection per
+// request. It has no overall timeout; Client bounds each attempt itself.
+func NewHTTPClient() *http.Client {
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: t}
+}
+
+// Client speaks the QQ HTTP protocol for one QQ number. It is safe for
+// concurrent use; requests of different Clients never wait for each other.
+//
+// Every request gets its own SEQ. A request whose reply was lost (network
+// error, timeout, HTTP 5xx, a reply that cannot be read or is not for this
+// request) is sent again with the same SEQ, so that a server remembering
+// its replies answers the repeat without executing it twice: a message is
+// never sent twice because of a retry. When every attempt failed the error
+// is a *TransportError. A reply with RES=20 is ErrNotLoggedIn, any other
+// non-zero RES a *ResultError; those are answers, and are not retried.
+type Client struct {
+	uin  UIN
+	opts Options
+	seq  atomic.Int64
+}
+
+// seqMask keeps SEQ within 31 bits, so that servers storing it in a 32-bit
+// int read it unchanged.
+const seqMask = 1<<31 - 1
+
+// NewClient returns a Client for the QQ number uin. It does no I/O.
+func NewClient(uin UIN, opts Options) *Client {
+	c := &Client{uin: uin, opts: opts.withDefaults()}
+	// Seeding from the clock in microseconds keeps a restarted process (or
+	// a new Client for the same number) clear of the SEQs its predecessor
+	// used within the server's memory of replies: it would have had to send
+	// more than one request per microsecond to catch up with the clock.
+	c.seq.Store(time.Now().UnixMicro() & seqMask)
+	return c
+}
+
+// UIN is the QQ number this Client speaks for.
+func (c *Client) UIN() UIN { return c.uin }
+
+func (c *Client) nextSeq() int64 {
+	for {
+		s := c.seq.Add(1) & seqMask
+		// 0 is what ReadHeader makes of an empty SEQ, so never send it.
+		if s != 0 {
+			return s
+		}
+	}
+}
+
+// Login starts a session. passwordMD5 is the lowercase hex MD5 of the
+// password (see PasswordMD5); the password itself is never sent. A refusal
+// is a *LoginError whose Reason is the server's text.
+func (c *Client) Login(ctx context.Context, passwordMD5 string) (LoginResult, error) {
+	pw, err := normalizeMD5(passwordMD5)
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("login %d: %w", c.uin, err)
+	}
+	if !isHex(c.opts.ClientCode, 16) {
+		return LoginResult{}, fmt.Errorf("login %d: client code (LC) %q is not 16 hex digits", c.uin, c.opts.ClientCode)
+	}
+	var res LoginResult
+	err = c.call(ctx, CmdLogin, func(f *Fields) {
+		f.setRaw("PS", pw)
+		f.setRaw("M5", "1")
+		f.Set("LC", c.opts.ClientCode)
+	}, func(f Fields) error {
+		var err error
+		res, err = ReadLogin(f, c.uin)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("login %d: %w", c.uin, err)
+	}
+	return res, nil
+}
+
+// normalizeMD5 checks that s is 32 hex digits and lowercases it. The value
+// never appears in an error: it is as good as the password to this server.
+func normalizeMD5(s string) (string, error) {
+	if !isHex(s, 32) {
+		return "", errors.New("password MD5 must be 32 hex digits")
+	}
+	return strings.ToLower(s), nil
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if _, ok := unhex(s[i]); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Buddies returns the numbers on the user's buddy list, asking page after
+// page until the server says it sent the last one.
+func (c *Client) Buddies(ctx context.Context) ([]UIN, error) {
+	var all []UIN
+	for start := 0; ; {
+		var (
+			got  []UIN
+			page Page
+		)
+		err := c.call(ctx, CmdList, func(f *Fields) {
+			f.SetInt("TN", listPageSize)
+			f.SetInt("UN", int64(start))
+		}, func(f Fields) error {
+			var err error
+			got, page, err = ReadList(f)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("buddy list of %d: %w", c.uin, err)
+		}
+		all = append(all, got...)
+		if page.Last {
+			return all, nil
+		}
+		if page.Count <= 0 {
+			// Asking again from the same start would loop for ever.
+			return nil, fmt.Errorf("buddy list of %d: %w: page at %d is empty but not the last", c.uin, ErrMalformed, start)
+		}
+		start += page.Count
+	}
+}
+
+// OnlineBuddies returns the buddies that are online now, with their state,
+// nickname and face. The user's own number, which the server lists among
+// them, is left out.
+func (c *Client) OnlineBuddies(ctx context.Context) ([]Buddy, error) {
+	var all []Buddy
+	for start := 0; ; {
+		var (
+			got  []Buddy
+			page Page
+		)
+		err := c.call(ctx, CmdQueryStat, func(f *Fields) {
+			f.SetInt("TN", onlinePageSize)
+			f.SetInt("UN", int64(start))
+		}, func(f Fields) error {
+			var err error
+			got, page, err = ReadOnline(f)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("online buddies of %d: %w", c.uin, err)
+		}
+		for _, b := range got {
+			if b.UIN != c.uin {
+				all = append(all, b)
+			}
+		}
+		if page.Last {
+			return all, nil
+		}
+		if page.Count <= 0 {
+			return nil, fmt.Errorf("online buddies of %d: %w: page at %d is empty but not the last", c.uin, ErrMalformed, start)
+		}
+		start += page.Count
+	}
+}
+
+// profileLevel is the LV of GetInfo: 3, the detailed record, which adds
+// city, country and mobile to what 2 gives.
+const profileLevel = 3
+
+// Profile returns the GetInfo record of uin. A number the server does not
+// know is a *ResultError (RES=5).
+func (c *Client) Profile(ctx context.Context, uin UIN) (Profile, error) {
+	var p Profile
+	err := c.call(ctx, CmdGetInfo, func(f *Fields) {
+		f.SetInt("LV", profileLevel)
+		f.SetInt("UN", int64(uin))
+	}, func(f Fields) error {
+		var err error
+		p, err = ReadProfile(f)
+		return err
+	})
+	if err != nil {
+		return Profile{}, fmt.Errorf("profile of %d: %w", uin, err)
+	}
+	if p.UIN == 0 {
+		p.UIN = uin
+	}
+	return p, nil
+}
+
+// AddBuddy asks to add uin to the buddy list. The result says whether it
+// was added at once or needs their authorisation (then send AnswerAdd with
+// AckRequest), or whether they accept nobody.
+func (c *Client) AddBuddy(ctx context.Context, uin UIN) (AddResult, error) {
+	var r AddResult
+	err := c.call(ctx, CmdAddToList, func(f *Fields) {
+		f.SetInt("UN", int64(uin))
+	}, func(f Fields) error {
+		var err error
+		r, err = ReadAdd(f)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("add %d to buddies of %d: %w", uin, c.uin, err)
+	}
+	return r, nil
+}
+
+// AnswerAdd answers uin's request to add the user (AckApprove, AckReject),
+// or asks uin for the authorisation AddBuddy said is needed (AckRequest).
+// reason is the text they see.
+func (c *Client) AnswerAdd(ctx context.Context, uin UIN, code AckCode, reason string) error {
+	switch code {
+	case AckApprove, AckReject, AckRequest:
+	default:
+		return fmt.Errorf("answer add request of %d: unknown answer code %d", uin, code)
+	}
+	err := c.call(ctx, CmdAckAddToList, func(f *Fields) {
+		f.SetInt("UN", int64(uin))
+		f.SetInt("CD", int64(code))
+		f.Set("RS", reason)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("answer add request of %d: %w", uin, err)
+	}
+	return nil
+}
+
+// RemoveBuddy deletes uin from the buddy list.
+func (c *Client) RemoveBuddy(ctx context.Context, uin UIN) error {
+	err := c.call(ctx, CmdDelFromList, func(f *Fields) {
+		f.SetInt("UN", int64(uin))
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("remove %d from buddies of %d: %w", uin, c.uin, err)
+	}
+	return nil
+}
+
+// SetStatus changes the state the user's buddies see.
+func (c *Client) SetStatus(ctx context.Context, st Status) error {
+	if !st.Valid() {
+		return fmt.Errorf("set status of %d: %v is not a QQ state (10, 20, 30, 40)", c.uin, st)
+	}
+	err := c.call(ctx, CmdChangeStat, func(f *Fields) {
+		f.SetInt("ST", int64(st))
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("set status of %d to %v: %w", c.uin, st, err)
+	}
+	return nil
+}
+
+// Logout ends the session.
+func (c *Client) Logout(ctx context.Context) error {
+	if err := c.call(ctx, CmdLogout, nil, nil); err != nil {
+		return fmt.Errorf("logout %d: %w", c.uin, err)
+	}
+	return nil
+}
+
+// Messages fetches the messages and notices waiting for the user; the
+// server forgets them once fetched. Calling it is also what keeps the
+// session alive (see LoginResult).
+func (c *Client) Messages(ctx context.Context) ([]Message, error) {
+	var ms []Message
+	err := c.call(ctx, CmdGetMsgEx, nil, func(f Fields) error {
+		var err error
+		ms, err = ReadMessages(f)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("messages of %d: %w", c.uin, err)
+	}
+	return ms, nil
+}
+
+// SendMessage sends text to the buddy to. Any text is safe: it is escaped
+// so that it arrives unchanged and can never add a field of its own.
+func (c *Client) SendMessage(ctx context.Context, to UIN, text string) error {
+	err := c.call(ctx, CmdCLTMSG, func(f *Fields) {
+		f.SetInt("UN", int64(to))
+		f.Set("MG", text)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("message from %d to %d: %w", c.uin, to, err)
+	}
+	return nil
+}
+
+// call sends one request — VER, CMD, SEQ, UIN, then what fill adds — and
+// hands the reply to decode once its RES is 0. It retries with the same
+// SEQ while the reply is lost, as the Client's doc says.
+func (c *Client) call(ctx context.Context, cmd string, fill func(*Fields), decode func(Fields) error) error {
+	seq := c.nextSeq()
+	req := make(Fields, 0, 8)
+	req.Set("VER", c.opts.Version)
+	req.setRaw("CMD", cmd)
+	req.SetInt("SEQ", seq)
+	req.SetInt("UIN", int64(c.uin))
+	if fill != nil {
+		fill(&req)
+	}
+	body := req.String()
+
+	var last error
+	for attempt := 1; ; attempt++ {
+		retry, err := c.attempt(ctx, cmd, seq, body, decode)
+		var hs *httpStatusError
+		if !retry && errors.As(err, &hs) {
+			return &TransportError{Cmd: cmd, Attempts: attempt, Err: err}
+		}
+		if err == nil || !retry {
+			return err
+		}
+		last = err
+		if ctx.Err() != nil {
+			return &TransportError{Cmd: cmd, Attempts: attempt, Err: contextCause(ctx, last)}
+		}
+		if attempt >= c.opts.MaxAttempts {
+			return &TransportError{Cmd: cmd, Attempts: attempt, Err: last}
+		}
+		t := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &TransportError{Cmd: cmd, Attempts: attempt, Err: contextCause(ctx, last)}
+		case <-t.C:
+		}
+	}
+}
+
+// contextCause is the error of a request its caller gave up on: the
+// context's error, which callers test for, with the last failure as text.
+func contextCause(ctx context.Context, last error) error {
+	if errors.Is(last, ctx.Err()) {
+		return last
+	}
+	return fmt.Errorf("%w (last failure: %v)", ctx.Err(), last)
+}
+
+// backoff is the pause after the given failed attempt: RetryBackoff
+// doubled per attempt, capped, then jittered to between half and all of it
+// so that sessions that failed together do not retry together.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.opts.RetryBackoff
+	for i := 1; i < attempt && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// attempt sends body once. It reports whether a failure means the reply
+// was lost, so that sending the same request again is right.
+func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string, decode func(Fields) error) (retry bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.opts.Server, strings.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("%s: bad server URL: %w", cmd, err)
+	}
+	hreq.Header.Set("Content-Type", "text/plain; charset=UTF-8")
+	resp, err := c.opts.HTTPClient.Do(hreq)
+	if err != nil {
+		return true, c.timeoutCause(ctx, actx, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if err != nil {
+		return true, fmt.Errorf("reading reply: %w", c.timeoutCause(ctx, actx, err))
+	}
+	switch {
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
+		return true, &httpStatusError{Status: resp.Status}
+	case resp.StatusCode != http.StatusOK:
+		// The server understood the request and refused it: sending the
+		// same bytes again cannot help.
+		return false, &httpStatusError{Status: resp.Status}
+	}
+	if len(raw) > maxReplyBytes {
+		return true, fmt.Errorf("%w: reply longer than %d bytes", ErrMalformed, maxReplyBytes)
+	}
+	f, err := Parse(string(raw))
+	if err != nil {
+		return true, err
+	}
+	h, err := ReadHeader(f)
+	if err != nil {
+		return true, err
+	}
+	// A reply to some other request (a confused proxy, a server answering
+	// from the wrong memory) is as good as none. An empty SEQ and SEQ=-1,
+	// which the historic server sent in some replies, echo nothing and are
+	// accepted; an empty UIN (its Login reply) likewise.
+	if !strings.EqualFold(h.Cmd, cmd) {
+		return true, fmt.Errorf("%w: reply is for CMD=%s", ErrMalformed, truncate(h.Cmd, 20))
+	}
+	if h.Seq != seq && h.Seq != 0 && h.Seq != -1 {
+		return true, fmt.Errorf("%w: reply is for SEQ=%d, sent SEQ=%d", ErrMalformed, h.Seq, seq)
+	}
+	if h.UIN != 0 && h.UIN != c.uin {
+		return true, fmt.Errorf("%w: reply is for UIN=%d", ErrMalformed, h.UIN)
+	}
+	if err := h.Err(); err != nil {
+		return false, err
+	}
+	if decode == nil {
+		return false, nil
+	}
+	if err := decode(f); err != nil {
+		// A damaged reply is retried like a lost one; any other error (a
+		// refused login) is the server's answer.
+		return errors.Is(err, ErrMalformed), err
+	}
+	return false, nil
+}
+
+// timeoutCause names a failure that came from this attempt's own deadline
+// rather than from the caller's context, so the error says what happened.
+func (c *Client) timeoutCause(ctx, actx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no reply within %v: %w", c.opts.Timeout, err)
+	}
+	return err
+}
+
+// httpStatusError is a reply whose HTTP status is not 200 OK.
+type httpStatusError struct{ Status string }
+
+func (e *httpStatusError) Error() string { return "HTTP " + e.Status }
