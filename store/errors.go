@@ -1,0 +1,56 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors for errors.Is.
+var (
+	// ErrNotFound: no such registration, contact or queue item.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the QQ number is already registered by another JID.
+	// The concrete error is a *ConflictError.
+	ErrConflict = errors.New("qq number already registered")
+	// ErrInvalid: an argument the store refuses to write, such as a
+	// password that is not an MD5 digest.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNewerSchema: the database was written by a newer version of the
+	// program; it is left untouched. The concrete error is a *SchemaError.
+	ErrNewerSchema = errors.New("database schema is newer than this program")
+)
+
+// ConflictError reports that UIN already belongs to another JID. The other
+// owner is deliberately not named, so the message can be shown to the user
+// who tried without revealing who holds the number.
+type ConflictError struct {
+	UIN int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("qq number %d is already registered by another user", e.UIN)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// SchemaError reports a database whose schema version is newer than the
+// newest migration this program knows.
+type SchemaError struct {
+	Path      string
+	Found     int // version recorded in the file
+	Supported int // newest version this program knows
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("store: %s has schema version %d, this program knows up to %d: upgrade the program (the file was not modified)",
+		e.Path, e.Found, e.Supported)
+}
+
+// Is makes errors.Is(err, ErrNewerSchema) true.
+func (e *SchemaError) Is(target error) bool { return target == ErrNewerSchema }
+
+// invalid wraps ErrInvalid with a reason.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
+}
