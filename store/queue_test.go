@@ -1,0 +1,307 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestQueue(t *testing.T) {
+	ctx := context.Background()
+	s, clk := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	mustRegister(t, s, bob, 10002)
+
+	if items, err := s.Pending(ctx, alice, ToXMPP); err != nil || len(items) != 0 {
+		t.Errorf("Pending of an empty queue = %v, %v", items, err)
+	}
+	if users, err := s.PendingUsers(ctx); err != nil || len(users) != 0 {
+		t.Errorf("PendingUsers of an empty queue = %v, %v", users, err)
+	}
+
+	received := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	in := []Item{
+		{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "one", Received: received, Meta: "seq=1"},
+		{Dir: ToQQ, JID: alice, Peer: 20002, Text: "to qq", Meta: "stanza-17"},
+		{Dir: ToXMPP, JID: bob, Peer: 30003, Text: "for bob"},
+		{Dir: ToXMPP, JID: alice, Peer: 30003, Text: "two <&> 你好\x00end", Attempts: 2},
+	}
+	var ids []int64
+	for _, it := range in {
+		it.ID = 999 // ignored
+		id, err := s.Enqueue(ctx, it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("IDs not increasing: %v", ids)
+		}
+	}
+
+	got, err := s.Pending(ctx, alice, ToXMPP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("Pending(alice, ToXMPP) = %+v, want 2 items", got)
+	}
+	want0 := in[0]
+	want0.ID = ids[0]
+	if !reflect.DeepEqual(got[0], want0) {
+		t.Errorf("first item = %+v, want %+v", got[0], want0)
+	}
+	if got[1].ID != ids[3] || got[1].Text != in[3].Text || got[1].Peer != 30003 || got[1].Attempts != 2 || got[1].Dir != ToXMPP {
+		t.Errorf("second item = %+v", got[1])
+	}
+	// A zero Received is filled in with the store's clock.
+	if got[1].Received.IsZero() || got[1].Received.After(clk.now()) || got[1].Received.Year() != 2024 {
+		t.Errorf("default Received = %v", got[1].Received)
+	}
+	toQQ, _ := s.Pending(ctx, alice, ToQQ)
+	if len(toQQ) != 1 || toQQ[0].ID != ids[1] || toQQ[0].Meta != "stanza-17" || toQQ[0].Dir != ToQQ {
+		t.Errorf("Pending(alice, ToQQ) = %+v", toQQ)
+	}
+	if users, _ := s.PendingUsers(ctx); !reflect.DeepEqual(users, []string{alice, bob}) {
+		t.Errorf("PendingUsers = %v", users)
+	}
+
+	// Attempts.
+	for want := 3; want <= 4; want++ {
+		if n, err := s.MarkAttempt(ctx, ids[3]); err != nil || n != want {
+			t.Errorf("MarkAttempt = %d, %v; want %d", n, err, want)
+		}
+	}
+	if got, _ := s.Pending(ctx, alice, ToXMPP); got[1].Attempts != 4 || got[0].Attempts != 0 {
+		t.Errorf("attempts after MarkAttempt: %d and %d", got[0].Attempts, got[1].Attempts)
+	}
+	if _, err := s.MarkAttempt(ctx, 123456); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkAttempt(unknown) = %v, want ErrNotFound", err)
+	}
+
+	// Remove.
+	if err := s.Remove(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, ids[2]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second Remove = %v, want ErrNotFound", err)
+	}
+	if items, _ := s.Pending(ctx, bob, ToXMPP); len(items) != 0 {
+		t.Errorf("removed item still pending: %+v", items)
+	}
+	if users, _ := s.PendingUsers(ctx); !reflect.DeepEqual(users, []string{alice}) {
+		t.Errorf("PendingUsers after bob's last item = %v", users)
+	}
+	if _, err := s.MarkAttempt(ctx, ids[2]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkAttempt(removed) = %v, want ErrNotFound", err)
+	}
+}
+
+// An ID is never handed out twice, even after the newest item was removed:
+// a caller holding a stale ID can never remove someone else's message.
+func TestQueueIDsNotReused(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	id1, _ := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 1, Text: "a"})
+	if err := s.Remove(ctx, id1); err != nil {
+		t.Fatal(err)
+	}
+	id2, err := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 1, Text: "b"})
+	if err != nil || id2 <= id1 {
+		t.Errorf("ID after removing the newest = %d, %v; want > %d", id2, err, id1)
+	}
+}
+
+func TestQueueValidation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	good := Item{Dir: ToXMPP, JID: alice, Peer: 1, Text: "x"}
+	for name, mut := range map[string]func(*Item){
+		"bad direction":     func(it *Item) { it.Dir = 2 },
+		"negative dir":      func(it *Item) { it.Dir = -1 },
+		"empty jid":         func(it *Item) { it.JID = "" },
+		"full jid":          func(it *Item) { it.JID = alice + "/res" },
+		"zero peer":         func(it *Item) { it.Peer = 0 },
+		"negative attempts": func(it *Item) { it.Attempts = -1 },
+	} {
+		it := good
+		mut(&it)
+		if _, err := s.Enqueue(ctx, it); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Enqueue = %v, want ErrInvalid", name, err)
+		}
+		if _, err := s.EnqueueBatch(ctx, []Item{good, it}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: EnqueueBatch = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := s.Enqueue(ctx, Item{Dir: ToXMPP, JID: bob, Peer: 1}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Enqueue for a stranger = %v, want ErrNotFound", err)
+	}
+	if users, _ := s.PendingUsers(ctx); len(users) != 0 {
+		t.Errorf("refused items were queued for %v", users)
+	}
+}
+
+func TestEnqueueBatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	mustRegister(t, s, bob, 10002)
+
+	if ids, err := s.EnqueueBatch(ctx, nil); err != nil || len(ids) != 0 {
+		t.Errorf("empty batch = %v, %v", ids, err)
+	}
+	batch := []Item{
+		{Dir: ToXMPP, JID: alice, Peer: 5, Text: "m1"},
+		{Dir: ToXMPP, JID: bob, Peer: 5, Text: "m2"},
+		{Dir: ToXMPP, JID: alice, Peer: 6, Text: "m3"},
+	}
+	ids, err := s.EnqueueBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3 || !(ids[0] < ids[1] && ids[1] < ids[2]) {
+		t.Fatalf("ids = %v", ids)
+	}
+	got, _ := s.Pending(ctx, alice, ToXMPP)
+	if len(got) != 2 || got[0].ID != ids[0] || got[0].Text != "m1" || got[1].ID != ids[2] || got[1].Text != "m3" {
+		t.Errorf("alice's pending = %+v", got)
+	}
+	// All received in one batch share one timestamp.
+	if !got[0].Received.Equal(got[1].Received) {
+		t.Errorf("batch timestamps differ: %v, %v", got[0].Received, got[1].Received)
+	}
+
+	// One item for an unregistered user fails the whole batch.
+	bad := []Item{
+		{Dir: ToXMPP, JID: alice, Peer: 5, Text: "lost 1"},
+		{Dir: ToXMPP, JID: bob, Peer: 5, Text: "lost 2"},
+		{Dir: ToXMPP, JID: "nobody@example.org", Peer: 5, Text: "lost 3"},
+	}
+	if ids, err := s.EnqueueBatch(ctx, bad); !errors.Is(err, ErrNotFound) || ids != nil {
+		t.Errorf("batch with a stranger = %v, %v; want ErrNotFound", ids, err)
+	}
+	for _, jid := range []string{alice, bob} {
+		items, _ := s.Pending(ctx, jid, ToXMPP)
+		for _, it := range items {
+			if strings.HasPrefix(it.Text, "lost") {
+				t.Errorf("part of a failed batch was written: %+v", it)
+			}
+		}
+	}
+}
+
+func TestDirectionString(t *testing.T) {
+	for d, want := range map[Direction]string{ToXMPP: "to-xmpp", ToQQ: "to-qq", 5: "Direction(5)"} {
+		if got := d.String(); got != want {
+			t.Errorf("Direction(%d).String() = %q, want %q", int(d), got, want)
+		}
+	}
+}
+
+// Many goroutines enqueue, read and remove for different users at once;
+// afterwards exactly the items that were not removed remain, in order.
+func TestQueueConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	const users, workersPerUser, perWorker = 6, 3, 40
+	jids := make([]string, users)
+	for u := range jids {
+		jids[u] = fmt.Sprintf("user%d@example.org", u)
+		mustRegister(t, s, jids[u], int64(10000+u))
+	}
+
+	var mu sync.Mutex
+	kept := map[string]map[int64]string{} // jid -> id -> text
+	for _, jid := range jids {
+		kept[jid] = map[int64]string{}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, users*workersPerUser)
+	for u := 0; u < users; u++ {
+		for w := 0; w < workersPerUser; w++ {
+			wg.Add(1)
+			go func(jid string, w int) {
+				defer wg.Done()
+				for i := 0; i < perWorker; i++ {
+					text := fmt.Sprintf("w%d-%d", w, i)
+					var ids []int64
+					var err error
+					if i%5 == 0 {
+						ids, err = s.EnqueueBatch(ctx, []Item{
+							{Dir: ToXMPP, JID: jid, Peer: 1, Text: text + "a"},
+							{Dir: ToXMPP, JID: jid, Peer: 1, Text: text + "b"},
+						})
+					} else {
+						var id int64
+						id, err = s.Enqueue(ctx, Item{Dir: ToXMPP, JID: jid, Peer: 1, Text: text})
+						ids = []int64{id}
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					if i%2 == 0 { // delivered at once
+						for _, id := range ids {
+							if err := s.Remove(ctx, id); err != nil {
+								errs <- err
+								return
+							}
+						}
+					} else {
+						mu.Lock()
+						if len(ids) == 1 {
+							kept[jid][ids[0]] = text
+						} else {
+							kept[jid][ids[0]], kept[jid][ids[1]] = text+"a", text+"b"
+						}
+						mu.Unlock()
+						if _, err := s.MarkAttempt(ctx, ids[0]); err != nil {
+							errs <- err
+							return
+						}
+					}
+					if _, err := s.Pending(ctx, jid, ToXMPP); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(jids[u], w)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent operation failed: %v", err)
+	}
+
+	pendingUsers, err := s.PendingUsers(ctx)
+	if err != nil || !reflect.DeepEqual(pendingUsers, jids) {
+		t.Errorf("PendingUsers = %v, %v; want %v", pendingUsers, err, jids)
+	}
+	for _, jid := range jids {
+		items, err := s.Pending(ctx, jid, ToXMPP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != len(kept[jid]) {
+			t.Errorf("%s: %d pending, want %d", jid, len(items), len(kept[jid]))
+		}
+		for i, it := range items {
+			if i > 0 && it.ID <= items[i-1].ID {
+				t.Errorf("%s: not in ID order: %d after %d", jid, it.ID, items[i-1].ID)
+			}
+			if want, ok := kept[jid][it.ID]; !ok || it.Text != want || it.JID != jid {
+				t.Errorf("%s: unexpected item %+v (want text %q, known %v)", jid, it, want, ok)
+			}
+		}
+	}
+}
