@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"strconv"
+	"strings"
+
+	"qqxmpp/qqproto"
+)
+
+// NSVCard is the namespace of vcard-temp (XEP-0054).
+const NSVCard = "vcard-temp"
+
+// VCard is a vcard-temp element as the gateway sends it: the subset of
+// XEP-0054 a QQ profile fills, in the order of its DTD.
+type VCard struct {
+	XMLName  xml.Name     `xml:"vcard-temp vCard"`
+	FN       string       `xml:"FN,omitempty"`
+	Nickname string       `xml:"NICKNAME,omitempty"`
+	Photo    *VCardPhoto  `xml:"PHOTO,omitempty"`
+	Adr      []VCardAdr   `xml:"ADR"`
+	Tel      []VCardTel   `xml:"TEL"`
+	Email    []VCardEmail `xml:"EMAIL"`
+	Title    string       `xml:"TITLE,omitempty"`
+	Note     string       `xml:"NOTE,omitempty"`
+	URL      string       `xml:"URL,omitempty"`
+	Desc     string       `xml:"DESC,omitempty"`
+}
+
+// VCardPhoto is an embedded picture.
+type VCardPhoto struct {
+	Type   string `xml:"TYPE"`
+	BinVal string `xml:"BINVAL"` // base64
+}
+
+// VCardAdr is a postal address.
+type VCardAdr struct {
+	Street   string `xml:"STREET,omitempty"`
+	Locality string `xml:"LOCALITY,omitempty"`
+	Region   string `xml:"REGION,omitempty"`
+	PCode    string `xml:"PCODE,omitempty"`
+	Country  string `xml:"CTRY,omitempty"`
+}
+
+// VCardTel is a telephone number; Cell marks a mobile.
+type VCardTel struct {
+	Voice  *struct{} `xml:"VOICE"`
+	Cell   *struct{} `xml:"CELL"`
+	Number string    `xml:"NUMBER"`
+}
+
+// VCardEmail is an Internet mail address.
+type VCardEmail struct {
+	Internet *struct{} `xml:"INTERNET"`
+	UserID   string    `xml:"USERID"`
+}
+
+// BuddyVCard turns a QQ profile into a vCard. Where vcard-temp has a field
+// for a profile value it goes there: real name → FN (the nickname when there
+// is none), nickname → NICKNAME, job → TITLE, homepage → URL, e-mail →
+// EMAIL, phone and mobile → TEL, address/city/province/postcode/country →
+// ADR, the profile text → DESC exactly as decoded.
+//
+// vcard-temp has no field for sex, age or school (BDAY wants a date, QQ
+// gives only an age), so those go into NOTE as "label: value" lines with
+// Chinese and English labels, e.g. "性别/Sex: 男/male". An age of 0 is
+// what QQ reports when none was given and is left out. A non-nil photo
+// becomes PHOTO.
+func BuddyVCard(p qqproto.Profile, photo *Avatar) VCard {
+	v := VCard{
+		FN:       firstNonEmpty(p.RealName, p.Nick),
+		Nickname: p.Nick,
+		Title:    p.Job,
+		URL:      p.Homepage,
+		Desc:     p.About,
+		Note:     profileNote(p),
+	}
+	if photo != nil {
+		v.Photo = &VCardPhoto{Type: AvatarType, BinVal: base64.StdEncoding.EncodeToString(photo.PNG)}
+	}
+	adr := VCardAdr{Street: p.Address, Locality: p.City, Region: p.Province, PCode: p.Postcode, Country: p.Country}
+	if adr != (VCardAdr{}) {
+		v.Adr = append(v.Adr, adr)
+	}
+	if p.Phone != "" {
+		v.Tel = append(v.Tel, VCardTel{Voice: &struct{}{}, Number: p.Phone})
+	}
+	if p.Mobile != "" {
+		v.Tel = append(v.Tel, VCardTel{Cell: &struct{}{}, Number: p.Mobile})
+	}
+	if p.Email != "" {
+		v.Email = append(v.Email, VCardEmail{Internet: &struct{}{}, UserID: p.Email})
+	}
+	return v
+}
+
+// profileNote writes the profile values vcard-temp has no field for.
+func profileNote(p qqproto.Profile) string {
+	var lines []string
+	switch p.Sex {
+	case qqproto.SexMale:
+		lines = append(lines, "性别/Sex: 男/male")
+	case qqproto.SexFemale:
+		lines = append(lines, "性别/Sex: 女/female")
+	}
+	if p.Age > 0 {
+		lines = append(lines, "年龄/Age: "+strconv.Itoa(p.Age))
+	}
+	if p.School != "" {
+		lines = append(lines, "毕业院校/School: "+p.School)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TransportVCard is the vCard of the gateway's own domain JID.
+func TransportVCard(domain string) VCard {
+	return VCard{
+		FN:       "QQ Transport",
+		Nickname: "QQ",
+		Desc: "A gateway between XMPP and QQ (" + domain + "). Register your QQ number and password with " +
+			"this service; your QQ buddies then appear in your roster as 12345@" + domain +
+			", with their presence, and messages flow both ways.",
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
