@@ -51,7 +51,7 @@ const maxConns = 4
 // upgrade (SQLite answers that with SQLITE_BUSY without waiting).
 // mode=rw: Open creates the file itself with 0600; SQLite must never create
 // it with umask permissions.
-const dsnParams = "mode=rw&_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+const dsnParams = "mode=rw&_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate&_synchronous="
 
 // Open opens the database at path, creating it with mode 0600 if it does not
 // exist, and brings its schema up to date. SQLite creates the -wal and -shm
@@ -64,11 +64,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, openOptions{fsys: migrationFiles, conns: maxConns})
 }
 
+// openOptions lets tests and benchmarks vary what Open fixes.
 type openOptions struct {
-	fsys    fs.FS // migrations/NNNN_name.sql
-	target  int   // apply migrations up to this version; 0 means all
-	conns   int
-	nowFunc func() time.Time
+	fsys        fs.FS // migrations/NNNN_name.sql
+	target      int   // apply migrations up to this version; 0 means all
+	conns       int
+	synchronous string // "" means NORMAL; benchmarks compare FULL
+	nowFunc     func() time.Time
 }
 
 func open(ctx context.Context, path string, o openOptions) (*Store, error) {
@@ -90,7 +92,11 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 		return nil, err
 	}
 
-	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + dsnParams
+	sync := o.synchronous
+	if sync == "" {
+		sync = "NORMAL"
+	}
+	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + dsnParams + sync
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
