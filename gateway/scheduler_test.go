@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+func quietLogger() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func startScheduler(t testing.TB, max int) *scheduler {
+	t.Helper()
+	sc := newScheduler(max, quietLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.start(ctx)
+	t.Cleanup(func() {
+		cancel()
+		sc.wait()
+	})
+	return sc
+}
+
+// A task's work runs in submission order, never two items at once, and
+// work submitted before start runs once started.
+func TestSchedulerRunsTaskWorkInOrder(t *testing.T) {
+	sc := newScheduler(4, quietLogger())
+	tk := newTask(func(context.Context) {})
+	var (
+		mu      sync.Mutex
+		got     []int
+		running atomic.Int32
+		overlap atomic.Bool
+	)
+	done := make(chan struct{})
+	const n = 200
+	for i := 0; i < n; i++ {
+		sc.submit(tk, func(context.Context) {
+			if running.Add(1) > 1 {
+				overlap.Store(true)
+			}
+			mu.Lock()
+			got = append(got, i)
+			mu.Unlock()
+			running.Add(-1)
+			if i == n-1 {
+				close(done)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); sc.wait() }()
+	sc.start(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("work did not run")
+	}
+	if overlap.Load() {
+		t.Error("two items of one task ran at the same time")
+	}
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("item %d ran as number %d: order lost", v, i)
+		}
+	}
+}
+
+// No more than max work items run at once, however many tasks are ready.
+func TestSchedulerBoundsWorkers(t *testing.T) {
+	const max = 5
+	sc := startScheduler(t, max)
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		sc.submit(newTask(nil), func(context.Context) {
+			defer wg.Done()
+			n := cur.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			<-release
+			cur.Add(-1)
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for peak.Load() < max && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if p := peak.Load(); p != max {
+		t.Errorf("peak concurrency %d, want exactly %d", p, max)
+	}
+}
+
+// A panicking item is logged and the task goes on with its next item.
+func TestSchedulerSurvivesPanic(t *testing.T) {
+	sc := startScheduler(t, 2)
+	tk := newTask(nil)
+	done := make(chan struct{})
+	sc.submit(tk, func(context.Context) { panic("boom") })
+	sc.submit(tk, func(context.Context) { close(done) })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the item after a panic never ran")
+	}
+}
+
+// Polls run when due and cancel stops them.
+func TestSchedulerPollAndCancel(t *testing.T) {
+	sc := startScheduler(t, 2)
+	var polls atomic.Int32
+	var tk *task
+	tk = newTask(func(context.Context) {
+		polls.Add(1)
+		sc.schedule(tk, time.Now().Add(20*time.Millisecond))
+	})
+	sc.schedule(tk, time.Now())
+	deadline := time.Now().Add(5 * time.Second)
+	for polls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if polls.Load() < 3 {
+		t.Fatalf("%d polls in 5s, want at least 3", polls.Load())
+	}
+	// Cancel from the task's own turn, so no poll is running meanwhile.
+	cancelled := make(chan struct{})
+	sc.submit(tk, func(context.Context) { sc.cancel(tk); close(cancelled) })
+	<-cancelled
+	n := polls.Load()
+	time.Sleep(200 * time.Millisecond)
+	if got := polls.Load(); got != n {
+		t.Errorf("%d polls after cancel", got-n)
+	}
+}
+
+// Ten thousand idle sessions polling on their own period need neither a
+// goroutine each nor a wake-up each: the goroutine count stays at the
+// worker bound, and the timer wakes at most once per quantum.
+func TestSchedulerManyIdleSessionsStayCheap(t *testing.T) {
+	const (
+		sessions = 10000
+		period   = time.Second
+		run      = 2500 * time.Millisecond
+		max      = 16
+	)
+	base := runtime.NumGoroutine()
+	sc := startScheduler(t, max)
+	var polls atomic.Int64
+	start := time.Now()
+	for i := 0; i < sessions; i++ {
+		var tk *task
+		tk = newTask(func(context.Context) {
+			polls.Add(1)
+			sc.schedule(tk, time.Now().Add(period))
+		})
+		// Spread the first polls over one period, as logins would be.
+		sc.schedule(tk, start.Add(time.Duration(i)*period/sessions))
+	}
+	peak := 0
+	for time.Since(start) < run {
+		if n := runtime.NumGoroutine(); n > peak {
+			peak = n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	wakeups := sc.wakeups.Load()
+	p := polls.Load()
+
+	if limit := base + max + 1 + 2; peak > limit {
+		t.Errorf("peak %d goroutines for %d idle sessions, want at most %d (workers %d + timer)", peak, sessions, limit, max)
+	}
+	maxWakeups := int64(elapsed/timerQuantum) + 10
+	if wakeups > maxWakeups {
+		t.Errorf("%d timer wake-ups in %v, want at most %d (one per %v)", wakeups, elapsed, maxWakeups, timerQuantum)
+	}
+	// Every session polled about once per period (allowing for a slow,
+	// shared machine under -race).
+	if want := int64(sessions) * int64(run/period) * 7 / 10; p < want {
+		t.Errorf("%d polls in %v, want at least %d", p, elapsed, want)
+	}
+	t.Logf("%d sessions: %d polls, %d wake-ups, peak %d goroutines (base %d) in %v", sessions, p, wakeups, peak, base, elapsed)
+}
+
+// BenchmarkSchedulerIdleSessions measures what 10,000 idle sessions cost
+// the scheduler: run with -benchmem; B/session is the heap per task.
+func BenchmarkSchedulerIdleSessions(b *testing.B) {
+	const sessions = 10000
+	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	var total uint64
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		sc := newScheduler(DefaultMaxInFlight, quietLogger())
+		ctx, cancel := context.WithCancel(context.Background())
+		sc.start(ctx)
+		now := time.Now()
+		tasks := make([]*task, sessions)
+		for j := range tasks {
+			var tk *task
+			tk = newTask(func(context.Context) { sc.schedule(tk, time.Now().Add(time.Hour)) })
+			tasks[j] = tk
+			sc.schedule(tk, now.Add(time.Hour+time.Duration(j)*time.Millisecond))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms1)
+		total += ms1.HeapAlloc - ms0.HeapAlloc
+		cancel()
+		sc.wait()
+		runtime.KeepAlive(tasks)
+	}
+	b.ReportMetric(float64(total)/float64(b.N)/sessions, "B/session")
+}
