@@ -281,3 +281,51 @@ func TestLoadMigrations(t *testing.T) {
 		}
 	}
 }
+
+// Two stores opening one new file at once (as two processes might) both
+// succeed and the schema is applied once.
+func TestConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	const n = 4
+	stores := make(chan *Store, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			s, err := Open(ctx, path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			stores <- s
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Errorf("concurrent Open: %v", err)
+		case s := <-stores:
+			defer s.Close()
+			if v, err := s.SchemaVersion(ctx); err != nil || v != 2 {
+				t.Errorf("SchemaVersion = %d, %v", v, err)
+			}
+		}
+	}
+}
+
+// A cancelled context stops an operation before it writes anything.
+func TestCancelledContext(t *testing.T) {
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 1, Text: "x"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Enqueue with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, err := s.EnqueueBatch(ctx, []Item{{Dir: ToQQ, JID: alice, Peer: 1, Text: "x"}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("EnqueueBatch with a cancelled context = %v, want context.Canceled", err)
+	}
+	if users, _ := s.PendingUsers(context.Background()); len(users) != 0 {
+		t.Errorf("a cancelled enqueue was written for %v", users)
+	}
+}

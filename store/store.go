@@ -109,19 +109,44 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	if o.nowFunc != nil {
 		s.now = o.nowFunc
 	}
-	if err := s.check(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
 	target := o.target
 	if target == 0 {
 		target = len(migs)
 	}
-	if err := migrate(ctx, db, abs, migs, target); err != nil {
+	err = retryBusy(ctx, func() error {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
+		return migrate(ctx, db, abs, migs, target)
+	})
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openBusyLimit bounds how long Open retries a database that is locked.
+const openBusyLimit = 10 * time.Second
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY. When several
+// processes open a new file at once, switching it to WAL needs an exclusive
+// lock, and SQLite reports that contention as BUSY at once instead of
+// waiting in the busy handler; a short pause and a retry settles it.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(openBusyLimit)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err := fn()
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // createPrivate creates the database file with mode 0600 unless it exists.
