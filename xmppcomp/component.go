@@ -1,0 +1,599 @@
+package xmppcomp
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/component"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
+
+	"qqxmpp/xmppcomp/internal/wire"
+)
+
+const nsPing = "urn:xmpp:ping"
+
+// Component is a resilient XEP-0114 connection: Run keeps it connected,
+// the send methods may be called from any goroutine at any time.
+type Component struct {
+	cfg    Config
+	domain jid.JID
+	h      Handler
+	log    logrus.FieldLogger
+
+	running atomic.Bool
+	cur     atomic.Pointer[conn]
+
+	mu      sync.Mutex
+	pending map[string]*pendingIQ // outstanding IQs by id: SendIQ and pings
+}
+
+type pendingIQ struct {
+	ch   chan Stanza // buffered, receives the answer once
+	ping bool        // our own liveness ping: its arrival is the answer
+}
+
+// New checks cfg, fills in defaults and returns a Component that is not yet
+// connected; call Run. The error names the offending Config field.
+func New(cfg Config, h Handler) (*Component, error) {
+	dom, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, errors.New("xmppcomp: New: Handler is nil")
+	}
+	return &Component{
+		cfg:     cfg,
+		domain:  dom,
+		h:       h,
+		log:     cfg.Logger.WithFields(logrus.Fields{"component": dom.String(), "server": cfg.Server}),
+		pending: map[string]*pendingIQ{},
+	}, nil
+}
+
+// Domain returns the component's domain as a JID.
+func (c *Component) Domain() jid.JID { return c.domain }
+
+// Connected reports whether a connection is established right now.
+func (c *Component) Connected() bool { return c.cur.Load() != nil }
+
+// Run connects, serves and reconnects with backoff until ctx ends, then
+// closes the stream and returns nil. It returns at once with a
+// *HandshakeError when retrying cannot help: the server refused the secret
+// (errors.Is(err, ErrNotAuthorized)) or does not know the domain
+// (ErrHostUnknown). Everything else (refused dial, dropped connection,
+// conflict, ping timeout) is logged and retried.
+//
+// Stanzas are read by Run's goroutine and handed through a queue of
+// Config.QueueSize to one dispatch goroutine that calls the Handler in
+// arrival order with Run's ctx. Run returns only after the Handler call in
+// progress has returned.
+func (c *Component) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer c.running.Store(false)
+
+	queue := make(chan Stanza, c.cfg.QueueSize)
+	dctx, stopDispatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.dispatch(dctx, queue)
+	}()
+	defer func() {
+		stopDispatch()
+		wg.Wait()
+	}()
+
+	failures := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		cn, err := c.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var he *HandshakeError
+			if errors.As(err, &he) && he.permanent() {
+				c.log.WithError(err).Error("xmppcomp: giving up")
+				return err
+			}
+			wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
+			failures++
+			c.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("xmppcomp: connect failed")
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		err = c.serve(ctx, cn, queue)
+		if ctx.Err() != nil {
+			if c.cfg.OnDisconnect != nil {
+				c.cfg.OnDisconnect(nil)
+			}
+			return nil
+		}
+		c.log.WithError(err).Warn("xmppcomp: connection lost")
+		if c.cfg.OnDisconnect != nil {
+			c.cfg.OnDisconnect(err)
+		}
+		// A short jittered pause so that a server that accepts and drops at
+		// once is not hammered; failures then back off properly.
+		if !sleep(ctx, jitter(c.cfg.MinBackoff)) {
+			return nil
+		}
+		failures = 1
+	}
+}
+
+// backoff returns the wait before retry number n (0-based): min doubled n
+// times, capped at max, with jitter in [d/2, d].
+func backoff(min, max time.Duration, n int) time.Duration {
+	d := min
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (c *Component) dispatch(ctx context.Context, queue <-chan Stanza) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st := <-queue:
+			c.handle(ctx, st)
+		}
+	}
+}
+
+// handle calls the Handler, turning a panic into a log line so that one bad
+// stanza cannot take the gateway down.
+func (c *Component) handle(ctx context.Context, st Stanza) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.WithFields(logrus.Fields{"panic": r, "stanza": st.String(), "stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
+		}
+	}()
+	c.h.HandleStanza(ctx, st)
+}
+
+// conn is one established component stream.
+type conn struct {
+	c    *Component
+	nc   net.Conn
+	sess *xmpp.Session
+	wsem chan struct{} // one writer at a time, acquirable with a context
+
+	done      chan struct{} // closed by kill
+	closeOnce sync.Once
+	cause     error // why kill was called; valid after done is closed
+
+	lastRead atomic.Int64 // unix nanos of the last element read
+	stalled  atomic.Bool  // the reader waits for room in the handler queue
+}
+
+func (c *Component) dial(ctx context.Context) (*conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", c.cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("xmppcomp: dial %s: %w", c.cfg.Server, err)
+	}
+	sess, err := component.NewSession(dctx, c.domain, []byte(c.cfg.Secret), nc)
+	if err != nil {
+		nc.Close()
+		return nil, c.handshakeError(err)
+	}
+	// The negotiation's context deadline must not outlive it.
+	_ = nc.SetDeadline(time.Time{})
+	cn := &conn{c: c, nc: nc, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{})}
+	cn.lastRead.Store(time.Now().UnixNano())
+	return cn, nil
+}
+
+func (c *Component) handshakeError(err error) error {
+	var se stream.Error
+	if errors.As(err, &se) {
+		he := &HandshakeError{Domain: c.domain.String(), Server: c.cfg.Server, Condition: se.Err}
+		for _, t := range se.Text {
+			if t.Value != "" {
+				he.Text = t.Value
+				break
+			}
+		}
+		return he
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("xmppcomp: %s closed the connection during the handshake for %q without saying why: %w", c.cfg.Server, c.domain, err)
+	}
+	return fmt.Errorf("xmppcomp: handshake with %s for %q: %w", c.cfg.Server, c.domain, err)
+}
+
+// serve runs one established connection until it ends.
+func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza) error {
+	c.cur.Store(cn)
+	c.log.Info("xmppcomp: connected")
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cn.closeStream)
+	defer stop()
+
+	if c.cfg.OnConnect != nil {
+		go c.cfg.OnConnect(connCtx)
+	}
+	if c.cfg.PingInterval > 0 {
+		go c.pinger(cn)
+	}
+	err := c.read(cn, queue)
+	cn.kill(err)
+	return cn.cause
+}
+
+// read is the reader loop. It never waits for the Handler except when the
+// queue is full.
+func (c *Component) read(cn *conn, queue chan<- Stanza) error {
+	r := cn.sess.TokenReader()
+	defer r.Close()
+	for {
+		el, err := wire.ReadElement(r)
+		if err != nil {
+			return c.readError(err)
+		}
+		cn.lastRead.Store(time.Now().UnixNano())
+		if !wire.IsStanzaName(el.Start.Name.Local) {
+			c.log.WithField("element", el.Start.Name.Local).Warn("xmppcomp: ignoring non-stanza element from server")
+			continue
+		}
+		st := fromElement(el)
+		if st.Name == "iq" && c.answered(cn, st, el.FirstChild) {
+			continue
+		}
+		select {
+		case queue <- st:
+			continue
+		default:
+		}
+		cn.stalled.Store(true)
+		c.log.Debug("xmppcomp: handler queue full; reading paused")
+		select {
+		case queue <- st:
+			cn.stalled.Store(false)
+		case <-cn.done:
+			return cn.cause
+		}
+	}
+}
+
+// answered routes IQ answers to SendIQ/pinger and answers pings addressed to
+// the bare domain. It reports whether st was consumed.
+func (c *Component) answered(cn *conn, st Stanza, child xml.Name) bool {
+	switch st.Type {
+	case "result", "error":
+		c.mu.Lock()
+		p, ok := c.pending[st.ID]
+		if ok && !p.ping {
+			delete(c.pending, st.ID)
+		}
+		c.mu.Unlock()
+		if ok {
+			select {
+			case p.ch <- st:
+			default:
+			}
+			return true
+		}
+	case "get":
+		if child.Space != nsPing || child.Local != "ping" {
+			return false
+		}
+		// Our own liveness ping, routed back to us by the server.
+		c.mu.Lock()
+		p, ok := c.pending[st.ID]
+		c.mu.Unlock()
+		if ok && p.ping && st.From.Equal(c.domain) {
+			select {
+			case p.ch <- st:
+			default:
+			}
+			return true
+		}
+		if !c.cfg.HandlePings && st.To.Equal(c.domain) {
+			reply := stanza.IQ{ID: st.ID, Type: stanza.ResultIQ, From: c.domain, To: st.From}.Wrap(nil)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
+				defer cancel()
+				if err := c.sendOn(ctx, cn, reply); err != nil {
+					c.log.WithError(err).Debug("xmppcomp: answering ping")
+				}
+			}()
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Component) readError(err error) error {
+	var se stream.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("xmppcomp: server closed the stream")
+	case errors.As(err, &se):
+		text := ""
+		for _, t := range se.Text {
+			if t.Value != "" {
+				text = ": " + t.Value
+				break
+			}
+		}
+		if se.Err == "conflict" {
+			return fmt.Errorf("xmppcomp: server sent stream error conflict%s: %w", text, ErrConflict)
+		}
+		return fmt.Errorf("xmppcomp: server sent stream error %s%s", se.Err, text)
+	}
+	return fmt.Errorf("xmppcomp: read: %w", err)
+}
+
+// pinger proves the connection alive by sending a XEP-0199 ping from the
+// component domain to itself: the server must route it back to us, so an
+// answer proves the whole path (any server, no guess of its own domain).
+// If nothing at all was read for PingTimeout after a ping, and the reader is
+// not merely paused by a full handler queue, the connection is dead.
+func (c *Component) pinger(cn *conn) {
+	t := time.NewTicker(c.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cn.done:
+			return
+		case <-t.C:
+		}
+		if cn.stalled.Load() {
+			continue
+		}
+		id := crand.Text()
+		p := &pendingIQ{ch: make(chan Stanza, 1), ping: true}
+		c.mu.Lock()
+		c.pending[id] = p
+		c.mu.Unlock()
+		sent := time.Now()
+		ping := stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: c.domain}.Wrap(
+			xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)
+		err := c.sendOn(ctx, cn, ping)
+		if err == nil {
+			select {
+			case <-p.ch:
+			case <-cn.done:
+			case <-ctx.Done():
+				if cn.lastRead.Load() < sent.UnixNano() && !cn.stalled.Load() {
+					cn.kill(fmt.Errorf("%w (%v, nothing read since the ping)", ErrPingTimeout, c.cfg.PingTimeout))
+				}
+			}
+		}
+		cancel()
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// kill closes the connection once, remembering why.
+func (cn *conn) kill(cause error) {
+	cn.closeOnce.Do(func() {
+		if cause == nil {
+			cause = errors.New("xmppcomp: connection closed")
+		}
+		cn.cause = cause
+		cn.c.cur.CompareAndSwap(cn, nil)
+		close(cn.done)
+		cn.nc.Close()
+	})
+}
+
+// closeStream ends the stream politely (Run's context ended).
+func (cn *conn) closeStream() {
+	cn.c.cur.CompareAndSwap(cn, nil)
+	select {
+	case cn.wsem <- struct{}{}:
+		_ = cn.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(cn.nc, "</stream:stream>")
+		<-cn.wsem
+	case <-time.After(time.Second):
+	case <-cn.done:
+	}
+	cn.kill(context.Canceled)
+}
+
+// write puts one encoded stanza on the wire. A failed or timed out write
+// closes the connection, since the stream may now hold half a stanza.
+func (cn *conn) write(ctx context.Context, b []byte) error {
+	select {
+	case cn.wsem <- struct{}{}:
+	case <-cn.done:
+		return ErrNotConnected
+	case <-ctx.Done():
+		return fmt.Errorf("xmppcomp: send: %w", ctx.Err())
+	}
+	defer func() { <-cn.wsem }()
+	select {
+	case <-cn.done:
+		return ErrNotConnected
+	default:
+	}
+	deadline := time.Now().Add(cn.c.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = cn.nc.SetWriteDeadline(deadline)
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetWriteDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	if _, err := cn.nc.Write(b); err != nil {
+		err = fmt.Errorf("xmppcomp: write: %w", err)
+		cn.kill(err)
+		return fmt.Errorf("%w: %w", ErrNotConnected, err)
+	}
+	return nil
+}
+
+// Send writes the first element of r, which must be a message, presence or
+// iq, as one stanza. The element is read whole before anything is written.
+// It may be in no namespace or in jabber:client: it is put in the component
+// namespace, with payloads in their own namespaces left as they are. A
+// stanza without an id gets a random one. From may be any JID of the
+// component's domain; without it the server uses the domain.
+//
+// Send is safe for concurrent use; stanzas from one goroutine keep their
+// order. While disconnected it fails at once with ErrNotConnected; an error
+// matching ErrNotConnected means the stanza was not handed to the server.
+func (c *Component) Send(ctx context.Context, r xml.TokenReader) error {
+	cn := c.cur.Load()
+	if cn == nil {
+		return ErrNotConnected
+	}
+	return c.sendOn(ctx, cn, r)
+}
+
+func (c *Component) sendOn(ctx context.Context, cn *conn, r xml.TokenReader) error {
+	var buf bytes.Buffer
+	if _, err := wire.EncodeStanza(&buf, r, wire.NSAccept); err != nil {
+		return fmt.Errorf("xmppcomp: send: %w", err)
+	}
+	return cn.write(ctx, buf.Bytes())
+}
+
+// Encode is Send for a value encoding/xml can marshal, typically a struct
+// with XMLName "message", "presence" or "iq", or a mellium type that is an
+// xml.TokenReader or xmlstream.Marshaler.
+func (c *Component) Encode(ctx context.Context, v any) error {
+	r, err := tokenReader(v)
+	if err != nil {
+		return fmt.Errorf("xmppcomp: encode %T: %w", v, err)
+	}
+	return c.Send(ctx, r)
+}
+
+func tokenReader(v any) (xml.TokenReader, error) {
+	switch t := v.(type) {
+	case xml.TokenReader:
+		return t, nil
+	case xmlstream.Marshaler:
+		return t.TokenReader(), nil
+	}
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return xml.NewDecoder(bytes.NewReader(b)), nil
+}
+
+// SendIQ sends an iq of type get or set and waits for its result or error,
+// which is returned (check Type) instead of going to the Handler. Do not
+// call it synchronously from the Handler: while the Handler waits, the
+// dispatch of further stanzas waits too.
+func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, error) {
+	cn := c.cur.Load()
+	if cn == nil {
+		return Stanza{}, ErrNotConnected
+	}
+	var buf bytes.Buffer
+	top, err := wire.EncodeStanza(&buf, r, wire.NSAccept)
+	if err != nil {
+		return Stanza{}, fmt.Errorf("xmppcomp: send iq: %w", err)
+	}
+	typ := wire.Attr(top, "type")
+	if top.Name.Local != "iq" || (typ != "get" && typ != "set") {
+		return Stanza{}, fmt.Errorf("xmppcomp: send iq: want <iq type=\"get\"> or \"set\", got <%s type=%q>", top.Name.Local, typ)
+	}
+	id := wire.Attr(top, "id")
+	p := &pendingIQ{ch: make(chan Stanza, 1)}
+	c.mu.Lock()
+	if _, dup := c.pending[id]; dup {
+		c.mu.Unlock()
+		return Stanza{}, fmt.Errorf("xmppcomp: send iq: id %q is already waiting for an answer", id)
+	}
+	c.pending[id] = p
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	if err := cn.write(ctx, buf.Bytes()); err != nil {
+		return Stanza{}, err
+	}
+	select {
+	case st := <-p.ch:
+		return st, nil
+	case <-cn.done:
+		return Stanza{}, fmt.Errorf("%w: connection lost before the answer to iq %q", ErrNotConnected, id)
+	case <-ctx.Done():
+		return Stanza{}, fmt.Errorf("xmppcomp: iq %q: %w", id, ctx.Err())
+	}
+}
+
+// ReplyError answers st with a stanza error: same name and id, type
+// "error", from and to swapped.
+func (c *Component) ReplyError(ctx context.Context, st Stanza, e stanza.Error) error {
+	start := xml.StartElement{Name: xml.Name{Local: st.Name}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "error"},
+	}}
+	if st.ID != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: st.ID})
+	}
+	if s := st.To.String(); s != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "from"}, Value: s})
+	}
+	if s := st.From.String(); s != "" {
+		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "to"}, Value: s})
+	}
+	return c.Send(ctx, xmlstream.Wrap(e.TokenReader(), start))
+}

@@ -1,0 +1,136 @@
+package xmppcomp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"mellium.im/xmpp/jid"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMinBackoff   = 500 * time.Millisecond
+	DefaultMaxBackoff   = 30 * time.Second
+	DefaultPingInterval = 30 * time.Second
+	DefaultPingTimeout  = 10 * time.Second
+	DefaultDialTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultQueueSize    = 1024
+)
+
+// Config describes one component connection. Zero durations take the
+// defaults above.
+type Config struct {
+	// Domain is the component's domain, e.g. "qq.example.org". It must match
+	// the Component/ejabberd_service entry on the server.
+	Domain string
+	// Server is host:port of the server's component listener (Prosody's
+	// component_ports, ejabberd's ejabberd_service listener), usually
+	// "127.0.0.1:5347".
+	Server string
+	// Secret is the shared component secret (Prosody component_secret,
+	// ejabberd password).
+	Secret string
+
+	// MinBackoff and MaxBackoff bound the wait between reconnect attempts; it
+	// doubles per failed attempt, with jitter, and starts again at MinBackoff
+	// after a successful handshake.
+	MinBackoff, MaxBackoff time.Duration
+
+	// PingInterval is how often a XEP-0199 ping is sent to the server to prove
+	// the connection alive; a negative value disables pings. PingTimeout is how
+	// long an answer may take before the connection is declared dead, closed
+	// and redialled.
+	PingInterval, PingTimeout time.Duration
+
+	// DialTimeout bounds TCP connect plus handshake.
+	DialTimeout time.Duration
+	// WriteTimeout bounds one write when the caller's context has no
+	// deadline. A write that times out closes the connection, since the
+	// stream may hold half a stanza.
+	WriteTimeout time.Duration
+
+	// QueueSize is how many inbound stanzas may wait for the Handler. While
+	// it is full, reading pauses (the server buffers), and ping failures are
+	// not held against the connection.
+	QueueSize int
+
+	// HandlePings passes XEP-0199 pings addressed to the bare component
+	// domain to the Handler instead of answering them automatically.
+	HandlePings bool
+
+	// Logger receives connection events; nil discards them.
+	Logger logrus.FieldLogger
+
+	// OnConnect is called in its own goroutine after each successful
+	// handshake; ctx is cancelled when that connection ends.
+	OnConnect func(ctx context.Context)
+	// OnDisconnect is called from Run's goroutine when an established
+	// connection ends, before any reconnect attempt, with the reason
+	// (nil when Run's context ended). Keep it short.
+	OnDisconnect func(err error)
+}
+
+func (cfg *Config) validate() (jid.JID, error) {
+	if cfg.Domain == "" {
+		return jid.JID{}, errors.New("xmppcomp: Config.Domain is empty; want the component domain, e.g. \"qq.example.org\"")
+	}
+	dom, err := jid.Parse(cfg.Domain)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.Domain %q is not a valid domain: %w", cfg.Domain, err)
+	}
+	if dom.Localpart() != "" || dom.Resourcepart() != "" {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.Domain %q must be a bare domain, without user@ or /resource", cfg.Domain)
+	}
+	if cfg.Server == "" {
+		return jid.JID{}, errors.New("xmppcomp: Config.Server is empty; want host:port of the server's component port, e.g. \"127.0.0.1:5347\"")
+	}
+	host, port, err := net.SplitHostPort(cfg.Server)
+	if err != nil || host == "" || port == "" {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.Server %q is not host:port", cfg.Server)
+	}
+	if cfg.Secret == "" {
+		return jid.JID{}, errors.New("xmppcomp: Config.Secret is empty; want the component secret configured on the server")
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"MinBackoff", &cfg.MinBackoff, DefaultMinBackoff},
+		{"MaxBackoff", &cfg.MaxBackoff, DefaultMaxBackoff},
+		{"PingTimeout", &cfg.PingTimeout, DefaultPingTimeout},
+		{"DialTimeout", &cfg.DialTimeout, DefaultDialTimeout},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
+	} {
+		if *d.v < 0 {
+			return jid.JID{}, fmt.Errorf("xmppcomp: Config.%s is negative (%v)", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.MinBackoff > cfg.MaxBackoff {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.MinBackoff (%v) is larger than Config.MaxBackoff (%v)", cfg.MinBackoff, cfg.MaxBackoff)
+	}
+	if cfg.QueueSize < 0 {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.QueueSize is negative (%d)", cfg.QueueSize)
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		cfg.Logger = l
+	}
+	return dom, nil
+}

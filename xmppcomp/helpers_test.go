@@ -1,0 +1,153 @@
+package xmppcomp_test
+
+import (
+	"context"
+	"encoding/xml"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"qqxmpp/xmppcomp"
+	"qqxmpp/xmppcomp/xmpptest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	xmpptest.StopShared()
+	os.Exit(code)
+}
+
+const (
+	compDomain = "comp.localhost"
+	compSecret = "s3cret-for-tests"
+)
+
+var sharedOpts = xmpptest.Options{ComponentDomain: compDomain, Secret: compSecret}
+
+// kinds runs f once per server kind as subtests.
+func kinds(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, k := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
+		t.Run(k, func(t *testing.T) { f(t, k) })
+	}
+}
+
+func shared(t *testing.T, kind string) *xmpptest.Server {
+	t.Helper()
+	if kind == xmpptest.Prosody {
+		return xmpptest.SharedProsody(t, sharedOpts)
+	}
+	return xmpptest.SharedEjabberd(t, sharedOpts)
+}
+
+func private(t *testing.T, kind string) *xmpptest.Server {
+	t.Helper()
+	if kind == xmpptest.Prosody {
+		return xmpptest.StartProsody(t, sharedOpts)
+	}
+	return xmpptest.StartEjabberd(t, sharedOpts)
+}
+
+// inbox collects what the component's Handler receives.
+type inbox struct {
+	mu     sync.Mutex
+	got    []xmppcomp.Stanza
+	notify chan struct{}
+}
+
+func newInbox() *inbox { return &inbox{notify: make(chan struct{})} }
+
+func (b *inbox) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
+	b.mu.Lock()
+	b.got = append(b.got, st)
+	close(b.notify)
+	b.notify = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// next waits for the first stanza matching match and removes it.
+func (b *inbox) next(t *testing.T, timeout time.Duration, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		b.mu.Lock()
+		for i, st := range b.got {
+			if match(st) {
+				b.got = append(b.got[:i], b.got[i+1:]...)
+				b.mu.Unlock()
+				return st
+			}
+		}
+		ch := b.notify
+		n := len(b.got)
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("handler got no matching stanza within %v (%d others)", timeout, n)
+		}
+	}
+}
+
+// startComponent runs a component against srv until the test ends and waits
+// until it is connected.
+func startComponent(t *testing.T, srv *xmpptest.Server, h xmppcomp.Handler, edit func(*xmppcomp.Config)) *xmppcomp.Component {
+	t.Helper()
+	cfg := xmppcomp.Config{Domain: srv.ComponentDomain, Server: srv.ComponentAddr, Secret: srv.Secret,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, DialTimeout: 2 * time.Second}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := xmppcomp.New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return within 10s of cancel")
+		}
+	})
+	waitConnected(t, c, 10*time.Second)
+	return c
+}
+
+func waitConnected(t *testing.T, c *xmppcomp.Component, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !c.Connected() {
+		if time.Since(start) > timeout {
+			t.Fatalf("component not connected within %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// chatMessage is the kind of struct a gateway passes to Encode.
+type chatMessage struct {
+	XMLName xml.Name `xml:"message"`
+	From    string   `xml:"from,attr,omitempty"`
+	To      string   `xml:"to,attr"`
+	Type    string   `xml:"type,attr,omitempty"`
+	ID      string   `xml:"id,attr,omitempty"`
+	Body    string   `xml:"body"`
+}
+
+func isMessageFrom(from string) func(xmppcomp.Stanza) bool {
+	return func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.From.String() == from }
+}

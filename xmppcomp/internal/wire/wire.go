@@ -1,0 +1,375 @@
+// Package wire reads and writes whole stanzas on an established XMPP stream.
+//
+// It exists so that the component (xmppcomp) and the test client (xmpptest)
+// share one careful implementation of the two things encoding/xml gets subtly
+// wrong on an XMPP stream: namespace bookkeeping (token streams may come from
+// RawToken, from Token, or be hand built) and never writing half a stanza.
+package wire
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Namespaces a stanza may be qualified by before it is put on a stream.
+const (
+	NSClient = "jabber:client"
+	NSServer = "jabber:server"
+	NSAccept = "jabber:component:accept"
+	nsXML    = "http://www.w3.org/XML/1998/namespace"
+)
+
+// MaxDepth bounds element nesting so hostile input cannot exhaust memory via
+// the namespace stack.
+const MaxDepth = 256
+
+// ErrNotStanza reports a Send of something other than message, presence or iq.
+var ErrNotStanza = errors.New("not a stanza: want a message, presence or iq element")
+
+// Element is one top-level element read whole from a stream.
+type Element struct {
+	Start      xml.StartElement // namespaces resolved, xmlns attributes removed
+	FirstChild xml.Name         // name of the first child element, if any
+	Raw        []byte           // the element re-encoded as a standalone XML document
+}
+
+// Attr returns the value of the attribute with the given local name and no
+// namespace.
+func Attr(start xml.StartElement, local string) string {
+	for _, a := range start.Attr {
+		if a.Name.Local == local && a.Name.Space == "" {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Lang returns the xml:lang attribute of start.
+func Lang(start xml.StartElement) string {
+	for _, a := range start.Attr {
+		if a.Name.Local == "lang" && (a.Name.Space == nsXML || a.Name.Space == "xml") {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// IsStanzaName reports whether local is one of the three stanza names.
+func IsStanzaName(local string) bool {
+	return local == "message" || local == "presence" || local == "iq"
+}
+
+// ReadElement reads the next top-level element from r, skipping whitespace
+// between elements (keepalives). r must resolve namespaces (xml.Decoder.Token,
+// not RawToken), which is what a mellium session's TokenReader does; it reports
+// the stream's end as io.EOF and stream errors as errors.
+func ReadElement(r xml.TokenReader) (Element, error) {
+	for {
+		tok, err := r.Token()
+		if err != nil {
+			return Element{}, err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return Element{}, fmt.Errorf("text %q between stanzas", truncate(t))
+			}
+		case xml.StartElement:
+			return readElement(r, t.Copy())
+		default:
+			return Element{}, fmt.Errorf("unexpected %T between stanzas", tok)
+		}
+	}
+}
+
+func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	n := newNormalizer("")
+	el := Element{}
+	depth := 0
+	var first = true
+	tok := xml.Token(start)
+	for {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && el.FirstChild.Local == "" {
+				el.FirstChild = n.resolve(t)
+			}
+		case xml.EndElement:
+			depth--
+		}
+		out, err := n.token(tok)
+		if err != nil {
+			return Element{}, err
+		}
+		if first {
+			s := out.(xml.StartElement)
+			el.Start = s.Copy()
+			el.Start.Name.Space = start.Name.Space
+			first = false
+		}
+		if err := enc.EncodeToken(out); err != nil {
+			return Element{}, err
+		}
+		if depth == 0 {
+			break
+		}
+		tok, err = r.Token()
+		if err == io.EOF {
+			return Element{}, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return Element{}, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return Element{}, err
+	}
+	el.Raw = buf.Bytes()
+	return el, nil
+}
+
+// EncodeStanza writes the first element of r to w as a complete stanza
+// qualified by stanzaNS, reading the whole element before writing anything
+// (so a failing reader never leaves half a stanza on the stream).
+//
+// The top element must be message, presence or iq in no namespace,
+// jabber:client, jabber:server or stanzaNS. Children that were in the
+// stanza's namespace inherit stanzaNS; payloads in their own namespace
+// (delay, vcard-temp, a forwarded jabber:client message inside a foreign
+// element, ...) keep it. r may yield raw tokens (prefixes unresolved, xmlns
+// as attributes), resolved tokens, or a mix.
+func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartElement, error) {
+	var start xml.StartElement
+	for {
+		tok, err := r.Token()
+		if err == io.EOF && tok == nil {
+			return start, errors.New("no element to send")
+		}
+		if err != nil && tok == nil {
+			return start, err
+		}
+		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) == 0 {
+			continue
+		}
+		if _, ok := tok.(xml.ProcInst); ok {
+			continue
+		}
+		s, ok := tok.(xml.StartElement)
+		if !ok {
+			return start, fmt.Errorf("want a start element, got %T", tok)
+		}
+		start = s.Copy()
+		break
+	}
+	n := newNormalizer(stanzaNS)
+	first, err := n.token(start)
+	if err != nil {
+		return start, err
+	}
+	top := first.(xml.StartElement)
+	if !IsStanzaName(top.Name.Local) {
+		return start, fmt.Errorf("%w: got <%s>", ErrNotStanza, top.Name.Local)
+	}
+	if Attr(top, "id") == "" {
+		// An id lets errors be matched to what caused them; iq requires one.
+		attrs := top.Attr[:0]
+		for _, a := range top.Attr {
+			if !(a.Name.Space == "" && a.Name.Local == "id") {
+				attrs = append(attrs, a)
+			}
+		}
+		top.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "id"}, Value: rand.Text()})
+	}
+
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	if err := enc.EncodeToken(top); err != nil {
+		return start, err
+	}
+	depth := 1
+	for depth > 0 {
+		tok, err := r.Token()
+		if tok == nil && err != nil {
+			if err == io.EOF {
+				return start, fmt.Errorf("<%s> not closed", top.Name.Local)
+			}
+			return start, err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.ProcInst, xml.Directive:
+			return start, fmt.Errorf("%T inside a stanza", tok)
+		case xml.Comment:
+			continue
+		}
+		out, nerr := n.token(tok)
+		if nerr != nil {
+			return start, nerr
+		}
+		if err := enc.EncodeToken(out); err != nil {
+			return start, err
+		}
+		if err != nil && err != io.EOF {
+			return start, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return start, err
+	}
+	_, err = w.Write(buf.Bytes())
+	return top, err
+}
+
+// normalizer rewrites tokens so that xml.Encoder emits correct, minimal
+// namespace declarations: every element gets its resolved namespace, set
+// only where it differs from its parent's, and xmlns attributes are dropped
+// (the encoder declares what it needs).
+type normalizer struct {
+	stanzaNS string // non-empty when writing: the namespace the stanza must carry
+	stack    []frame
+}
+
+type frame struct {
+	ns       string            // resolved namespace of the element
+	prefixes map[string]string // xmlns:p declarations on this element
+	name     xml.Name          // the name as emitted, for the end tag
+	inStanza bool              // the element is in the stanza's own namespace
+}
+
+func newNormalizer(stanzaNS string) *normalizer { return &normalizer{stanzaNS: stanzaNS} }
+
+func isStanzaNS(s string) bool {
+	return s == "" || s == NSClient || s == NSServer || s == NSAccept
+}
+
+func (n *normalizer) lookupPrefix(p string) (string, bool) {
+	if p == "xml" {
+		return nsXML, true
+	}
+	for i := len(n.stack) - 1; i >= 0; i-- {
+		if u, ok := n.stack[i].prefixes[p]; ok {
+			return u, true
+		}
+	}
+	return "", false
+}
+
+// resolve returns the element's namespace as a URL, whatever form the token
+// arrived in.
+func (n *normalizer) resolve(t xml.StartElement) xml.Name {
+	name := t.Name
+	if name.Space != "" {
+		if u, ok := n.lookupPrefixWith(name.Space, t.Attr); ok {
+			name.Space = u
+		}
+		return name
+	}
+	for _, a := range t.Attr {
+		if a.Name.Space == "" && a.Name.Local == "xmlns" {
+			name.Space = a.Value
+			return name
+		}
+	}
+	if len(n.stack) > 0 {
+		name.Space = n.stack[len(n.stack)-1].ns
+	}
+	return name
+}
+
+func (n *normalizer) lookupPrefixWith(p string, attrs []xml.Attr) (string, bool) {
+	for _, a := range attrs {
+		if a.Name.Space == "xmlns" && a.Name.Local == p {
+			return a.Value, true
+		}
+	}
+	return n.lookupPrefix(p)
+}
+
+func (n *normalizer) token(tok xml.Token) (xml.Token, error) {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		if len(n.stack) >= MaxDepth {
+			return nil, fmt.Errorf("elements nested deeper than %d", MaxDepth)
+		}
+		var prefixes map[string]string
+		for _, a := range t.Attr {
+			if a.Name.Space == "xmlns" {
+				if prefixes == nil {
+					prefixes = map[string]string{}
+				}
+				prefixes[a.Name.Local] = a.Value
+			}
+		}
+		name := n.resolve(t)
+		f := frame{ns: name.Space, prefixes: prefixes}
+		out := xml.StartElement{Name: xml.Name{Local: name.Local}}
+		top := len(n.stack) == 0
+		var parent frame
+		if !top {
+			parent = n.stack[len(n.stack)-1]
+		}
+		switch {
+		case top && n.stanzaNS != "":
+			if !isStanzaNS(name.Space) {
+				return nil, fmt.Errorf("%w: got <%s xmlns=%q>", ErrNotStanza, name.Local, name.Space)
+			}
+			f.ns, f.inStanza = n.stanzaNS, true
+			out.Name.Space = n.stanzaNS
+		case top:
+			out.Name.Space = name.Space
+			f.inStanza = true
+		case parent.inStanza && (isStanzaNS(name.Space) || name.Space == parent.ns):
+			// body, subject, show, error...: inherit the stanza namespace.
+			f.ns, f.inStanza = parent.ns, true
+		case name.Space == parent.ns:
+			// inherit
+		default:
+			out.Name.Space = name.Space
+		}
+		f.name = out.Name
+		out.Attr = make([]xml.Attr, 0, len(t.Attr))
+		for _, a := range t.Attr {
+			switch {
+			case a.Name.Space == "xmlns", a.Name.Space == "" && a.Name.Local == "xmlns":
+				continue
+			case a.Name.Space != "":
+				if u, ok := n.lookupPrefixWith(a.Name.Space, t.Attr); ok {
+					a.Name.Space = u
+				}
+			}
+			out.Attr = append(out.Attr, a)
+		}
+		n.stack = append(n.stack, f)
+		return out, nil
+	case xml.EndElement:
+		if len(n.stack) == 0 {
+			return nil, fmt.Errorf("unexpected end tag </%s>", t.Name.Local)
+		}
+		f := n.stack[len(n.stack)-1]
+		n.stack = n.stack[:len(n.stack)-1]
+		return xml.EndElement{Name: f.name}, nil
+	case xml.CharData:
+		return t.Copy(), nil
+	case xml.Comment:
+		return t.Copy(), nil
+	default:
+		return nil, fmt.Errorf("unexpected %T inside an element", tok)
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
