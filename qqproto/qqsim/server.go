@@ -1,7 +1,6 @@
 package qqsim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -158,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func parseRequest(contentType string, body []byte) (qqproto.Fields, error) {
-	line := string(bytes.TrimSpace(body))
+	line := string(body) // Parse drops a trailing line break; spaces are data
 	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == "application/x-www-form-urlencoded" {
 		return qqproto.ParseForm(line)
 	}

@@ -12,14 +12,14 @@ import (
 // account is one account of the world and everything the server keeps
 // about it. Guarded by Server.mu.
 type account struct {
-	Account           // as configured; Password cleared
-	pwMD5   string    // lowercase hex
+	Account               // as configured; Password cleared
+	pwMD5   string        // lowercase hex
 	buddies []qqproto.UIN // sorted, no duplicates
 	state   qqproto.Status
 	sess    *session // nil: no client logged in
 	logins  int
-	queue   []InboxItem // what the next GetMsgEx returns
-	inbox   []InboxItem // everything ever delivered (newest inboxLimit)
+	queue   []InboxItem            // what the next GetMsgEx returns
+	inbox   []InboxItem            // everything ever delivered (newest inboxLimit)
 	asks    map[qqproto.UIN]string // pending requests to add this account: requester → reason
 
 	replay  map[replayKey]replayEntry
@@ -97,6 +97,19 @@ func (a *account) forgetReplies() {
 func (a *account) hasBuddy(u qqproto.UIN) bool {
 	i := sort.Search(len(a.buddies), func(i int) bool { return a.buddies[i] >= u })
 	return i < len(a.buddies) && a.buddies[i] == u
+}
+
+func (a *account) dropStateNotices() {
+	q := a.queue[:0]
+	for _, it := range a.queue {
+		if it.Type != qqproto.MsgSystem {
+			q = append(q, it)
+		}
+	}
+	if len(q) == 0 {
+		q = nil
+	}
+	a.queue = q
 }
 
 // visible is the state others see: invisible looks offline.
@@ -178,13 +191,17 @@ func (s *Server) login(a *account, lc string, now time.Time) {
 	a.sess = &session{gen: s.gen, started: now, lastSeen: now, lc: lc}
 	a.logins++
 	a.forgetReplies()
+	a.dropStateNotices()
 	heap.Push(&s.expiry, expiryEntry{at: now.Add(s.opts.IdleTimeout), uin: a.UIN, gen: s.gen})
 	s.setState(a, qqproto.StatusOnline, now)
 }
 
-// logout ends a's session; its buddies see it go offline. Its queue stays.
+// logout ends a's session; its buddies see it go offline. Its messages
+// stay queued; its state notices go, being stale by the next Login, which
+// the client follows with Query_Stat.
 func (s *Server) logout(a *account, now time.Time) {
 	a.sess = nil
+	a.dropStateNotices()
 	s.setState(a, qqproto.StatusOffline, now)
 }
 
