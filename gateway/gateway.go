@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"mellium.im/xmpp/jid"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+)
+
+// Gateway is the transport: it implements xmppcomp.Handler, keeps the
+// sessions and runs their scheduler. Create it with New, hand it to
+// xmppcomp.New as Handler and its OnConnect as Config.OnConnect, and call
+// Run with the component as Sender.
+type Gateway struct {
+	cfg    Config
+	domain jid.JID
+	dom    string // domain as text, the from of the gateway's own stanzas
+	st     *store.Store
+	log    logrus.FieldLogger
+	sched  *scheduler
+	self   *task // the gateway's own work: probes after a connect
+
+	out     atomic.Pointer[Sender]
+	running atomic.Bool
+	epoch   atomic.Uint64 // component connections so far
+
+	mu       sync.Mutex
+	sessions map[string]*session // by bare JID
+}
+
+// New checks cfg and returns a Gateway that serves nothing until Run.
+// Stanzas handed to it before Run wait in their sessions' queues.
+func New(cfg Config, st *store.Store) (*Gateway, error) {
+	dom, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("gateway: New: store is nil")
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		domain:   dom,
+		dom:      dom.String(),
+		st:       st,
+		log:      cfg.Logger.WithField("component", dom.String()),
+		sessions: make(map[string]*session),
+	}
+	g.sched = newScheduler(cfg.MaxInFlight, g.log)
+	g.self = newTask(func(context.Context) {})
+	return g, nil
+}
+
+// Domain is the gateway's domain.
+func (g *Gateway) Domain() jid.JID { return g.domain }
+
+// Run serves until ctx ends: it starts the scheduler, and sends with out.
+// Then it shuts down within Config.ShutdownTimeout: every user gets
+// unavailable from every JID of the transport they saw available, and
+// every QQ session is logged out. Keep out connected until Run returned.
+func (g *Gateway) Run(ctx context.Context, out Sender) error {
+	if out == nil {
+		return errors.New("gateway: Run: Sender is nil")
+	}
+	if !g.running.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run is already active")
+	}
+	g.out.Store(&out)
+	g.sched.start(ctx)
+	g.log.Info("gateway: running")
+	<-ctx.Done()
+	g.sched.wait()
+	g.shutdown()
+	return nil
+}
+
+// HandleStanza implements xmppcomp.Handler. It never blocks on I/O: the
+// stanza goes to its sender's session queue and is handled there, in
+// order with everything else of that user.
+func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
+	if st.From.Domainpart() == "" {
+		g.log.WithField("stanza", st.Name).Debug("gateway: dropping stanza without a valid from")
+		return
+	}
+	if st.To.Domainpart() != g.domain.Domainpart() {
+		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
+		return
+	}
+	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.handle(ctx, st) })
+}
+
+// OnConnect is for xmppcomp.Config.OnConnect: after each handshake it
+// probes every registered user, so that their server tells which of them
+// are online and their sessions come back after a restart, and it
+// re-announces what live sessions show, since stanzas sent while the
+// connection was down were lost.
+func (g *Gateway) OnConnect(context.Context) {
+	epoch := g.epoch.Add(1)
+	g.sched.submit(g.self, func(ctx context.Context) { g.connected(ctx, epoch) })
+}
+
+// resourceGrace is how long after a reconnect a user's server has to
+// answer the probe for each resource the session knew; resources it does
+// not confirm went away while the connection was down.
+const resourceGrace = 15 * time.Second
+
+func (g *Gateway) connected(ctx context.Context, epoch uint64) {
+	regs, err := g.st.Registrations(ctx)
+	if err != nil {
+		g.log.WithError(err).Error("gateway: cannot list registrations to probe")
+	}
+	for _, r := range regs {
+		err := g.send(ctx, presence{From: g.dom, To: r.JID, Type: presProbe})
+		if err != nil {
+			g.log.WithError(err).WithField("jid", r.JID).Warn("gateway: probe not sent")
+			break // the connection is gone again; the next OnConnect probes
+		}
+	}
+	g.log.WithField("users", len(regs)).Info("gateway: connected; probed registered users")
+	for _, s := range g.snapshot() {
+		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx, epoch) })
+	}
+	if epoch > 1 {
+		time.AfterFunc(resourceGrace, func() {
+			for _, s := range g.snapshot() {
+				g.submitTo(s, func(ctx context.Context, s *session) { s.sweepResources(ctx, epoch) })
+			}
+		})
+	}
+}
+
+// send encodes one stanza with the Run's Sender.
+func (g *Gateway) send(ctx context.Context, v any) error {
+	p := g.out.Load()
+	if p == nil {
+		return xmppcomp.ErrNotConnected
+	}
+	return (*p).Encode(ctx, v)
+}
+
+// enqueue runs fn on bare's session, creating the session if needed.
+func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
+	key := bare.String()
+	g.mu.Lock()
+	s := g.sessions[key]
+	if s == nil {
+		s = newSession(g, bare)
+		g.sessions[key] = s
+	}
+	g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s) })
+	g.mu.Unlock()
+}
+
+// submitTo runs fn on s unless s was dropped meanwhile.
+func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) {
+	g.mu.Lock()
+	if g.sessions[s.key] == s {
+		g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s) })
+	}
+	g.mu.Unlock()
+}
+
+// snapshot returns the sessions now in memory.
+func (g *Gateway) snapshot() []*session {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*session, 0, len(g.sessions))
+	for _, s := range g.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// maybeDrop forgets s if it holds nothing worth keeping: an unregistered
+// JID with no available resource and no work pending. So any JID may talk
+// to the gateway without leaving a session behind. Called from s's own
+// work item.
+func (g *Gateway) maybeDrop(s *session) {
+	if s.reg != nil || len(s.resources) > 0 || s.state != stateOffline || s.qq != nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sched.mu.Lock()
+	defer g.sched.mu.Unlock()
+	if len(s.task.work) > 0 || s.task.pollDue || s.task.idx >= 0 {
+		return
+	}
+	if g.sessions[s.key] == s {
+		delete(g.sessions, s.key)
+	}
+}
+
+// sessionCount is the number of sessions in memory.
+func (g *Gateway) sessionCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}
+
+// shutdown runs after the scheduler stopped, so it may touch every
+// session's state: nothing else does any more.
+func (g *Gateway) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	sessions := g.snapshot()
+	for _, s := range sessions {
+		s.hideAll(ctx, "gateway shutting down")
+	}
+	sem := make(chan struct{}, g.cfg.MaxInFlight)
+	var wg sync.WaitGroup
+	n := 0
+	for _, s := range sessions {
+		if s.state != stateOnline || s.qq == nil {
+			continue
+		}
+		n++
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(s *session) {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.qq.Logout(ctx); err != nil {
+				s.log.WithError(err).Warn("gateway: QQ logout at shutdown failed")
+			}
+			s.state = stateOffline
+		}(s)
+	}
+	wg.Wait()
+	g.log.WithField("logouts", n).Info("gateway: stopped")
+}
+
+// target says what a stanza's to addresses: the gateway's domain itself,
+// or the buddy <uin>@domain. A localpart that is no QQ number is neither.
+func (g *Gateway) target(to jid.JID) (domain bool, uin qqproto.UIN, ok bool) {
+	if to.Localpart() == "" {
+		return true, 0, true
+	}
+	uin, ok = qqproto.ParseUIN(to.Localpart())
+	return false, uin, ok
+}
+
+// buddyJID is the JID of a QQ number.
+func (g *Gateway) buddyJID(uin qqproto.UIN) string {
+	return fmt.Sprintf("%d@%s", int64(uin), g.dom)
+}

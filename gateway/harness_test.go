@@ -1,0 +1,365 @@
+package gateway
+
+// A test harness for the gateway without an XMPP server: qqsim over HTTP on
+// loopback, a real store on disk, and a recorder standing in for the
+// component connection. Stanzas go in through HandleStanza as the
+// component would hand them; what the gateway sends is parsed back into
+// xmppcomp.Stanza values and waited for.
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+)
+
+const (
+	testDomain = "qq.example.org"
+	aliceBare  = "alice@example.org"
+	aliceFull  = "alice@example.org/phone"
+)
+
+// recorder is a Sender that keeps what the gateway sends.
+type recorder struct {
+	mu   sync.Mutex
+	got  []xmppcomp.Stanza
+	down atomic.Bool // while true, sends fail as if disconnected
+	t    testing.TB
+}
+
+func (r *recorder) Send(_ context.Context, tr xml.TokenReader) error {
+	if r.down.Load() {
+		return xmppcomp.ErrNotConnected
+	}
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	for {
+		tok, err := tr.Token()
+		if tok != nil {
+			if err := enc.EncodeToken(tok); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		return err
+	}
+	return r.add(buf.Bytes())
+}
+
+func (r *recorder) Encode(_ context.Context, v any) error {
+	if r.down.Load() {
+		return xmppcomp.ErrNotConnected
+	}
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return r.add(b)
+}
+
+func (r *recorder) add(b []byte) error {
+	st, err := xmppcomp.ParseStanza(b)
+	if err != nil {
+		r.t.Errorf("gateway sent unparseable XML %s: %v", b, err)
+		return err
+	}
+	r.mu.Lock()
+	r.got = append(r.got, st)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) all() []xmppcomp.Stanza {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]xmppcomp.Stanza(nil), r.got...)
+}
+
+type harness struct {
+	t      *testing.T
+	sim    *qqsim.Server
+	qqURL  string
+	dbPath string
+	st     *store.Store
+	cfg    Config
+	g      *Gateway
+	out    *recorder
+	cursor int // waitFor looks at stanzas from here on
+	stopFn func()
+	seq    int
+}
+
+// testConfig is quick: everything a test waits for happens within a
+// second or so.
+func testConfig(qqURL string) Config {
+	return Config{
+		Domain: testDomain,
+		QQ: qqproto.Options{
+			Server: qqURL, Timeout: 2 * time.Second, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond,
+		},
+		PollActive:      100 * time.Millisecond,
+		PollIdle:        200 * time.Millisecond,
+		StatusInterval:  300 * time.Millisecond,
+		LoginBackoffMin: 100 * time.Millisecond,
+		LoginBackoffMax: 400 * time.Millisecond,
+		ShutdownTimeout: 3 * time.Second,
+		Logger:          quietLogger(),
+	}
+}
+
+// newHarness starts qqsim with accounts and a gateway on a fresh store.
+func newHarness(t *testing.T, simOpts qqsim.Options, accounts ...qqsim.Account) *harness {
+	t.Helper()
+	sim := qqsim.New(simOpts)
+	for _, a := range accounts {
+		if err := sim.AddAccount(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, sim: sim, qqURL: srv.URL + "/", dbPath: filepath.Join(t.TempDir(), "gw.db")}
+	h.cfg = testConfig(h.qqURL)
+	h.openStore()
+	h.start()
+	return h
+}
+
+func (h *harness) openStore() {
+	st, err := store.Open(context.Background(), h.dbPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.st = st
+	h.t.Cleanup(func() { st.Close() })
+}
+
+// start runs a new Gateway on the harness's store with h.cfg.
+func (h *harness) start() {
+	h.t.Helper()
+	g, err := New(h.cfg, h.st)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.g = g
+	if h.out == nil {
+		h.out = &recorder{t: h.t}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := g.Run(ctx, h.out); err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	}()
+	var once sync.Once
+	h.stopFn = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				h.t.Error("Run did not return within 10s of its context ending")
+			}
+		})
+	}
+	h.t.Cleanup(h.stopFn)
+}
+
+// stop ends Run and waits for its shutdown.
+func (h *harness) stop() { h.stopFn() }
+
+// in hands the gateway one inbound stanza.
+func (h *harness) in(format string, args ...any) {
+	h.t.Helper()
+	raw := fmt.Sprintf(format, args...)
+	st, err := xmppcomp.ParseStanza([]byte(raw))
+	if err != nil {
+		h.t.Fatalf("bad test stanza %s: %v", raw, err)
+	}
+	h.g.HandleStanza(context.Background(), st)
+}
+
+func (h *harness) id() string {
+	h.seq++
+	return fmt.Sprintf("t%d", h.seq)
+}
+
+// iq sends an iq from alice's full JID and waits for its answer.
+func (h *harness) iq(typ, to, payload string) xmppcomp.Stanza {
+	h.t.Helper()
+	return h.iqFrom(aliceFull, typ, to, payload)
+}
+
+func (h *harness) iqFrom(from, typ, to, payload string) xmppcomp.Stanza {
+	h.t.Helper()
+	id := h.id()
+	h.in(`<iq xmlns="jabber:component:accept" type=%q id=%q from=%q to=%q>%s</iq>`, typ, id, from, to, payload)
+	return h.waitFor("answer to iq "+id, func(st xmppcomp.Stanza) bool {
+		return st.Name == "iq" && st.ID == id && (st.Type == "result" || st.Type == "error")
+	})
+}
+
+// presence sends a presence of alice.
+func (h *harness) presence(from, to, typ, inner string) {
+	h.t.Helper()
+	attr := ""
+	if typ != "" {
+		attr = fmt.Sprintf(` type=%q`, typ)
+	}
+	h.in(`<presence xmlns="jabber:component:accept" from=%q to=%q%s>%s</presence>`, from, to, attr, inner)
+}
+
+const waitTimeout = 10 * time.Second
+
+// waitFor returns the first stanza from the cursor on that matches, and
+// moves the cursor past it.
+func (h *harness) waitFor(what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		got := h.out.all()
+		for i := h.cursor; i < len(got); i++ {
+			if match(got[i]) {
+				h.cursor = i + 1
+				return got[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, st := range got[min(h.cursor, len(got)):] {
+				b.WriteString("\n  " + st.String())
+			}
+			h.t.Fatalf("no %s within %v; sent since the last match:%s", what, waitTimeout, b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sent returns the stanzas from the cursor on that match, without waiting.
+func (h *harness) sent(match func(xmppcomp.Stanza) bool) []xmppcomp.Stanza {
+	var out []xmppcomp.Stanza
+	got := h.out.all()
+	for _, st := range got[min(h.cursor, len(got)):] {
+		if match(st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// skipAll moves the cursor past everything sent so far.
+func (h *harness) skipAll() { h.cursor = len(h.out.all()) }
+
+// eventually polls cond until it holds.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s: not within %v", what, waitTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// presenceMatch matches a presence by from (bare or full), to and type.
+func presenceMatch(from, typ string) func(xmppcomp.Stanza) bool {
+	return func(st xmppcomp.Stanza) bool {
+		return st.Name == "presence" && st.From.String() == from && st.Type == typ
+	}
+}
+
+// registerForm is the payload of a form registration.
+func registerForm(uin, password string) string {
+	return fmt.Sprintf(`<query xmlns="jabber:iq:register"><x xmlns="jabber:x:data" type="submit">`+
+		`<field var="FORM_TYPE"><value>jabber:iq:register</value></field>`+
+		`<field var="username"><value>%s</value></field><field var="password"><value>%s</value></field></x></query>`, uin, password)
+}
+
+// register registers alice with a form and fails the test unless it works.
+func (h *harness) register(uin, password string) {
+	h.t.Helper()
+	ans := h.iq("set", testDomain, registerForm(uin, password))
+	if ans.Type != "result" {
+		h.t.Fatalf("registration failed: %s", ans)
+	}
+}
+
+// goOnline makes alice's phone available to the domain.
+func (h *harness) goOnline(show string) {
+	inner := ""
+	if show != "" {
+		inner = "<show>" + show + "</show>"
+	}
+	h.presence(aliceFull, testDomain, "", inner)
+}
+
+// stanzaErr decodes the error of an error stanza.
+func stanzaErr(t testing.TB, st xmppcomp.Stanza) (cond, typ, text string) {
+	t.Helper()
+	var v struct {
+		Error struct {
+			Type  string `xml:"type,attr"`
+			Conds []struct {
+				XMLName xml.Name
+				Text    string `xml:",chardata"`
+			} `xml:",any"`
+		} `xml:"error"`
+	}
+	if err := st.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Error.Conds {
+		if c.XMLName.Space != "urn:ietf:params:xml:ns:xmpp-stanzas" {
+			continue
+		}
+		if c.XMLName.Local == "text" {
+			text = c.Text
+		} else {
+			cond = c.XMLName.Local
+		}
+	}
+	return cond, v.Error.Type, text
+}
+
+// nickOf returns the XEP-0172 nick in a stanza.
+func nickOf(t testing.TB, st xmppcomp.Stanza) string {
+	t.Helper()
+	var v struct {
+		Nick string `xml:"http://jabber.org/protocol/nick nick"`
+	}
+	if err := st.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Nick
+}
+
+// showOf returns the show and status of a presence.
+func showOf(t testing.TB, st xmppcomp.Stanza) (show, status string) {
+	t.Helper()
+	var v presence
+	if err := st.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.Show, v.Status
+}
+
+func buddyAddr(uin int) string { return fmt.Sprintf("%d@%s", uin, testDomain) }
