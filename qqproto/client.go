@@ -360,9 +360,11 @@ func (c *Client) Logout(ctx context.Context) error {
 	return nil
 }
 
-// Messages fetches the messages and notices waiting for the user; the
-// server forgets them once fetched. Calling it is also what keeps the
-// session alive (see LoginResult).
+// Messages fetches the messages and notices waiting for the user, oldest
+// first; the server forgets them once fetched. A server may hand out only
+// part of its queue per call (the emulator 20), so poll again soon after a
+// full batch. Polling is also what keeps the session alive (see
+// LoginResult).
 func (c *Client) Messages(ctx context.Context) ([]Message, error) {
 	var ms []Message
 	err := c.call(ctx, CmdGetMsgEx, nil, func(f Fields) error {

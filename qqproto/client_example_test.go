@@ -15,7 +15,10 @@ import (
 func ExampleClient() {
 	sim := qqsim.New(qqsim.Options{})
 	for _, a := range qqsim.DemoWorld() {
-		sim.AddAccount(a)
+		if err := sim.AddAccount(a); err != nil {
+			fmt.Println("world:", err)
+			return
+		}
 	}
 	srv := httptest.NewServer(sim)
 	defer srv.Close()

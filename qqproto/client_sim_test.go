@@ -86,6 +86,10 @@ func TestClientSimCommands(t *testing.T) {
 		t.Fatalf("Messages before login: %v, want ErrNotLoggedIn", err)
 	}
 
+	if _, err := w.client(99998, qqproto.Options{}).Login(ctx, qqproto.PasswordMD5("demo")); !isRES(err, qqproto.ResInvalidUIN) {
+		t.Errorf("login of an unknown number: %v, want a ResultError RES=5", err)
+	}
+
 	lr, err := c.Login(ctx, qqproto.PasswordMD5("demo"))
 	if err != nil {
 		t.Fatal(err)

@@ -528,6 +528,10 @@ func TestClientDefaults(t *testing.T) {
 	if c.UIN() != 10001 {
 		t.Errorf("UIN() = %d", c.UIN())
 	}
+	err := qqproto.NewClient(10001, qqproto.Options{Server: "::not a url"}).Logout(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "bad server URL") {
+		t.Errorf("Logout to a bad URL: %v, want an error naming the URL", err)
+	}
 	hc := qqproto.NewHTTPClient()
 	tr, ok := hc.Transport.(*http.Transport)
 	if !ok {
