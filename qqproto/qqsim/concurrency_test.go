@@ -133,10 +133,11 @@ func countType(in []InboxItem, mt qqproto.MessageType) int {
 	return n
 }
 
-// serve calls the handler directly, without a network.
+// serve calls the handler directly, without a network or request parsing.
 func serve(h http.Handler, body string) string {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
+	req, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	h.ServeHTTP(rec, req)
 	return rec.Body.String()
 }
 

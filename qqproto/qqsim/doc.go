@@ -8,6 +8,21 @@
 // received). cmd/qqsim runs it as a program over a TOML world file;
 // demo-world.toml is the demo's world.
 //
+// The control API (JSON in and out; bad input is a 400 whose body names the
+// field, {"error": …, "field": …}; an unknown account in a path is a 404):
+//
+//	POST /_sim/account   an Account, keys as in the world file
+//	POST /_sim/send      {"from", "to", "text"}: from sends text to to
+//	POST /_sim/state     {"uin", "state"}
+//	POST /_sim/ack       {"from", "to", "cd", "reason"}: from's Ack_AddToList
+//	POST /_sim/faults    {"latency_ms", "error_rate", "garbage_rate", "drop_rate", "seed"}
+//	GET  /_sim/inbox/{uin}     everything delivered to uin, with sender and time
+//	GET  /_sim/session/{uin}   logged in?, state, last request, queue length, buddies
+//	GET  /_sim/requests/{uin}  uin's requests: CMD, SEQ, RES, replayed?, fault
+//	GET  /_sim/stats           counters
+//
+// In Go:
+//
 //	s := qqsim.New(qqsim.Options{})
 //	s.AddAccount(qqsim.Account{UIN: 10001, Password: "demo", Nick: "演示用户"})
 //	srv := httptest.NewServer(s)
@@ -33,7 +48,9 @@
 //   - States: 40 (invisible) looks like 20 to others. A state change that
 //     others can see reaches every logged-in account that lists the user as
 //     MT=99 with MG the code followed by a space ("30 "), as in the seed's
-//     GetMsgEx line. Message text (MT=9) is never padded.
+//     GetMsgEx line. Message text (MT=9) is never padded. State notices
+//     not fetched when a session ends are dropped (stale by the next Login,
+//     which a client follows with Query_Stat); messages and add requests stay.
 //   - Query_Stat lists the online (10, 30) buddies and the user's own
 //     number, in number order, as the seed does; capped at 50 a page. List
 //     pages are capped at 160. Buddy lists are kept in number order.

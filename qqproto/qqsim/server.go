@@ -245,7 +245,9 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 		if e, ok := a.replay[replayKey{up, seq}]; ok && e.digest == digest && now.Sub(e.at) < s.opts.ReplayWindow {
 			s.stats.Replayed++
 			a.note(RequestRecord{Cmd: up, Seq: seq, Res: e.res, Replayed: true, Fault: fault.String(), At: now})
-			s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq}).Debug("qqsim: replayed from memory")
+			if s.debug() {
+				s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq}).Debug("qqsim: replayed from memory")
+			}
 			return e.reply
 		} else if ok && e.digest != digest {
 			s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq}).
@@ -268,8 +270,19 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 		a.remember(replayKey{up, seq}, replayEntry{reply: line, digest: digest, res: res, at: now}, s.opts.ReplayWindow)
 	}
 	a.note(RequestRecord{Cmd: up, Seq: seq, Res: res, Executed: true, Fault: fault.String(), At: now})
-	s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq, "res": res}).Debug("qqsim: executed")
+	if s.debug() {
+		s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq, "res": res}).Debug("qqsim: executed")
+	}
 	return line
+}
+
+// debug reports whether debug lines would be written: building their
+// fields costs more than the rest of a request.
+func (s *Server) debug() bool {
+	if l, ok := s.log.(interface{ IsLevelEnabled(logrus.Level) bool }); ok {
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
 }
 
 // requestDigest fingerprints a request's decoded fields, so that only a
