@@ -2,9 +2,9 @@
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: test vet unit fuzz build demo bench
+.PHONY: test vet unit fuzz build demo demo-smoke e2e bench
 
-test: vet unit fuzz
+test: vet unit fuzz e2e demo-smoke
 
 vet:
 	$(GO) vet ./...
@@ -23,3 +23,17 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The whole user journey (e2e/journey.py, slixmpp) against the built binaries, once on Prosody and once
+# on ejabberd. Needs prosody, ejabberd, python3-slixmpp (Debian); E2E_RACE=0 builds without -race.
+e2e:
+	$(GO) vet -tags e2e ./e2e
+	$(GO) test -tags e2e -count=1 -timeout 10m -v -run '^TestJourney$$' ./e2e
+
+# The product on this machine: Prosody + qqsim (demo world) + the gateway, until Ctrl-C.
+demo:
+	GO=$(GO) scripts/demo.sh
+
+# make demo, driven by a real client instead of a person, then stopped: part of make test.
+demo-smoke:
+	GO=$(GO) scripts/demo.sh --smoke

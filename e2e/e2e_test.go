@@ -1,0 +1,158 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The journey's world and the user who lives it (testdata/world.toml).
+const (
+	worldFile  = "testdata/world.toml"
+	qqUser     = "20001"
+	qqPassword = "correct horse"
+	xmppHost   = "localhost"
+	transport  = "qq.localhost"
+	xmppUser   = "traveller"
+	xmppPass   = "旅行 password"
+)
+
+// TestJourney runs the whole user journey (journey.py) once against Prosody
+// and once against ejabberd, each with its own qqsim and gateway.
+func TestJourney(t *testing.T) {
+	requirePython(t)
+	bins := build(t)
+	t.Run("prosody", func(t *testing.T) {
+		t.Parallel()
+		requireProsody(t)
+		dir := t.TempDir()
+		srv := startProsody(t, dir, xmppHost, transport, "prosody e2e secret")
+		journey(t, bins, srv, "prosody e2e secret", false)
+	})
+	t.Run("ejabberd", func(t *testing.T) {
+		t.Parallel()
+		libs := requireEjabberd(t)
+		dir := t.TempDir()
+		srv := startEjabberd(t, libs, dir, xmppHost, transport, "ejabberd e2e secret")
+		// This run hands the gateway its secret through the environment
+		// rather than the file, the way a deployment keeps it out of config.
+		journey(t, bins, srv, "ejabberd e2e secret", true)
+	})
+}
+
+var summary = regexp.MustCompile(`^(\d+) passed, (\d+) failed$`)
+
+func journey(t *testing.T, bins binaries, srv *xmppServer, secret string, secretInEnv bool) {
+	if err := srv.createUser(xmppUser, xmppPass); err != nil {
+		t.Fatal(err)
+	}
+	simProc, simURL := startQQSim(t, bins.qqsim, srv.dir, worldFile)
+
+	gwLog := filepath.Join(srv.dir, "qqgateway.log")
+	cfg := filepath.Join(srv.dir, "gateway.toml")
+	fileSecret, env := secret, []string(nil)
+	if secretInEnv {
+		fileSecret, env = "", []string{"QQGW_COMPONENT_SECRET=" + secret}
+	}
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(srv.componentAddr, fileSecret, simURL, filepath.Join(srv.dir, "gateway.db"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := start(t, "qqgateway", gwLog, env, bins.gateway, "-config", cfg)
+
+	dump := func() {
+		t.Logf("--- %s: last lines of the gateway's log (%s):\n%s", srv.kind, gwLog, tail(gwLog, 60))
+		t.Logf("--- %s: last lines of %s:\n%s", srv.kind, srv.logFile, tail(srv.logFile, 30))
+		t.Logf("--- %s: last lines of qqsim's log:\n%s", srv.kind, tail(simProc.log, 20))
+	}
+
+	abs, err := filepath.Abs(worldFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "journey.py",
+		"--server", srv.clientAddr,
+		"--jid", xmppUser+"@"+srv.host, "--password", xmppPass,
+		"--transport", transport, "--sim", simURL, "--world", abs,
+		"--qq", qqUser, "--qq-password", qqPassword)
+	if testing.Verbose() && os.Getenv("E2E_STANZAS") != "" {
+		cmd.Args = append(cmd.Args, "--verbose")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	var sum string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		t.Logf("%s: %s", srv.kind, line)
+		if strings.HasPrefix(line, "FAIL ") {
+			failed = append(failed, line)
+		}
+		if summary.MatchString(line) {
+			sum = line
+		}
+	}
+	runErr := cmd.Wait()
+
+	if !gw.running() {
+		t.Errorf("the gateway exited during the journey: %v", gw.err)
+	}
+	stopErr, killed := gw.stop(10 * time.Second)
+	if killed {
+		t.Errorf("the gateway did not stop within 10s of SIGTERM")
+	} else if stopErr != nil {
+		t.Errorf("the gateway's exit after SIGTERM: %v", stopErr)
+	}
+	logText, _ := os.ReadFile(gwLog)
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if strings.Contains(string(logText), bad) {
+			t.Errorf("the gateway's output contains %q", bad)
+		}
+	}
+	for _, s := range []string{secret, "correct horse"} {
+		if strings.Contains(string(logText), s) {
+			t.Errorf("a secret (%q) reached the gateway's log", s)
+		}
+	}
+
+	switch {
+	case sum == "":
+		t.Errorf("%s: the journey ended without its summary line (%v)", srv.kind, runErr)
+	case runErr != nil || len(failed) > 0:
+		t.Errorf("%s: %s (exit: %v):\n%s", srv.kind, sum, runErr, strings.Join(failed, "\n"))
+	}
+	if t.Failed() {
+		dump()
+	}
+}
+
+// gatewayConfig is a gateway.toml for the suite: loopback everywhere, fast
+// polling so that the journey's waits stay short.
+func gatewayConfig(componentAddr, secret, simURL, db string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[component]\njid = %q\nserver = %q\n", transport, componentAddr)
+	if secret != "" {
+		fmt.Fprintf(&b, "secret = %q\n", secret)
+	}
+	fmt.Fprintf(&b, "\n[qq]\nserver = %q\npoll_active = \"200ms\"\npoll_idle = \"500ms\"\ntimeout = \"5s\"\n", simURL+"/")
+	fmt.Fprintf(&b, "\n[store]\npath = %q\n", db)
+	fmt.Fprintf(&b, "\n[log]\nlevel = \"debug\"\nformat = \"text\"\n")
+	return b.String()
+}
