@@ -417,10 +417,14 @@ func startEjabberd(t *testing.T, libs, dir, host, component, secret string) *xmp
 // API; it returns the base URL.
 func startQQSim(t *testing.T, bin, dir, world string) (*proc, string) {
 	t.Helper()
+	world, err := filepath.Abs(world)
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePorts(t, 1)[0]))
 	p := start(t, "qqsim", filepath.Join(dir, "qqsim.log"), nil, bin, "-listen", addr, "-world", world)
 	base := "http://" + addr
-	err := waitUntil(p, 20*time.Second, func() error {
+	err = waitUntil(p, 20*time.Second, func() error {
 		resp, err := http.Get(base + "/_sim/stats")
 		if err != nil {
 			return err

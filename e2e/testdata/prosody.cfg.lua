@@ -1,5 +1,5 @@
 -- Prosody 0.12 configuration used by the end-to-end suite (e2e/e2e_test.go) and by `make demo`
--- (scripts/demo.sh). The @NAME@ placeholders are filled in by both; everything runs on 127.0.0.1
+-- (scripts/demo.sh). Placeholders (capitals between at-signs) are filled in by both; everything runs on 127.0.0.1
 -- from one scratch directory, so the real /etc/prosody and /var/lib/prosody are never touched.
 -- The lines between "-- snippet:" markers are quoted in README.md; e2e/readme_test.go keeps them equal.
 
