@@ -461,3 +461,62 @@ func TestSlowHandler(t *testing.T) {
 		}
 	}
 }
+
+// A second connection for the same domain is refused by Prosody with
+// conflict; that is not fatal: it is retried, and takes over once the first
+// connection goes away (a restarted gateway whose old connection the server
+// has not yet noticed as dead).
+func TestConflictIsRetried(t *testing.T) {
+	srv := shared(t, xmpptest.Prosody)
+	cfg := xmppcomp.Config{Domain: compDomain, Server: srv.ComponentAddr, Secret: compSecret,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
+	first, err := xmppcomp.New(cfg, newInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, stop1 := context.WithCancel(context.Background())
+	done1 := make(chan error, 1)
+	go func() { done1 <- first.Run(ctx1) }()
+	defer stop1()
+	waitConnected(t, first, 10*time.Second)
+
+	second := startComponentNoWait(t, srv, cfg)
+	time.Sleep(time.Second)
+	if second.Connected() {
+		t.Fatal("second component connected while the first is")
+	}
+	stop1()
+	select {
+	case err := <-done1:
+		if err != nil {
+			t.Fatalf("first Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first Run did not return after cancel")
+	}
+	if d := waitConnected(t, second, 5*time.Second); d > cfg.MaxBackoff+time.Second {
+		t.Errorf("second took %v to take over", d)
+	}
+}
+
+func startComponentNoWait(t *testing.T, srv *xmpptest.Server, cfg xmppcomp.Config) *xmppcomp.Component {
+	c, err := xmppcomp.New(cfg, newInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return c
+}

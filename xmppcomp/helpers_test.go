@@ -91,7 +91,7 @@ func (b *inbox) next(t *testing.T, timeout time.Duration, match func(xmppcomp.St
 
 // startComponent runs a component against srv until the test ends and waits
 // until it is connected.
-func startComponent(t *testing.T, srv *xmpptest.Server, h xmppcomp.Handler, edit func(*xmppcomp.Config)) *xmppcomp.Component {
+func startComponent(t testing.TB, srv *xmpptest.Server, h xmppcomp.Handler, edit func(*xmppcomp.Config)) *xmppcomp.Component {
 	t.Helper()
 	cfg := xmppcomp.Config{Domain: srv.ComponentDomain, Server: srv.ComponentAddr, Secret: srv.Secret,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, DialTimeout: 2 * time.Second}
@@ -120,7 +120,7 @@ func startComponent(t *testing.T, srv *xmpptest.Server, h xmppcomp.Handler, edit
 	return c
 }
 
-func waitConnected(t *testing.T, c *xmppcomp.Component, timeout time.Duration) time.Duration {
+func waitConnected(t testing.TB, c *xmppcomp.Component, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !c.Connected() {

@@ -484,7 +484,7 @@ func (s *Server) createUser(user, password string) (jid.JID, error) {
 		}
 	case Ejabberd:
 		req := map[string]string{"user": j.Localpart(), "host": s.Domain, "password": password}
-		var res string
+		var res any
 		if err := s.api(ctx, "register", req, &res); err != nil {
 			if !strings.Contains(err.Error(), "already registered") {
 				return jid.JID{}, fmt.Errorf("register %s: %w", j, err)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode"
 )
 
 // Namespaces a stanza may be qualified by before it is put on a stream.
@@ -147,26 +148,34 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 // as attributes), resolved tokens, or a mix.
 func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartElement, error) {
 	var start xml.StartElement
-	for {
+	for empty := 0; ; {
 		tok, err := r.Token()
-		if err == io.EOF && tok == nil {
-			return start, errors.New("no element to send")
-		}
-		if err != nil && tok == nil {
+		if tok == nil {
+			if err == nil && empty < 100 {
+				empty++
+				continue
+			}
+			if err == nil || err == io.EOF {
+				return start, errors.New("no element to send")
+			}
 			return start, err
 		}
-		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) == 0 {
+		if s, ok := tok.(xml.StartElement); ok {
+			start = s.Copy()
+			break
+		}
+		if err != nil && err != io.EOF {
+			return start, err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue
+			}
+		case xml.ProcInst, xml.Comment:
 			continue
 		}
-		if _, ok := tok.(xml.ProcInst); ok {
-			continue
-		}
-		s, ok := tok.(xml.StartElement)
-		if !ok {
-			return start, fmt.Errorf("want a start element, got %T", tok)
-		}
-		start = s.Copy()
-		break
+		return start, fmt.Errorf("want a start element, got %T", tok)
 	}
 	n := newNormalizer(stanzaNS)
 	first, err := n.token(start)
@@ -194,14 +203,19 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 		return start, err
 	}
 	depth := 1
-	for depth > 0 {
+	for empty := 0; depth > 0; {
 		tok, err := r.Token()
-		if tok == nil && err != nil {
-			if err == io.EOF {
+		if tok == nil {
+			if err == nil && empty < 100 {
+				empty++
+				continue
+			}
+			if err == nil || err == io.EOF {
 				return start, fmt.Errorf("<%s> not closed", top.Name.Local)
 			}
 			return start, err
 		}
+		empty = 0
 		switch tok.(type) {
 		case xml.StartElement:
 			depth++
@@ -209,15 +223,15 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 			depth--
 		case xml.ProcInst, xml.Directive:
 			return start, fmt.Errorf("%T inside a stanza", tok)
-		case xml.Comment:
-			continue
 		}
-		out, nerr := n.token(tok)
-		if nerr != nil {
-			return start, nerr
-		}
-		if err := enc.EncodeToken(out); err != nil {
-			return start, err
+		if _, ok := tok.(xml.Comment); !ok {
+			out, nerr := n.token(tok)
+			if nerr != nil {
+				return start, nerr
+			}
+			if werr := enc.EncodeToken(out); werr != nil {
+				return start, werr
+			}
 		}
 		if err != nil && err != io.EOF {
 			return start, err
@@ -311,6 +325,9 @@ func (n *normalizer) token(tok xml.Token) (xml.Token, error) {
 			}
 		}
 		name := n.resolve(t)
+		if !isName(name.Local) {
+			return nil, fmt.Errorf("invalid element name %q", name.Local)
+		}
 		f := frame{ns: name.Space, prefixes: prefixes}
 		out := xml.StartElement{Name: xml.Name{Local: name.Local}}
 		top := len(n.stack) == 0
@@ -347,6 +364,9 @@ func (n *normalizer) token(tok xml.Token) (xml.Token, error) {
 					a.Name.Space = u
 				}
 			}
+			if !isName(a.Name.Local) {
+				return nil, fmt.Errorf("invalid attribute name %q", a.Name.Local)
+			}
 			out.Attr = append(out.Attr, a)
 		}
 		n.stack = append(n.stack, f)
@@ -356,6 +376,9 @@ func (n *normalizer) token(tok xml.Token) (xml.Token, error) {
 			return nil, fmt.Errorf("unexpected end tag </%s>", t.Name.Local)
 		}
 		f := n.stack[len(n.stack)-1]
+		if t.Name.Local != f.name.Local {
+			return nil, fmt.Errorf("end tag </%s> closes <%s>", t.Name.Local, f.name.Local)
+		}
 		n.stack = n.stack[:len(n.stack)-1]
 		return xml.EndElement{Name: f.name}, nil
 	case xml.CharData:
@@ -365,6 +388,24 @@ func (n *normalizer) token(tok xml.Token) (xml.Token, error) {
 	default:
 		return nil, fmt.Errorf("unexpected %T inside an element", tok)
 	}
+}
+
+// isName reports whether s is a valid XML local name (NCName), so that
+// what is written can always be read back; encoding/xml's decoder is more
+// lenient than the XML specification.
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || r == 0xB7):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(b []byte) string {
