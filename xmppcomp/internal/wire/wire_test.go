@@ -176,7 +176,7 @@ func TestReadElement(t *testing.T) {
 		Delay struct {
 			Stamp string `xml:"stamp,attr"`
 		} `xml:"urn:xmpp:delay delay"`
-		Lang  string `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
+		Lang string `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
 	}
 	if err := xml.Unmarshal(el.Raw, &m); err != nil {
 		t.Fatalf("%v: %s", err, el.Raw)
