@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"image"
 	"image/color"
@@ -231,3 +232,30 @@ func drawLabel(img draw.Image, text string, ink color.Color) {
 		}
 	}
 }
+
+// NSVCardUpdate is XEP-0153's namespace: a presence payload carrying the
+// hash of the sender's vCard photo.
+const NSVCardUpdate = "vcard-temp:x:update"
+
+// vcardUpdate is <x xmlns='vcard-temp:x:update'><photo>hash</photo></x>.
+type vcardUpdate struct {
+	XMLName xml.Name `xml:"vcard-temp:x:update x"`
+	Photo   string   `xml:"photo"`
+}
+
+// buddyPresenceExtras are the payloads of a buddy's available presence:
+// the XEP-0153 hash of its avatar, which its vCard's PHOTO carries.
+func (s *session) buddyPresenceExtras(b *buddy) []any {
+	av, err := s.g.flow.avatars.ForFace(b.face)
+	if err != nil {
+		return nil
+	}
+	return []any{vcardUpdate{Photo: av.Hash}}
+}
+
+// extraGatewayFeatures are disco features of the domain beyond the core's.
+func (s *session) extraGatewayFeatures() []string { return nil }
+
+// extraContactFeatures are disco features of buddy JIDs beyond the core's:
+// they confirm messages that ask for a receipt.
+func (s *session) extraContactFeatures() []string { return []string{NSReceipts} }

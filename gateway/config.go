@@ -25,6 +25,10 @@ const (
 	// DefaultProfileFetches bounds the GetInfo requests one roster import
 	// makes for the nicknames of offline buddies.
 	DefaultProfileFetches = 200
+	// DefaultMaxMessageBytes is the longest text sent in one CLTMSG. The
+	// protocol states no limit; this one keeps each request far below what
+	// servers accept even when every byte must be escaped. [project]
+	DefaultMaxMessageBytes = 2000
 )
 
 // Config configures a Gateway. Zero fields take the defaults above.
@@ -65,6 +69,9 @@ type Config struct {
 	// nicknames of offline buddies not yet known); a negative value means
 	// none.
 	ProfileFetches int
+	// MaxMessageBytes bounds the UTF-8 bytes of text in one CLTMSG; a longer
+	// message is split on character boundaries into several.
+	MaxMessageBytes int
 
 	// Logger receives the gateway's log; nil discards it. Session lines
 	// carry the fields jid and uin; passwords and their MD5 never appear.
@@ -110,6 +117,12 @@ func (c *Config) validate() (jid.JID, error) {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxMessageBytes < 0 || (c.MaxMessageBytes > 0 && c.MaxMessageBytes < minSplitSize) {
+		return jid.JID{}, fmt.Errorf("gateway: Config.MaxMessageBytes is %d; want 0 (the default, %d) or at least %d", c.MaxMessageBytes, DefaultMaxMessageBytes, minSplitSize)
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.ProfileFetches == 0 {
 		c.ProfileFetches = DefaultProfileFetches

@@ -35,6 +35,8 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
+
+	flow gatewayFlow // message flows, vCards, avatars (message.go)
 }
 
 // New checks cfg and returns a Gateway that serves nothing until Run.
@@ -129,6 +131,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 	for _, s := range g.snapshot() {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx, epoch) })
 	}
+	g.flushPending(ctx)
 	if epoch > 1 {
 		time.AfterFunc(resourceGrace, func() {
 			for _, s := range g.snapshot() {

@@ -72,6 +72,8 @@ type session struct {
 	outageReported bool      // the user was told QQ is unreachable
 	failingSince   time.Time // first failed poll of a run of failures
 	relogins       []time.Time
+
+	flow sessionFlow // message and contact flows (message.go)
 }
 
 // resource is one available resource of the user.

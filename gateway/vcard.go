@@ -1,12 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"qqxmpp/qqproto"
+	"qqxmpp/xmppcomp"
 )
 
 // NSVCard is the namespace of vcard-temp (XEP-0054).
@@ -131,4 +136,110 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// Profiles fetched with GetInfo are kept this long: a roster client asks
+// for every contact's vCard, and profiles rarely change.
+const (
+	profileCacheTTL = 10 * time.Minute
+	profileCacheMax = 4096 // entries; past it expired ones go, then the oldest
+)
+
+// profileCache keeps GetInfo answers by QQ number. The zero value is ready
+// to use and safe for concurrent use.
+type profileCache struct {
+	mu sync.Mutex
+	m  map[qqproto.UIN]cachedProfile
+}
+
+type cachedProfile struct {
+	p  qqproto.Profile
+	at time.Time
+}
+
+func (c *profileCache) get(uin qqproto.UIN, now time.Time) (qqproto.Profile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[uin]
+	if !ok || now.Sub(e.at) >= profileCacheTTL {
+		return qqproto.Profile{}, false
+	}
+	return e.p, true
+}
+
+func (c *profileCache) put(uin qqproto.UIN, p qqproto.Profile, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[qqproto.UIN]cachedProfile)
+	}
+	if _, ok := c.m[uin]; !ok && len(c.m) >= profileCacheMax {
+		c.evictLocked(now)
+	}
+	c.m[uin] = cachedProfile{p: p, at: now}
+}
+
+// evictLocked makes room: expired entries go, and if none had expired, the
+// oldest.
+func (c *profileCache) evictLocked(now time.Time) {
+	var oldest qqproto.UIN
+	var oldestAt time.Time
+	freed := false
+	for u, e := range c.m {
+		if now.Sub(e.at) >= profileCacheTTL {
+			delete(c.m, u)
+			freed = true
+			continue
+		}
+		if oldestAt.IsZero() || e.at.Before(oldestAt) {
+			oldest, oldestAt = u, e.at
+		}
+	}
+	if !freed {
+		delete(c.m, oldest)
+	}
+}
+
+// vcardIQ answers a vcard-temp get of the domain (uin 0) or of a buddy:
+// the buddy's GetInfo profile (cached for profileCacheTTL) with its
+// avatar; while the session is not logged in, what is known of the buddy.
+func (s *session) vcardIQ(ctx context.Context, st xmppcomp.Stanza, uin qqproto.UIN) {
+	if uin == 0 {
+		s.replyResult(ctx, st, TransportVCard(s.g.dom))
+		return
+	}
+	cache := &s.g.flow.vcards
+	p, ok := cache.get(uin, time.Now())
+	if !ok && s.state == stateOnline {
+		var err error
+		p, err = s.qq.Profile(ctx, uin)
+		if errors.Is(err, qqproto.ErrNotLoggedIn) {
+			s.relogin(ctx)
+			if s.state == stateOnline {
+				p, err = s.qq.Profile(ctx, uin)
+			}
+		}
+		if err != nil {
+			s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: GetInfo failed")
+			s.replyError(ctx, st, err, forRequest)
+			return
+		}
+		cache.put(uin, p, time.Now())
+		ok = true
+	}
+	if !ok {
+		// Not logged in: a card from what the session knows.
+		p = qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
+		if b := s.buddies[uin]; b != nil {
+			p.Nick, p.Face = b.nick, b.face
+		}
+		p.Nick = firstNonEmpty(p.Nick, uin.String())
+	}
+	var photo *Avatar
+	if av, err := s.g.flow.avatars.ForFace(p.Face); err == nil {
+		photo = &av
+	} else {
+		s.log.WithError(err).Warn("gateway: no avatar")
+	}
+	s.replyResult(ctx, st, BuddyVCard(p, photo))
 }

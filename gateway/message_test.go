@@ -1,0 +1,409 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+)
+
+// trickyText has everything that could break the QQ line or XML: Chinese,
+// commas, a would-be field, an escape sequence, line breaks, markup.
+const trickyText = "你好，世界, hi&UN=999&MG=x %2c 100%\r\nline 2\n<b>&amp;</b> =end"
+
+// chatOf decodes what a user sees of a message.
+type chatOf struct {
+	Type  string `xml:"type,attr"`
+	ID    string `xml:"id,attr"`
+	Body  string `xml:"body"`
+	Delay *struct {
+		From  string `xml:"from,attr"`
+		Stamp string `xml:"stamp,attr"`
+	} `xml:"urn:xmpp:delay delay"`
+	Received *struct {
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:receipts received"`
+}
+
+func decodeChat(t testing.TB, st xmppcomp.Stanza) chatOf {
+	t.Helper()
+	var m chatOf
+	if err := st.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func messageFrom(from string) func(xmppcomp.Stanza) bool {
+	return func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && st.From.String() == from && st.Type != "error"
+	}
+}
+
+// pendingToXMPP is what the store still holds for alice.
+func (h *harness) pendingToXMPP() []store.Item {
+	h.t.Helper()
+	items, err := h.st.Pending(context.Background(), aliceBare, store.ToXMPP)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return items
+}
+
+// userMessage sends a chat message of alice's phone to a buddy.
+func (h *harness) userMessage(id, to, inner string) {
+	h.t.Helper()
+	h.in(`<message xmlns="jabber:component:accept" type="chat" id=%q from=%q to=%q>%s</message>`, id, aliceFull, to, inner)
+}
+
+// inboxFrom returns the texts uin received from alice, oldest first.
+func (h *harness) inboxFrom(uin qqproto.UIN) []string {
+	var out []string
+	for _, it := range h.sim.Inbox(uin) {
+		if it.From == 10001 && it.Type == qqproto.MsgBuddy {
+			out = append(out, it.Text)
+		}
+	}
+	return out
+}
+
+func TestQQMessageArrivesExactlyAndLeavesTheQueue(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	if err := h.sim.Send(20001, 10001, trickyText); err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitFor("Bob's message", messageFrom(buddyAddr(20001)))
+	m := decodeChat(t, st)
+	if m.Body != trickyText || m.Type != "chat" {
+		t.Errorf("got type %q body %q, want chat %q", m.Type, m.Body, trickyText)
+	}
+	if st.To.String() != aliceBare {
+		t.Errorf("message to %s, want the bare JID %s", st.To, aliceBare)
+	}
+	if m.Delay != nil {
+		t.Errorf("a message delivered at once carries a delay stamp: %s", st)
+	}
+	h.eventually("queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+}
+
+func TestQQMessagesWaitWhileDisconnectedThenFlowInOrderWithDelay(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	h.out.down.Store(true)
+	before := time.Now()
+	for i := 1; i <= 5; i++ {
+		if err := h.sim.Send(20001+qqproto.UIN(i%2), 10001, fmt.Sprintf("msg %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually("5 messages fetched into the queue", func() bool { return len(h.pendingToXMPP()) == 5 })
+	fetched := time.Now()
+	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
+		t.Fatalf("%d messages went out while disconnected", n)
+	}
+	time.Sleep(50 * time.Millisecond)
+	h.out.down.Store(false)
+	h.g.OnConnect(context.Background())
+	for i := 1; i <= 5; i++ {
+		st := h.waitFor(fmt.Sprintf("message %d", i), func(st xmppcomp.Stanza) bool { return st.Name == "message" })
+		m := decodeChat(t, st)
+		if want := fmt.Sprintf("msg %d", i); m.Body != want || st.From.String() != buddyAddr(20001+i%2) {
+			t.Fatalf("message %d: got %q from %s, want %q from %s", i, m.Body, st.From, want, buddyAddr(20001+i%2))
+		}
+		if m.Delay == nil || m.Delay.From != testDomain {
+			t.Fatalf("message %d delivered late has no delay stamp from the gateway: %s", i, st)
+		}
+		stamp, err := time.Parse(time.RFC3339Nano, m.Delay.Stamp)
+		if err != nil || stamp.Before(before.Truncate(time.Millisecond)) || stamp.After(fetched) {
+			t.Errorf("message %d: stamp %q is not the time it was fetched (between %v and %v)", i, m.Delay.Stamp, before, fetched)
+		}
+	}
+	h.eventually("queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+	if extra := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" }); len(extra) != 0 {
+		t.Errorf("messages delivered twice: %v", extra)
+	}
+
+	// Afterwards messages flow at once again, without a stamp.
+	if err := h.sim.Send(20001, 10001, "live"); err != nil {
+		t.Fatal(err)
+	}
+	if m := decodeChat(t, h.waitFor("live message", messageFrom(buddyAddr(20001)))); m.Body != "live" || m.Delay != nil {
+		t.Errorf("live message after the backlog: %+v", m)
+	}
+}
+
+func TestQueuedMessagesSurviveAGatewayRestart(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.out.down.Store(true)
+	for i := 1; i <= 3; i++ {
+		if err := h.sim.Send(20001, 10001, fmt.Sprintf("before restart %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eventually("messages fetched into the queue", func() bool { return len(h.pendingToXMPP()) == 3 })
+	h.stop()
+	h.skipAll()
+	h.out.down.Store(false)
+	h.start()
+	h.g.OnConnect(context.Background()) // the component connects: queued items go first
+	for i := 1; i <= 3; i++ {
+		st := h.waitFor(fmt.Sprintf("queued message %d", i), messageFrom(buddyAddr(20001)))
+		if m := decodeChat(t, st); m.Body != fmt.Sprintf("before restart %d", i) || m.Delay == nil {
+			t.Fatalf("after restart got %s", st)
+		}
+	}
+	h.eventually("queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+}
+
+// A session that starts with old items in the store delivers them before
+// anything it fetches itself.
+func TestOldQueueItemsGoBeforeNewMessages(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.register("10001", "secret")
+	if _, err := h.st.Enqueue(context.Background(), store.Item{Dir: store.ToXMPP, JID: aliceBare, Peer: 20002,
+		Text: "old", Meta: queueMeta(qqproto.MsgBuddy)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.Send(20001, 10001, "new"); err != nil {
+		t.Fatal(err)
+	}
+	h.goOnline("")
+	first := h.waitFor("first message", func(st xmppcomp.Stanza) bool { return st.Name == "message" })
+	if m := decodeChat(t, first); m.Body != "old" || first.From.String() != buddyAddr(20002) || m.Delay == nil {
+		t.Errorf("first message: %s, want the old queued one with a delay stamp", first)
+	}
+	second := h.waitFor("second message", func(st xmppcomp.Stanza) bool { return st.Name == "message" })
+	if m := decodeChat(t, second); m.Body != "new" {
+		t.Errorf("second message: %s", second)
+	}
+}
+
+func TestSystemNoticeComesFromTheDomain(t *testing.T) {
+	sys := qqsim.Account{UIN: qqproto.SystemUIN, Password: "x", Nick: "系统"}
+	h := newHarness(t, qqsim.Options{}, append(world(), sys)...)
+	h.online("")
+	if err := h.sim.Send(qqproto.SystemUIN, 10001, "系统通知: 维护"); err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitFor("notice", messageFrom(testDomain))
+	if m := decodeChat(t, st); m.Body != "系统通知: 维护" || m.Type != "normal" {
+		t.Errorf("notice: %s", st)
+	}
+	if got := h.sent(messageFrom(buddyAddr(int(qqproto.SystemUIN)))); len(got) != 0 {
+		t.Errorf("notice also came from the system account's JID: %v", got)
+	}
+}
+
+// Lost GetMsgEx replies are fetched again with the same SEQ: nothing is
+// lost, nothing doubled, order kept.
+func TestLostPollRepliesLoseAndDoubleNothing(t *testing.T) {
+	h := newHarness(t, qqsim.Options{MaxMessages: 3}, world()...)
+	h.stop()
+	// Each request fails with probability 0.35; twelve attempts make
+	// losing one (0.35^12 ≈ 3e-6) far less likely than the test's other
+	// ways to fail.
+	h.cfg.QQ.MaxAttempts = 12
+	h.start()
+	h.online("")
+	if err := h.sim.SetFaults(qqsim.Faults{DropRate: 0.2, GarbageRate: 0.1, ErrorRate: 0.05, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	for i := 0; i < n; i++ {
+		if err := h.sim.Send(20001, 10001, fmt.Sprintf("m%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		st := h.waitFor(fmt.Sprintf("message %d", i), messageFrom(buddyAddr(20001)))
+		if m := decodeChat(t, st); m.Body != fmt.Sprintf("m%02d", i) {
+			t.Fatalf("message %d is %q", i, m.Body)
+		}
+	}
+	time.Sleep(5 * h.cfg.PollActive)
+	if extra := h.sent(messageFrom(buddyAddr(20001))); len(extra) != 0 {
+		t.Errorf("%d messages came twice", len(extra))
+	}
+	if st := h.sim.Stats(); st.Drops == 0 || st.Replayed == 0 {
+		t.Errorf("the faults did not happen as planned: %+v", st)
+	}
+}
+
+func TestMessageToQQIsExactAndSplitAtTheConfiguredSize(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.MaxMessageBytes = 64
+	h.start()
+	h.online("")
+	long := strings.Repeat(trickyText, 6)
+	h.userMessage("m1", buddyAddr(20001), "<body>"+xmlEscape(trickyText)+"</body>")
+	h.userMessage("m2", buddyAddr(20001), "<body>"+xmlEscape(long)+"</body>")
+	h.eventually("both messages in Bob's inbox", func() bool { return strings.Join(h.inboxFrom(20001), "") == trickyText+long })
+	got := h.inboxFrom(20001)
+	want, _ := SplitText(trickyText+"", 64)
+	rest, _ := SplitText(long, 64)
+	want = append(want, rest...)
+	if len(got) != len(want) {
+		t.Fatalf("Bob got %d CLTMSGs, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] || len(got[i]) > 64 {
+			t.Errorf("part %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) != 0 {
+		t.Errorf("errors: %v", errs)
+	}
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func TestChatStatesAloneSendNothing(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	h.userMessage("c1", buddyAddr(20001), `<composing xmlns="http://jabber.org/protocol/chatstates"/>`)
+	h.userMessage("c2", buddyAddr(20001), `<body></body><active xmlns="http://jabber.org/protocol/chatstates"/>`)
+	h.userMessage("c3", buddyAddr(20001), `<body>after</body>`)
+	h.eventually("the real message in Bob's inbox", func() bool { return len(h.inboxFrom(20001)) > 0 })
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "after" {
+		t.Errorf("Bob got %q, want only \"after\"", got)
+	}
+	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) != 0 {
+		t.Errorf("errors: %v", errs)
+	}
+}
+
+func TestMessagesToQQKeepTheirOrder(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	const n = 100
+	for i := 0; i < n; i++ {
+		h.userMessage(fmt.Sprintf("o%d", i), buddyAddr(20002), fmt.Sprintf("<body>%d</body>", i))
+	}
+	h.eventually("all in Carol's inbox", func() bool { return len(h.inboxFrom(20002)) == n })
+	for i, text := range h.inboxFrom(20002) {
+		if text != fmt.Sprint(i) {
+			t.Fatalf("message %d arrived as %q", i, text)
+		}
+	}
+}
+
+func TestRefusedMessageComesBackAsError(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.userMessage("bad1", buddyAddr(99999), "<body>anyone there?</body>")
+	st := h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
+	if st.ID != "bad1" || st.From.String() != buddyAddr(99999) || st.To.String() != aliceFull {
+		t.Errorf("error stanza addressed wrong: %s", st)
+	}
+	if cond, _, text := stanzaErr(t, st); cond != "item-not-found" || !strings.Contains(text, "QQ number") {
+		t.Errorf("error %q %q, want item-not-found with a text", cond, text)
+	}
+}
+
+func TestMessageWhileNotLoggedInComesBackAsError(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.register("10001", "secret") // registered, but no resource is online
+	h.skipAll()
+	h.userMessage("off1", buddyAddr(20001), "<body>hello?</body>")
+	st := h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
+	if cond, _, text := stanzaErr(t, st); cond != "service-unavailable" || !strings.Contains(text, "Not logged in") {
+		t.Errorf("error %q %q", cond, text)
+	}
+	if got := h.inboxFrom(20001); len(got) != 0 {
+		t.Errorf("Bob got %q", got)
+	}
+}
+
+func TestMessageFailingMidwayNamesThePartsSent(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.MaxMessageBytes = 8
+	h.start()
+	h.online("")
+	h.skipAll()
+	// The QQ server goes away after the first part of three.
+	calls := 0
+	h.g.mu.Lock()
+	s := h.g.sessions[aliceBare]
+	h.g.mu.Unlock()
+	done := make(chan struct{})
+	h.g.sched.submit(s.task, func(context.Context) {
+		s.qq = &failAfter{QQ: s.qq, n: 1, calls: &calls}
+		close(done)
+	})
+	<-done
+	h.userMessage("long1", buddyAddr(20001), "<body>aaaaaaaabbbbbbbbcccc</body>")
+	st := h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
+	if cond, _, text := stanzaErr(t, st); cond != "remote-server-timeout" || !strings.Contains(text, "first 1 of 3 parts") {
+		t.Errorf("error %q %q", cond, text)
+	}
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "aaaaaaaa" {
+		t.Errorf("Bob got %q", got)
+	}
+}
+
+// failAfter lets n messages through, then fails as an unreachable server.
+type failAfter struct {
+	QQ
+	n     int
+	calls *int
+}
+
+func (f *failAfter) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
+	*f.calls++
+	if *f.calls > f.n {
+		return &qqproto.TransportError{Cmd: qqproto.CmdCLTMSG, Attempts: 1, Err: fmt.Errorf("connection refused")}
+	}
+	return f.QQ.SendMessage(ctx, to, text)
+}
+
+func TestReceiptOnlyAfterQQAccepted(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	h.userMessage("r1", buddyAddr(20001), `<body>receipt please</body><request xmlns="urn:xmpp:receipts"/>`)
+	st := h.waitFor("receipt", func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && decodeChat(t, st).Received != nil
+	})
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "receipt please" {
+		t.Errorf("receipt sent but Bob's inbox holds %q", got)
+	}
+	if m := decodeChat(t, st); m.Received.ID != "r1" || st.From.String() != buddyAddr(20001) || st.To.String() != aliceFull || m.Body != "" {
+		t.Errorf("receipt: %s", st)
+	}
+	// A refused message gets its error and no receipt.
+	h.userMessage("r2", buddyAddr(99999), `<body>x</body><request xmlns="urn:xmpp:receipts"/>`)
+	h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Type == "error" && st.ID == "r2" })
+	time.Sleep(100 * time.Millisecond)
+	if rs := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" && decodeChat(t, st).Received != nil }); len(rs) != 0 {
+		t.Errorf("receipt for a refused message: %v", rs)
+	}
+}
