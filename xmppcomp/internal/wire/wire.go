@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"unicode"
 )
 
@@ -27,6 +28,29 @@ const (
 // MaxDepth bounds element nesting so hostile input cannot exhaust memory via
 // the namespace stack.
 const MaxDepth = 256
+
+// encBuf is an encoder writing into its own buffer. An encoder is clean
+// again after a complete element, so a pool saves its 4 KiB bufio per stanza.
+type encBuf struct {
+	buf bytes.Buffer
+	enc *xml.Encoder
+}
+
+var encPool = sync.Pool{New: func() any {
+	e := &encBuf{}
+	e.enc = xml.NewEncoder(&e.buf)
+	return e
+}}
+
+// release returns e to the pool; only after a complete element, so that the
+// encoder holds no open tags.
+func (e *encBuf) release() {
+	if e.buf.Cap() > 64<<10 {
+		return // do not keep a huge stanza's buffer alive
+	}
+	e.buf.Reset()
+	encPool.Put(e)
+}
 
 // ErrNotStanza reports a Send of something other than message, presence or iq.
 var ErrNotStanza = errors.New("not a stanza: want a message, presence or iq element")
@@ -88,8 +112,8 @@ func ReadElement(r xml.TokenReader) (Element, error) {
 }
 
 func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
-	var buf bytes.Buffer
-	enc := xml.NewEncoder(&buf)
+	eb := encPool.Get().(*encBuf)
+	enc := eb.enc
 	n := newNormalizer("")
 	el := Element{}
 	depth := 0
@@ -129,10 +153,11 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 			return Element{}, err
 		}
 	}
-	if err := enc.Close(); err != nil {
+	if err := enc.Flush(); err != nil {
 		return Element{}, err
 	}
-	el.Raw = buf.Bytes()
+	el.Raw = bytes.Clone(eb.buf.Bytes())
+	eb.release()
 	return el, nil
 }
 
@@ -197,8 +222,8 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 		top.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "id"}, Value: rand.Text()})
 	}
 
-	var buf bytes.Buffer
-	enc := xml.NewEncoder(&buf)
+	eb := encPool.Get().(*encBuf)
+	enc := eb.enc
 	if err := enc.EncodeToken(top); err != nil {
 		return start, err
 	}
@@ -237,10 +262,11 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 			return start, err
 		}
 	}
-	if err := enc.Close(); err != nil {
+	if err := enc.Flush(); err != nil {
 		return start, err
 	}
-	_, err = w.Write(buf.Bytes())
+	_, err = w.Write(eb.buf.Bytes())
+	eb.release()
 	return top, err
 }
 
