@@ -162,6 +162,19 @@ func TestIQs(t *testing.T) {
 		if err := st.Decode(&v); err != nil || st.Type != "result" || v.FN != "Ma Huateng" || v.Nick != "Pony" {
 			t.Errorf("vcard: got %s (err %v)", st, err)
 		}
+		// The component asks the client; the answer goes to SendIQ, not
+		// to the Handler.
+		ans, err := comp.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
+			`<iq type='get' from='10001@%s' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>`, compDomain, c.JID))))
+		if err != nil || ans.Type != "result" || !ans.From.Equal(c.JID) {
+			t.Errorf("component pinging the client: %v %s", err, ans)
+		}
+		ans, err = comp.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
+			`<iq type='get' from='10001@%s' to='%s'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, compDomain, c.JID))))
+		if err != nil || ans.Type != "error" || !strings.Contains(string(ans.Raw), "service-unavailable") {
+			t.Errorf("component asking the client something it does not know: %v %s", err, ans)
+		}
+
 		st = iq("10001@"+compDomain, `<query xmlns='jabber:iq:version'/>`)
 		var e struct {
 			Cond *struct{} `xml:"error>feature-not-implemented"`

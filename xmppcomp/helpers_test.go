@@ -20,7 +20,8 @@ func TestMain(m *testing.M) {
 
 const (
 	compDomain = "comp.localhost"
-	compSecret = "s3cret-for-tests"
+	// Quotes and a backslash prove the configuration templates quote it.
+	compSecret = `s3cret "for" \tests'`
 )
 
 var sharedOpts = xmpptest.Options{ComponentDomain: compDomain, Secret: compSecret}

@@ -150,7 +150,9 @@ func (c *Client) answer(st xmppcomp.Stanza, child xml.Name) {
 		st.Type == "get" && child == xml.Name{Space: "urn:xmpp:ping", Local: "ping"}:
 		reply = iq.Wrap(nil)
 	default:
-		reply = iq.Error(stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable})
+		// Not iq.Error: that swaps from and to.
+		iq.Type = stanza.ErrorIQ
+		reply = iq.Wrap(stanza.Error{Type: stanza.Cancel, Condition: stanza.ServiceUnavailable}.TokenReader())
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
