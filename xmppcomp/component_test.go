@@ -533,3 +533,31 @@ func startComponentNoWait(t *testing.T, srv *xmpptest.Server, cfg xmppcomp.Confi
 	})
 	return c
 }
+
+// Roster pushes reach the test client's Next (Prosody pushes only to a
+// resource that fetched the roster) and, answered by the client itself,
+// leave the connection working: what a gateway's subscription tests need.
+func TestClientAnswersRosterPush(t *testing.T) {
+	kinds(t, func(t *testing.T, kind string) {
+		srv := shared(t, kind)
+		srv.CreateUser(t, "roster", "pw")
+		ctx := ctxT(t, 10*time.Second)
+		c := srv.Login(t, ctx, "roster", "pw")
+		// Prosody pushes only to resources that have fetched the roster.
+		if st, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get'><query xmlns='jabber:iq:roster'/></iq>`))); err != nil || st.Type != "result" {
+			t.Fatalf("roster get: %v %s", err, st)
+		}
+		set := fmt.Sprintf(`<iq type='set'><query xmlns='jabber:iq:roster'><item jid='10001@%s' name='Pony'/></query></iq>`, compDomain)
+		res, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(set)))
+		if err != nil || res.Type != "result" {
+			t.Fatalf("roster set: %v %s", err, res)
+		}
+		push, err := c.Next(ctx, func(st xmppcomp.Stanza) bool { return st.Name == "iq" && st.Type == "set" })
+		if err != nil || !strings.Contains(string(push.Raw), "10001@"+compDomain) {
+			t.Fatalf("roster push: %v %s", err, push)
+		}
+		if st, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get'><query xmlns='jabber:iq:roster'/></iq>`))); err != nil || st.Type != "result" {
+			t.Fatalf("roster get after the push: %v %s", err, st)
+		}
+	})
+}
