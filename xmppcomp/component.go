@@ -126,7 +126,7 @@ func (c *Component) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		failures = 0
+		connected := time.Now()
 		err = c.serve(ctx, cn, queue)
 		if ctx.Err() != nil {
 			if c.cfg.OnDisconnect != nil {
@@ -138,12 +138,16 @@ func (c *Component) Run(ctx context.Context) error {
 		if c.cfg.OnDisconnect != nil {
 			c.cfg.OnDisconnect(err)
 		}
-		// A short jittered pause so that a server that accepts and drops at
-		// once is not hammered; failures then back off properly.
-		if !sleep(ctx, jitter(c.cfg.MinBackoff)) {
+		// Back off afresh only after a connection that held for a while: a
+		// server that accepts and drops at once must not be hammered.
+		if time.Since(connected) >= c.cfg.MaxBackoff {
+			failures = 0
+		}
+		wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
+		failures++
+		if !sleep(ctx, wait) {
 			return nil
 		}
-		failures = 1
 	}
 }
 

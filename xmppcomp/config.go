@@ -37,9 +37,10 @@ type Config struct {
 	// ejabberd password).
 	Secret string
 
-	// MinBackoff and MaxBackoff bound the wait between reconnect attempts; it
-	// doubles per failed attempt, with jitter, and starts again at MinBackoff
-	// after a successful handshake.
+	// MinBackoff and MaxBackoff bound the wait between connection attempts:
+	// it doubles per failed attempt up to MaxBackoff, with jitter (each wait
+	// is between half and all of the nominal value), and starts again at
+	// MinBackoff after a connection that held for at least MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 
 	// PingInterval is how often a XEP-0199 ping is sent to the server to prove
