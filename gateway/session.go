@@ -188,14 +188,13 @@ func (s *session) wantOnline() bool {
 }
 
 // setResource records an available resource, or forgets one (available
-// false). An unavailable from the bare JID forgets them all.
+// false). An unavailable from the bare JID is ignored: servers send one to
+// acknowledge a subscribe (Prosody) or to answer a probe, and it says
+// nothing about the resources; those gone unseen are swept after a
+// reconnect (sweepResources).
 func (s *session) setResource(res string, available bool, show string, prio int) {
 	if !available {
-		if res == "" {
-			clear(s.resources)
-		} else {
-			delete(s.resources, res)
-		}
+		delete(s.resources, res)
 		return
 	}
 	s.resSeq++
