@@ -665,6 +665,7 @@ class Journey:
     async def step_remove_buddy(self):
         a = self.added
         j = self.jid(a["uin"])
+        t0 = time.monotonic()
         await self.roster_set(j, remove=True)
 
         async def check():
@@ -673,6 +674,15 @@ class Journey:
         await eventually("%d gone from %d's QQ buddy list" % (a["uin"], self.uin), check, 10)
         if j in await self.roster():
             raise StepFailed("%s still in the roster" % j)
+        # Removing one contact is no reason to go offline: servers send the removed contact an
+        # unavailable presence (RFC 6121 2.5.2), which is directed at that contact only.
+        s = await self.sim.session(self.uin)
+        if not s.get("logged_in"):
+            raise StepFailed("removing %s logged %d out of QQ: %s" % (j, self.uin, s))
+        gone = self.seen.since(t0, lambda e: is_presence(e, ptype="unavailable") and bare(e.get("from")) != j
+                               and bare(e.get("from")).endswith("@" + self.t))
+        if gone:
+            raise StepFailed("removing %s made other buddies unavailable: %s" % (j, show(gone[0])))
 
     async def step_vcard(self):
         b = self.buddy(lambda a: a.get("profile"), "a buddy with a profile")
@@ -692,7 +702,11 @@ class Journey:
             checks.append(("EMAIL/USERID", text("%s/%s" % (q(NS_VCARD, "EMAIL"), q(NS_VCARD, "USERID"))), p["EM"]))
         if p.get("PR"):
             checks.append(("DESC", text(q(NS_VCARD, "DESC")), p["PR"]))
-        bad = ["%s=%r, want %r" % (k, got, want) for k, got, want in checks if got != want]
+        # XML turns a raw CR LF into LF (XML 1.0 §2.11) wherever a hop writes CR unescaped; a reader
+        # sees the same line break either way.
+        def norm(v):
+            return v.replace("\r\n", "\n") if isinstance(v, str) else v
+        bad = ["%s=%r, want %r" % (k, got, want) for k, got, want in checks if norm(got) != norm(want)]
         if bad:
             raise StepFailed("; ".join(bad) + ": " + show(v))
 
