@@ -34,14 +34,14 @@ func TestJourney(t *testing.T) {
 	t.Run("prosody", func(t *testing.T) {
 		t.Parallel()
 		requireProsody(t)
-		dir := t.TempDir()
+		dir := workDir(t)
 		srv := startProsody(t, dir, xmppHost, transport, "prosody e2e secret")
 		journey(t, bins, srv, "prosody e2e secret", false)
 	})
 	t.Run("ejabberd", func(t *testing.T) {
 		t.Parallel()
 		libs := requireEjabberd(t)
-		dir := t.TempDir()
+		dir := workDir(t)
 		srv := startEjabberd(t, libs, dir, xmppHost, transport, "ejabberd e2e secret")
 		// This run hands the gateway its secret through the environment
 		// rather than the file, the way a deployment keeps it out of config.

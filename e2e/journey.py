@@ -671,18 +671,19 @@ class Journey:
         async def check():
             bl = await self.buddies_on_qq()
             return a["uin"] not in bl, bl
-        await eventually("%d gone from %d's QQ buddy list" % (a["uin"], self.uin), check, 10)
+        try:
+            await eventually("%d gone from %d's QQ buddy list" % (a["uin"], self.uin), check, 10)
+        finally:
+            # Removing one contact is no reason to go offline: the server sends the removed contact
+            # an unavailable presence (RFC 6121 2.5.2), directed at that contact only.
+            s = await self.sim.session(self.uin)
+            gone = self.seen.since(t0, lambda e: is_presence(e, ptype="unavailable") and bare(e.get("from")) != j
+                                   and (bare(e.get("from")).endswith("@" + self.t) or bare(e.get("from")) == self.t))
+            if not s.get("logged_in") or gone:
+                raise StepFailed("removing %s logged %d out of QQ (session %s) and made %d other contacts "
+                                 "unavailable, e.g. %s" % (j, self.uin, s, len(gone), show(gone[0]) if gone else "-"))
         if j in await self.roster():
             raise StepFailed("%s still in the roster" % j)
-        # Removing one contact is no reason to go offline: servers send the removed contact an
-        # unavailable presence (RFC 6121 2.5.2), which is directed at that contact only.
-        s = await self.sim.session(self.uin)
-        if not s.get("logged_in"):
-            raise StepFailed("removing %s logged %d out of QQ: %s" % (j, self.uin, s))
-        gone = self.seen.since(t0, lambda e: is_presence(e, ptype="unavailable") and bare(e.get("from")) != j
-                               and bare(e.get("from")).endswith("@" + self.t))
-        if gone:
-            raise StepFailed("removing %s made other buddies unavailable: %s" % (j, show(gone[0])))
 
     async def step_vcard(self):
         b = self.buddy(lambda a: a.get("profile"), "a buddy with a profile")
@@ -781,12 +782,12 @@ def main():
         ("message to QQ", j.step_message_to_qq, ["register"], 20),
         ("message from QQ", j.step_message_from_qq, ["register"], 20),
         ("chat with the echo bot", j.step_echo, ["register"], 20),
+        ("read a vCard", j.step_vcard, ["register"], 20),
+        ("number to JID (XEP-0100 prompt)", j.step_gateway_prompt, ["discover the transport"], 20),
         ("add a buddy", j.step_add_buddy, ["register"], 40),
         ("add a buddy who must authorise", j.step_add_with_auth, ["register"], 20),
         ("adding refused", j.step_add_refused, ["register"], 20),
         ("remove a buddy", j.step_remove_buddy, ["add a buddy"], 20),
-        ("read a vCard", j.step_vcard, ["register"], 20),
-        ("number to JID (XEP-0100 prompt)", j.step_gateway_prompt, ["discover the transport"], 20),
         ("unregister", j.step_unregister, ["register"], 40),
         ("message after unregistering bounces", j.step_bounce, ["unregister"], 20),
     ]

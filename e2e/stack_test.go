@@ -294,6 +294,30 @@ func listening(addrs ...string) func() error {
 	}
 }
 
+// serverLogLevel is the servers' log level: info, or E2E_SERVER_LOG (debug
+// shows Prosody's and ejabberd's view of every stanza).
+func serverLogLevel() string {
+	if l := os.Getenv("E2E_SERVER_LOG"); l != "" {
+		return l
+	}
+	return "info"
+}
+
+// workDir is a scratch directory for one server's run: removed afterwards,
+// unless E2E_KEEP is set, when its path is logged for reading the logs.
+func workDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("E2E_KEEP") == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "qqxmpp-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("E2E_KEEP: configurations and logs stay in %s", dir)
+	return dir
+}
+
 // xmppServer is a running Prosody or ejabberd with the component configured.
 type xmppServer struct {
 	kind          string
@@ -309,7 +333,7 @@ type xmppServer struct {
 // serverVars are the placeholder values common to both templates.
 func serverVars(dir, host, component, secret string, c2s, comp int) map[string]string {
 	return map[string]string{
-		"DIR": dir, "LOG_LEVEL": "info", "HOST": host,
+		"DIR": dir, "LOG_LEVEL": serverLogLevel(), "HOST": host,
 		"C2S_PORT": strconv.Itoa(c2s), "COMPONENT_PORT": strconv.Itoa(comp),
 		"COMPONENT_DOMAIN": component, "COMPONENT_SECRET": secret,
 	}
