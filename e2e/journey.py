@@ -16,7 +16,9 @@ Run with Debian's python3-slixmpp: /usr/bin/python3 e2e/journey.py --help
 
 import argparse
 import asyncio
+import base64
 import copy
+import hashlib
 import json
 import ssl
 import sys
@@ -48,6 +50,10 @@ NS_VCARD = "vcard-temp"
 NS_NICK = "http://jabber.org/protocol/nick"
 NS_ROSTERX = "http://jabber.org/protocol/rosterx"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_RECEIPTS = "urn:xmpp:receipts"
+NS_AVATAR_UPDATE = "vcard-temp:x:update"
+NS_PING = "urn:xmpp:ping"
+NS_VERSION = "jabber:iq:version"
 
 # QQ states (qq-http-protocol.md).
 ONLINE, OFFLINE, BUSY, INVISIBLE = 10, 20, 30, 40
@@ -376,8 +382,12 @@ class Journey:
             item.set("name", name)
         await self.iq("set", None, qe)
 
-    def say(self, to, text):
-        self.c.send_message(mto=to, mbody=text, mtype="chat")
+    def say(self, to, text, receipt_id=None):
+        m = self.c.make_message(mto=to, mbody=text, mtype="chat")
+        if receipt_id:
+            m["id"] = receipt_id
+            m.xml.append(ET.Element(q(NS_RECEIPTS, "request")))
+        m.send()
 
     # ---- running ----------------------------------------------------------------------------------
 
@@ -445,6 +455,13 @@ class Journey:
         items = await self.iq("get", self.c.boundjid.domain, ET.Element(q(NS_DISCO_ITEMS, "query")))
         if self.t not in [i.get("jid") for i in items.iter(q(NS_DISCO_ITEMS, "item"))]:
             raise StepFailed("the server's disco#items does not list %s: %s" % (self.t, show(items)))
+
+    async def step_ping_version(self):
+        await self.iq("get", self.t, ET.Element(q(NS_PING, "ping")))
+        res = await self.iq("get", self.t, ET.Element(q(NS_VERSION, "query")))
+        name = res.find("%s/%s" % (q(NS_VERSION, "query"), q(NS_VERSION, "name")))
+        if name is None or not name.text:
+            raise StepFailed("no <name/> in the version answer: %s" % show(res))
 
     async def get_form(self):
         res = await self.iq("get", self.t, ET.Element(q(NS_REGISTER, "query")))
@@ -590,13 +607,20 @@ class Journey:
     async def step_message_to_qq(self):
         b = self.buddy(lambda a: self.w.state(a) == OFFLINE and not a.get("bot"), "an offline buddy")
         text = "你好，%s！今天吃了吗？ 100%% & <ok> &UN=1,2 MG=x\n第二行" % b["nick"]
-        self.say(self.jid(b["uin"]), text)
+        rid = "receipt-%d" % int(time.time() * 1000)
+        self.say(self.jid(b["uin"]), text, receipt_id=rid)
 
         async def check():
             got = [i for i in await self.sim.inbox(b["uin"]) if i.get("from") == self.uin]
             return any(i.get("text") == text for i in got), [i.get("text") for i in got]
         await eventually("the message in %d's QQ inbox" % b["uin"], check, 10)
-        errs = self.seen.since(0, lambda e: is_message(e, self.jid(b["uin"]), "error"))
+        j = self.jid(b["uin"])
+
+        def receipt(e):
+            r = e.find(q(NS_RECEIPTS, "received"))
+            return is_message(e, j) and r is not None and r.get("id") == rid
+        await self.seen.expect("receipt (XEP-0184) for message %s from %s" % (rid, j), receipt, 10)
+        errs = self.seen.since(0, lambda e: is_message(e, j, "error"))
         if errs:
             raise StepFailed("delivered, but an error came back too: %s" % show(errs[0]))
 
@@ -710,6 +734,19 @@ class Journey:
         bad = ["%s=%r, want %r" % (k, got, want) for k, got, want in checks if norm(got) != norm(want)]
         if bad:
             raise StepFailed("; ".join(bad) + ": " + show(v))
+        # XEP-0153: the PHOTO is a picture whose SHA-1 is the hash the buddy's presence announced.
+        binval = text("%s/%s" % (q(NS_VCARD, "PHOTO"), q(NS_VCARD, "BINVAL")))
+        if not binval:
+            raise StepFailed("no PHOTO/BINVAL: %s" % show(v))
+        photo = base64.b64decode("".join(binval.split()))
+        if not photo.startswith(b"\x89PNG"):
+            raise StepFailed("PHOTO is not a PNG: %r" % photo[:8])
+        j = self.jid(b["uin"])
+        hashes = [h.text for (_, e) in self.seen.log if is_presence(e, j, "available")
+                  for h in e.iter(q(NS_AVATAR_UPDATE, "photo")) if h.text]
+        if hashes and hashes[-1] != hashlib.sha1(photo).hexdigest():
+            raise StepFailed("presence announced photo %s, the vCard's PHOTO has SHA-1 %s"
+                             % (hashes[-1], hashlib.sha1(photo).hexdigest()))
 
     async def step_gateway_prompt(self):
         res = await self.iq("get", self.t, ET.Element(q(NS_GATEWAY, "query")))
@@ -771,6 +808,7 @@ def main():
     full = [
         ("log in", j.step_login, [], 30),
         ("discover the transport", j.step_discover, ["log in"], 30),
+        ("ping and version", j.step_ping_version, ["discover the transport"], 20),
         ("registration form", j.step_form, ["discover the transport"], 20),
         ("wrong password rejected", j.step_wrong_password, ["registration form"], 30),
         ("register", j.step_register, ["registration form"], 30),
