@@ -216,8 +216,18 @@ func (g *Gateway) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	sessions := g.snapshot()
+	// One session per user server, to confirm the presences reached it.
+	confirm := map[string]*session{}
 	for _, s := range sessions {
 		s.hideAll(ctx, "gateway shutting down")
+		confirm[s.jid.Domainpart()] = s
+	}
+	// The component closes its stream right after Run returns: without a
+	// round trip, a server may drop what it had not routed yet.
+	for _, s := range confirm {
+		if err := s.confirmDelivery(ctx); err != nil {
+			s.log.WithError(err).Warn("gateway: unavailable presences at shutdown not confirmed")
+		}
 	}
 	sem := make(chan struct{}, g.cfg.MaxInFlight)
 	var wg sync.WaitGroup

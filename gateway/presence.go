@@ -117,8 +117,7 @@ func (s *session) userSubscribe(ctx context.Context, st xmppcomp.Stanza, domain 
 func (s *session) userSubscribed(ctx context.Context, uin qqproto.UIN) {
 	if b := s.buddies[uin]; b != nil && b.listed {
 		s.markContact(ctx, b, store.Both)
-		b.sent = shownPresence{} // the roster item is new: show it afresh
-		s.announce(ctx, b)
+		s.reshow(ctx, b) // the roster item is new: show it afresh
 		return
 	}
 	s.onUserSubscribed(ctx, uin)
@@ -129,8 +128,7 @@ func (s *session) userSubscribed(ctx context.Context, uin qqproto.UIN) {
 func (s *session) confirmContact(ctx context.Context, b *buddy) {
 	s.send(ctx, presence{From: s.g.buddyJID(b.uin), To: s.key, Type: presSubscribed})
 	s.markContact(ctx, b, store.Both)
-	b.sent = shownPresence{}
-	s.announce(ctx, b)
+	s.reshow(ctx, b)
 }
 
 // markContact records a buddy's subscription state in the store.

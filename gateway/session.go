@@ -702,6 +702,16 @@ func (s *session) announce(ctx context.Context, b *buddy) {
 	}
 }
 
+// reshow sends a buddy's presence even if the user should already see it
+// (a new roster item, a reconnect). What the user saw is only replaced
+// once the send succeeded, so a failure leaves hideAll still knowing.
+func (s *session) reshow(ctx context.Context, b *buddy) {
+	want := presenceFor(b)
+	if s.send(ctx, s.buddyPresence(b, want, s.key)) == nil {
+		b.sent = want
+	}
+}
+
 // showDomain sends the domain JID's presence if it changed: available
 // while logged in to QQ, else unavailable with an optional reason.
 func (s *session) showDomain(ctx context.Context, available bool, status string) {
@@ -741,7 +751,8 @@ func (s *session) reannounce(ctx context.Context, epoch uint64) {
 	s.showDomain(ctx, true, "")
 	for _, b := range s.sortedBuddies() {
 		if presenceFor(b).available {
-			b.sent = shownPresence{} // may have been lost: send it again
+			s.reshow(ctx, b) // may have been lost: send it again
+			continue
 		}
 		s.announce(ctx, b)
 	}
