@@ -36,6 +36,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
 
+	resourceGrace time.Duration // resourceGrace, shorter in tests
+
 	flow gatewayFlow // message flows, vCards, avatars (message.go)
 }
 
@@ -56,6 +58,8 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		st:       st,
 		log:      cfg.Logger.WithField("component", dom.String()),
 		sessions: make(map[string]*session),
+
+		resourceGrace: resourceGrace,
 	}
 	g.sched = newScheduler(cfg.MaxInFlight, g.log)
 	g.self = newTask(func(context.Context) {})
@@ -133,7 +137,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 	}
 	g.flushPending(ctx)
 	if epoch > 1 {
-		time.AfterFunc(resourceGrace, func() {
+		time.AfterFunc(g.resourceGrace, func() {
 			for _, s := range g.snapshot() {
 				g.submitTo(s, func(ctx context.Context, s *session) { s.sweepResources(ctx, epoch) })
 			}

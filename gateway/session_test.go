@@ -478,3 +478,25 @@ func TestDefaultMessageRelay(t *testing.T) {
 		t.Errorf("errors: %v", errs)
 	}
 }
+
+// After a reconnect, resources the user's server does not confirm (by
+// answering the probe) went away while the connection was down.
+func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.g.resourceGrace = 300 * time.Millisecond
+	h.online("")
+	h.presence("alice@example.org/desk", testDomain, "", "<priority>5</priority>")
+	h.eventually("online by the desk's priority", func() bool { return h.sim.Session(10001).State == qqproto.StatusOnline })
+	h.g.OnConnect(context.Background()) // the first connection
+	h.g.OnConnect(context.Background()) // a reconnect
+	// The server answers the probe for the phone only: the desk is gone.
+	h.goOnline("dnd")
+	time.Sleep(3 * h.g.resourceGrace)
+	// Had the desk (priority 5, no show) stayed, QQ would show online.
+	if s := h.sim.Session(10001); !s.LoggedIn || s.State != qqproto.StatusBusy {
+		t.Fatalf("after the sweep: %+v, want logged in and busy (the phone)", s)
+	}
+	h.g.OnConnect(context.Background())
+	// Nothing confirmed this time: the user went offline unseen.
+	h.eventually("logout after an unconfirmed reconnect", func() bool { return !h.sim.Session(10001).LoggedIn })
+}
