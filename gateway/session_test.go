@@ -484,8 +484,9 @@ func TestDefaultMessageRelay(t *testing.T) {
 func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.g.resourceGrace = 300 * time.Millisecond
-	h.online("")
+	h.online("dnd")
 	h.presence("alice@example.org/desk", testDomain, "", "<priority>5</priority>")
+	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`) // a barrier: the desk is known
 	h.eventually("online by the desk's priority", func() bool { return h.sim.Session(10001).State == qqproto.StatusOnline })
 	h.g.OnConnect(context.Background()) // the first connection
 	h.g.OnConnect(context.Background()) // a reconnect
