@@ -133,7 +133,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 	}
 	g.log.WithField("users", len(regs)).Info("gateway: connected; probed registered users")
 	for _, s := range g.snapshot() {
-		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx, epoch) })
+		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx) })
 	}
 	g.flushPending(ctx)
 	if epoch > 1 {

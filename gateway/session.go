@@ -497,7 +497,7 @@ func (s *session) pollMessages(ctx context.Context) {
 }
 
 // handleQQMessage dispatches one GetMsgEx item: state notices here, the
-// rest to the hooks (hooks.go).
+// rest to the message and contact flows (message.go, contacts.go).
 func (s *session) handleQQMessage(ctx context.Context, m qqproto.Message) {
 	if st, ok := m.State(); ok {
 		s.onBuddyState(ctx, m.From, st)
@@ -743,7 +743,7 @@ func (s *session) hideAll(ctx context.Context, reason string) {
 
 // reannounce re-sends, after a reconnect of the component, everything
 // the user should see: stanzas sent while it was down were lost.
-func (s *session) reannounce(ctx context.Context, epoch uint64) {
+func (s *session) reannounce(ctx context.Context) {
 	if s.state != stateOnline {
 		return
 	}
