@@ -34,7 +34,11 @@ func (s *session) handlePresence(ctx context.Context, st xmppcomp.Stanza) {
 			}
 			return
 		}
-		s.setResource(st.From.Resourcepart(), st.Type == presAvailable, p.Show, p.priority())
+		res := st.From.Resourcepart()
+		if res == "" && st.Type == presUnavailable {
+			return // not about any resource (see setResource)
+		}
+		s.setResource(res, uin, st.Type == presAvailable, p.Show, p.priority())
 		s.update(ctx)
 	case presProbe:
 		s.answerProbe(ctx, st, domain, uin)
@@ -57,7 +61,7 @@ func (s *session) handlePresence(ctx context.Context, st xmppcomp.Stanza) {
 		// 4.6.3 lets servers answer presence to a vanished resource so).
 		if r := st.From.Resourcepart(); r != "" {
 			if _, known := s.resources[r]; known {
-				s.setResource(r, false, "", 0)
+				delete(s.resources, r)
 				s.update(ctx)
 			}
 		}

@@ -82,6 +82,11 @@ type resource struct {
 	prio  int
 	seq   uint64 // order of arrival, to break priority ties: latest wins
 	epoch uint64 // connection epoch in which the server last confirmed it
+	// viaDomain: the domain JID receives its presence, so the domain hears
+	// when it goes. Otherwise buddies holds the buddy JIDs it is available
+	// to, and it is gone when none is left.
+	viaDomain bool
+	buddies   map[qqproto.UIN]bool
 }
 
 // buddy is one QQ contact as the session knows it.
@@ -187,18 +192,45 @@ func (s *session) wantOnline() bool {
 	return s.reg != nil && len(s.resources) > 0
 }
 
-// setResource records an available resource, or forgets one (available
-// false). An unavailable from the bare JID is ignored: servers send one to
-// acknowledge a subscribe (Prosody) or to answer a probe, and it says
-// nothing about the resources; those gone unseen are swept after a
-// reconnect (sweepResources).
-func (s *session) setResource(res string, available bool, show string, prio int) {
+// setResource records a presence of resource res sent to target: the
+// domain (uin 0) or a buddy JID.
+//
+// A server broadcasts a user's presence to every contact with a
+// subscription to it, so each change may arrive once per buddy and once
+// for the domain. An unavailable to one buddy JID alone is no departure:
+// servers send that when the user removes the contact from the roster
+// (RFC 6121 3.3.2). So a resource the domain sees goes only when the
+// domain hears it, and one seen only by buddy JIDs when the last of them
+// does. An unavailable from the bare JID is ignored too: servers send one
+// to acknowledge a subscribe (Prosody) or to answer a probe; resources gone
+// unseen are swept after a reconnect (sweepResources).
+func (s *session) setResource(res string, target qqproto.UIN, available bool, show string, prio int) {
+	r, known := s.resources[res]
 	if !available {
-		delete(s.resources, res)
+		switch {
+		case !known:
+		case target == 0:
+			delete(s.resources, res)
+		case r.viaDomain:
+		default:
+			delete(r.buddies, target)
+			if len(r.buddies) == 0 {
+				delete(s.resources, res)
+			}
+		}
 		return
 	}
 	s.resSeq++
-	s.resources[res] = resource{show: normalShow(show), prio: prio, seq: s.resSeq, epoch: s.g.epoch.Load()}
+	r.show, r.prio, r.seq, r.epoch = normalShow(show), prio, s.resSeq, s.g.epoch.Load()
+	if target == 0 {
+		r.viaDomain, r.buddies = true, nil
+	} else if !r.viaDomain {
+		if r.buddies == nil {
+			r.buddies = make(map[qqproto.UIN]bool)
+		}
+		r.buddies[target] = true
+	}
+	s.resources[res] = r
 }
 
 func normalShow(show string) string {

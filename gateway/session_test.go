@@ -132,17 +132,35 @@ func TestUserShowBecomesQQState(t *testing.T) {
 	if !h.sim.Session(10001).LoggedIn {
 		t.Fatal("logged out while a resource remains")
 	}
-	// The last resource leaves (its presence reaches a buddy JID, as a
-	// server's broadcast does): logout, and everything shows unavailable.
-	h.skipAll()
+	// An unavailable to one buddy JID alone is the user removing that
+	// contact from the roster (RFC 6121 3.3.2), not leaving.
 	h.presence(aliceFull, buddyAddr(20001), "unavailable", "")
+	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`) // a barrier
+	if !h.sim.Session(10001).LoggedIn {
+		t.Fatal("logged out by an unavailable to one contact")
+	}
+	// The last resource leaves: the server's broadcast reaches the buddies
+	// and the domain. Logout, and everything shows unavailable.
+	h.skipAll()
+	h.presence(aliceFull, buddyAddr(20002), "unavailable", "")
+	h.presence(aliceFull, testDomain, "unavailable", "")
 	h.eventually("QQ logout", func() bool { return !h.sim.Session(10001).LoggedIn })
 	for _, from := range []string{buddyAddr(20001), buddyAddr(20002), testDomain} {
 		h.waitFor("unavailable from "+from, presenceMatch(from, "unavailable"))
 	}
-	// Back online through a presence to a buddy JID: a new session.
+	// Back online through a presence to a buddy JID: a new session...
 	h.presence(aliceFull, buddyAddr(20001), "", "")
 	h.eventually("QQ login again", func() bool { return h.sim.Session(10001).LoggedIn })
+	// ...whose resource, unknown to the domain, leaves when the last buddy
+	// JID that had its presence hears it go.
+	h.presence(aliceFull, buddyAddr(20002), "", "")
+	h.presence(aliceFull, buddyAddr(20001), "unavailable", "")
+	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`)
+	if !h.sim.Session(10001).LoggedIn {
+		t.Fatal("logged out while 20002 still had the resource's presence")
+	}
+	h.presence(aliceFull, buddyAddr(20002), "unavailable", "")
+	h.eventually("QQ logout again", func() bool { return !h.sim.Session(10001).LoggedIn })
 }
 
 func TestRosterImportPagesAndSendsOnlyChanges(t *testing.T) {
