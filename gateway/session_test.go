@@ -335,6 +335,9 @@ func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
 	h.register("10001", "secret")
 	h.eventually("QQ session", func() bool { return h.sim.Session(10001).LoggedIn })
 	h.waitFor("domain available", presenceMatch(testDomain, ""))
+	if reg, err := h.st.Registration(context.Background(), aliceBare); err != nil || reg.PasswordMD5 != qqproto.PasswordMD5("secret") {
+		t.Errorf("the second registration did not change the stored password: %v", err)
+	}
 }
 
 // flaky wraps the emulator with a switch that makes it answer 503.
