@@ -184,7 +184,9 @@ func TestSchedulerManyIdleSessionsStayCheap(t *testing.T) {
 	wakeups := sc.wakeups.Load()
 	p := polls.Load()
 
-	if limit := base + max + 1 + 2; peak > limit {
+	// Workers and the timer, plus slack for goroutines of earlier tests
+	// winding down: far from one per session either way.
+	if limit := base + max + 1 + 10; peak > limit {
 		t.Errorf("peak %d goroutines for %d idle sessions, want at most %d (workers %d + timer)", peak, sessions, limit, max)
 	}
 	maxWakeups := int64(elapsed/timerQuantum) + 10
