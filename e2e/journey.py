@@ -634,6 +634,33 @@ class Journey:
             raise StepFailed("body %r, want %r: %s" % (body(el), text, show(el)))
         if (el.get("type") or "normal") != "chat":
             raise StepFailed("type %r, want chat: %s" % (el.get("type"), show(el)))
+        if el.find("{urn:xmpp:delay}delay") is not None:
+            raise StepFailed("a message delivered at once carries an XEP-0203 delay (clients show it as old): %s" % show(el))
+
+    async def step_offline_and_back(self):
+        # The last resource going away logs the session out of QQ; what buddies say meanwhile waits on
+        # the QQ server and arrives when the user is back.
+        b = self.buddy(lambda a: self.w.state(a) == ONLINE and not a.get("bot"), "an online buddy")
+        j = self.jid(b["uin"])
+
+        async def logged_in(want):
+            async def check():
+                s = await self.sim.session(self.uin)
+                return bool(s.get("logged_in")) == want, s
+            await eventually("QQ session of %d %s" % (self.uin, "logged in" if want else "logged out"), check, 10)
+        self.c.send_presence(ptype="unavailable")
+        await logged_in(False)
+        text = "你下线的时候我说了这句话。"
+        await self.sim.post("/_sim/send", {"from": b["uin"], "to": self.uin, "text": text})
+        self.seen.drop(lambda e: is_presence(e, j))
+        self.c.send_presence()
+        await logged_in(True)
+        el = await self.seen.expect("the message %s sent while the user was offline" % j,
+                                    lambda e: is_message(e, j) and body(e) is not None, 10)
+        if body(el) != text:
+            raise StepFailed("body %r, want %r: %s" % (body(el), text, show(el)))
+        await self.seen.expect("available presence from %s after coming back" % j,
+                               lambda e: is_presence(e, j, "available"), 10)
 
     async def step_echo(self):
         b = self.buddy(lambda a: a.get("bot") == "echo", "the echo bot")
@@ -826,6 +853,7 @@ def main():
         ("add a buddy who must authorise", j.step_add_with_auth, ["register"], 20),
         ("adding refused", j.step_add_refused, ["register"], 20),
         ("remove a buddy", j.step_remove_buddy, ["add a buddy"], 20),
+        ("offline and back", j.step_offline_and_back, ["register"], 40),
         ("unregister", j.step_unregister, ["register"], 40),
         ("message after unregistering bounces", j.step_bounce, ["unregister"], 20),
     ]
