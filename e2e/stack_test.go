@@ -94,9 +94,18 @@ type binaries struct{ gateway, qqsim string }
 
 var (
 	buildOnce sync.Once
+	buildDir  string // removed by TestMain
 	built     binaries
 	buildErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // build compiles cmd/qqgateway and cmd/qqsim once per test binary, with the
 // race detector unless E2E_RACE=0: a data race in the real chain fails the
@@ -109,6 +118,7 @@ func build(t *testing.T) binaries {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		goBin, err := exec.LookPath("go")
 		if err != nil {
 			goBin = "/usr/local/go/bin/go"
