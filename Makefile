@@ -17,6 +17,8 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./qqproto
 	$(GO) test -run '^$$' -fuzz '^FuzzValueRoundTrip$$' -fuzztime $(FUZZTIME) ./qqproto
+	$(GO) test -run '^$$' -fuzz '^FuzzReadElement$$' -fuzztime $(FUZZTIME) ./xmppcomp/internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitText$$' -fuzztime $(FUZZTIME) ./gateway
 
 build:
 	$(GO) build -o bin/ ./cmd/...
