@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,55 +9,76 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"qqxmpp/gateway"
+	"qqxmpp/qqproto"
 )
 
 func noEnv(string) string { return "" }
 
-// The example at the root documents every key and is a working config.
-func TestExampleConfigHasEveryKey(t *testing.T) {
+func envWith(k, v string) func(string) string {
+	return func(key string) string {
+		if key == k {
+			return v
+		}
+		return ""
+	}
+}
+
+// The example at the root documents every key, is a working config, and
+// its values for the optional keys are the defaults it says they are.
+func TestExampleConfigHasEveryKeyWithItsDefault(t *testing.T) {
 	path := filepath.Join("..", "..", "gateway.toml")
 	var raw map[string]any
 	md, err := toml.DecodeFile(path, &raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range [][]string{
-		{"component", "jid"}, {"component", "server"}, {"component", "secret"},
-		{"qq", "server"}, {"qq", "client_code"}, {"qq", "poll_active"}, {"qq", "poll_idle"}, {"qq", "timeout"},
-		{"store", "path"}, {"log", "level"}, {"log", "format"},
-	} {
-		if !md.IsDefined(key...) {
-			t.Errorf("gateway.toml lacks %s", strings.Join(key, "."))
+	// The keys the e2e suite and scripts/demo.sh write, by name, so that
+	// renaming one in the schema cannot pass unnoticed.
+	for _, key := range []string{"component.jid", "component.server", "component.secret",
+		"qq.server", "qq.client_code", "qq.poll_active", "qq.poll_idle", "qq.timeout",
+		"store.path", "log.level", "log.format"} {
+		table, name, _ := strings.Cut(key, ".")
+		if _, ok := lookup(table, name); !ok {
+			t.Errorf("the schema lacks %s", key)
 		}
 	}
-	c, err := loadConfig(path, noEnv)
+	for _, s := range schema {
+		if !md.IsDefined(s.table, s.name) {
+			t.Errorf("gateway.toml lacks %s", s.key())
+		}
+	}
+	c, warnings, err := loadConfig(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := c.gatewayConfig(nil)
-	if g.Domain != "qq.localhost" || g.PollActive != time.Second || g.PollIdle != 10*time.Second || g.QQ.Timeout != 10*time.Second {
-		t.Errorf("gateway config %+v", g)
+	_ = warnings // the checkout's file mode is the umask's business
+	g := c.gatewayConfig()
+	want := gateway.Config{
+		Domain: "qq.localhost", Name: gateway.DefaultName, ShutdownTimeout: gateway.DefaultShutdownTimeout,
+		PollActive: gateway.DefaultPollActive, PollIdle: gateway.DefaultPollIdle, ActiveFor: gateway.DefaultActiveFor,
+		MaxInFlight: gateway.DefaultMaxInFlight, MaxMessageBytes: gateway.DefaultMaxMessageBytes,
+		LoginBackoffMin: gateway.DefaultLoginBackoffMin, LoginBackoffMax: gateway.DefaultLoginBackoffMax,
+		ProfileFetches: gateway.DefaultProfileFetches,
+	}
+	want.QQ.Server = "http://127.0.0.1:8000/"
+	want.QQ.ClientCode = qqproto.DefaultClientCode
+	want.QQ.Timeout = 10 * time.Second
+	want.QQ.MaxAttempts = qqproto.DefaultMaxAttempts
+	if g.Domain != want.Domain || g.Name != want.Name || g.ShutdownTimeout != want.ShutdownTimeout ||
+		g.PollActive != want.PollActive || g.PollIdle != want.PollIdle || g.ActiveFor != want.ActiveFor ||
+		g.MaxInFlight != want.MaxInFlight || g.MaxMessageBytes != want.MaxMessageBytes ||
+		g.LoginBackoffMin != want.LoginBackoffMin || g.LoginBackoffMax != want.LoginBackoffMax ||
+		g.ProfileFetches != want.ProfileFetches || g.QQ != want.QQ {
+		t.Errorf("gateway.toml gives\n%+v\nwant the defaults\n%+v", g, want)
+	}
+	if c.Log.Level != "info" || c.Log.Format != "text" || c.Store.Path != "qqgateway.db" {
+		t.Errorf("log and store: %+v %+v", c.Log, c.Store)
 	}
 }
 
-func TestConfigSecretFromEnvironment(t *testing.T) {
-	path := writeConfig(t, strings.Replace(minimal, `secret = "s"`, "", 1))
-	if _, err := loadConfig(path, noEnv); err == nil || !strings.Contains(err.Error(), "secret") {
-		t.Errorf("no secret: %v", err)
-	}
-	c, err := loadConfig(path, func(k string) string {
-		if k == secretEnv {
-			return "from-env"
-		}
-		return ""
-	})
-	if err != nil || c.Component.Secret != "from-env" {
-		t.Errorf("secret from %s: %q, %v", secretEnv, c.Component.Secret, err)
-	}
-}
-
-const minimal = `
-[component]
+const minimal = `[component]
 jid = "qq.example.org"
 server = "127.0.0.1:5347"
 secret = "s"
@@ -68,29 +90,263 @@ path = "x.db"
 
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gw.toml")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gw.toml")
+	// The store beside the file, so that its directory check passes.
+	text = strings.Replace(text, `path = "x.db"`, "path = "+quote(filepath.Join(dir, "x.db")), 1)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func TestConfigErrorsNameFileAndKey(t *testing.T) {
-	cases := []struct{ name, text, want string }{
-		{"unknown key", minimal + "\n[qq2]\nx = 1\n", "qq2"},
-		{"bad duration", strings.Replace(minimal, "[qq]", "[qq]\npoll_idle = \"often\"", 1), "poll_idle"},
-		{"jid with a user", strings.Replace(minimal, `jid = "qq.example.org"`, `jid = "a@qq.example.org"`, 1), "jid"},
-		{"no server", strings.Replace(minimal, `server = "127.0.0.1:5347"`, "", 1), "[component] server"},
-		{"no store", strings.Replace(minimal, `path = "x.db"`, "", 1), "[store] path"},
-		{"bad level", minimal + "[log]\nlevel = \"loud\"\n", "[log] level"},
-		{"active longer than idle", strings.Replace(minimal, "[qq]", "[qq]\npoll_active = \"20s\"\npoll_idle = \"10s\"", 1), "poll_active"},
-		{"not toml", "[component\n", "line"},
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `\`, `\\`) + `"` }
+
+func TestMinimalConfigTakesDefaults(t *testing.T) {
+	path := writeConfig(t, minimal)
+	c, warnings, err := loadConfig(path, noEnv)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("%v, warnings %q", err, warnings)
+	}
+	g := c.gatewayConfig()
+	if g.PollActive != 0 || g.PollIdle != 0 || g.MaxInFlight != 0 || g.ProfileFetches != 0 || g.Name != "" {
+		t.Errorf("absent keys must leave the gateway's defaults (zero): %+v", g)
+	}
+	if c.Log.Level != "info" || c.Log.Format != "text" || c.shutdownTimeout() != gateway.DefaultShutdownTimeout {
+		t.Errorf("log %+v, shutdown %v", c.Log, c.shutdownTimeout())
+	}
+}
+
+func TestConfigMapsEveryKey(t *testing.T) {
+	path := writeConfig(t, `[component]
+jid = "qq.example.org"
+server = "xmpp.example.org:5347"
+secret = "s"
+[gateway]
+name = "QQ here"
+shutdown_timeout = "2s"
+[qq]
+server = "https://qq.example.org/"
+client_code = "0123456789abcdef"
+poll_active = "300ms"
+poll_idle = "3s"
+active_for = "1m"
+timeout = "4s"
+max_attempts = 2
+login_backoff_min = "1s"
+login_backoff_max = "1m"
+max_in_flight = 8
+max_message_bytes = 100
+profile_fetches = 0
+[store]
+path = "x.db"
+[log]
+level = "debug"
+format = "json"
+`)
+	c, _, err := loadConfig(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.gatewayConfig()
+	if g.Name != "QQ here" || g.ShutdownTimeout != 2*time.Second || g.PollActive != 300*time.Millisecond ||
+		g.PollIdle != 3*time.Second || g.ActiveFor != time.Minute || g.QQ.Timeout != 4*time.Second ||
+		g.QQ.MaxAttempts != 2 || g.LoginBackoffMin != time.Second || g.LoginBackoffMax != time.Minute ||
+		g.MaxInFlight != 8 || g.MaxMessageBytes != 100 || g.QQ.ClientCode != "0123456789abcdef" ||
+		g.QQ.Server != "https://qq.example.org/" {
+		t.Errorf("gateway config %+v", g)
+	}
+	if g.ProfileFetches >= 0 {
+		t.Errorf("profile_fetches = 0 must mean none (negative for the gateway), got %d", g.ProfileFetches)
+	}
+	if c.Component.Server != "xmpp.example.org:5347" || c.Log.Level != "debug" || c.Log.Format != "json" {
+		t.Errorf("%+v %+v", c.Component, c.Log)
+	}
+}
+
+func TestConfigSecretFromEnvironment(t *testing.T) {
+	path := writeConfig(t, strings.Replace(minimal, `secret = "s"`, "", 1))
+	_, _, err := loadConfig(path, noEnv)
+	if err == nil || !strings.Contains(err.Error(), `key "component.secret" is missing`) || !strings.Contains(err.Error(), secretEnv) {
+		t.Errorf("no secret: %v", err)
+	}
+	c, _, err := loadConfig(path, envWith(secretEnv, "from-env"))
+	if err != nil || c.Component.Secret != "from-env" {
+		t.Errorf("secret from %s: %q, %v", secretEnv, c.Component.Secret, err)
+	}
+	// The environment wins over the file.
+	path = writeConfig(t, minimal)
+	c, _, err = loadConfig(path, envWith(secretEnv, "from-env"))
+	if err != nil || c.Component.Secret != "from-env" {
+		t.Errorf("secret in both: %q, %v", c.Component.Secret, err)
+	}
+	// An empty one in the file is fine when the environment has it, and an
+	// error naming the line when not.
+	path = writeConfig(t, strings.Replace(minimal, `secret = "s"`, `secret = ""`, 1))
+	if c, _, err = loadConfig(path, envWith(secretEnv, "from-env")); err != nil || c.Component.Secret != "from-env" {
+		t.Errorf("empty in the file, set in the environment: %v", err)
+	}
+	_, _, err = loadConfig(path, noEnv)
+	assertConfigError(t, "empty secret", err, path, 4, "component.secret", "is empty")
+}
+
+// assertConfigError checks that err reports key at file:line (line 0: no
+// line) with a message containing want.
+func assertConfigError(t *testing.T, name string, err error, file string, line int, key, want string) {
+	t.Helper()
+	var errs configErrors
+	if !errors.As(err, &errs) {
+		var one *configError
+		if !errors.As(err, &one) {
+			t.Errorf("%s: error %v (%T), want a configuration error", name, err, err)
+			return
+		}
+		errs = configErrors{one}
+	}
+	for _, e := range errs {
+		if e.Key == key {
+			if e.File != file || e.Line != line || !strings.Contains(e.Error(), want) || !strings.Contains(e.Error(), key) {
+				t.Errorf("%s: got %q (line %d), want %s:%d naming %q and saying %q", name, e.Error(), e.Line, file, line, key, want)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: error %q does not name %q", name, err, key)
+}
+
+func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
+	// minimal's lines: 1 [component], 2 jid, 3 server, 4 secret, 5 [qq],
+	// 6 server, 7 [store], 8 path.
+	set := func(old, new string) string {
+		if !strings.Contains(minimal, old) {
+			panic(old)
+		}
+		return strings.Replace(minimal, old, new, 1)
+	}
+	cases := []struct {
+		name, text string
+		line       int
+		key, want  string
+	}{
+		{"typo", set("[qq]\n", "[qq]\npol_idle = \"5s\"\n"), 6, "qq.pol_idle", `unknown key "qq.pol_idle" (did you mean "poll_idle"?)`},
+		{"wrong case", set("[qq]\n", "[qq]\nPoll_Idle = \"5s\"\n"), 6, "qq.Poll_Idle", `(did you mean "poll_idle"?)`},
+		{"key in the wrong table", set("secret = \"s\"\n", "secret = \"s\"\ntimeout = \"5s\"\n"), 5, "component.timeout", `(did you mean "qq.timeout"? it belongs in [qq])`},
+		{"key outside any table", "secret = \"s\"\n" + minimal, 1, "secret", `(did you mean "component.secret"? it belongs in [component])`},
+		{"unknown table", minimal + "[logs]\nlevel = \"debug\"\n", 9, "logs", `unknown key "logs" (did you mean [log]?)`},
+		{"table that is a value", "log = 5\n" + minimal, 1, "log", `want the table [log]; got a number`},
+		{"integer duration", set("[qq]\n", "[qq]\npoll_idle = 10\n"), 6, "qq.poll_idle", `want a positive duration such as "10s"; got the number 10 (a duration is a string with a unit)`},
+		{"bad duration", set("[qq]\n", "[qq]\npoll_idle = \"often\"\n"), 6, "qq.poll_idle", `got "often"`},
+		{"negative duration", set("[qq]\n", "[qq]\ntimeout = \"-1s\"\n"), 6, "qq.timeout", `got "-1s" (not positive)`},
+		{"empty jid", set(`jid = "qq.example.org"`, `jid = ""`), 2, "component.jid", `got "" (empty)`},
+		{"jid with a user", set(`jid = "qq.example.org"`, `jid = "a@qq.example.org"`), 2, "component.jid", `bare domain`},
+		{"server without port", set(`server = "127.0.0.1:5347"`, `server = "localhost"`), 3, "component.server", `want host:port of the XMPP server's component listener, e.g. "127.0.0.1:5347"; got "localhost" (no port)`},
+		{"server with a bad port", set(`server = "127.0.0.1:5347"`, `server = "localhost:http"`), 3, "component.server", `not a number from 1 to 65535`},
+		{"URL not http", set(`server = "http://127.0.0.1:8000/"`, `server = "ftp://127.0.0.1/"`), 6, "qq.server", `(not http or https)`},
+		{"URL without host", set(`server = "http://127.0.0.1:8000/"`, `server = "127.0.0.1:8000"`), 6, "qq.server", `the http:// or https:// URL`},
+		{"value that is a table", set("[store]", "[qq.timeout]\nx = 1\n[store]"), 7, "qq.timeout", `got a table`},
+		{"count as string", set("[qq]\n", "[qq]\nmax_in_flight = \"64\"\n"), 6, "qq.max_in_flight", `want a whole number from 1 to 100000; got "64"`},
+		{"count out of range", set("[qq]\n", "[qq]\nmax_message_bytes = 2\n"), 6, "qq.max_message_bytes", `got 2`},
+		{"client code", set("[qq]\n", "[qq]\nclient_code = \"XYZ\"\n"), 6, "qq.client_code", `want 16 hex digits`},
+		{"log level", minimal + "[log]\nlevel = \"loud\"\n", 10, "log.level", `want debug, info, warn or error; got "loud"`},
+		{"log format", minimal + "[log]\nformat = \"xml\"\n", 10, "log.format", `want text or json; got "xml"`},
+		{"active longer than idle", set("[qq]\n", "[qq]\npoll_active = \"20s\"\n"), 6, "qq.poll_active", `is longer than qq.poll_idle (10s)`},
+		{"backoff range", set("[qq]\n", "[qq]\nlogin_backoff_min = \"10m\"\n"), 6, "qq.login_backoff_min", `longer than qq.login_backoff_max`},
+		{"missing server", set("server = \"127.0.0.1:5347\"\n", ""), 0, "component.server", `key "component.server" is missing: want host:port`},
+		{"missing table", set("[store]\npath = \"x.db\"\n", ""), 0, "store.path", `key "store.path" is missing`},
+		{"store in a missing directory", set(`path = "x.db"`, `path = "/nonexistent-qqgw/dir/x.db"`), 8, "store.path", `its directory /nonexistent-qqgw/dir is not writable`},
+		{"store is a directory", set(`path = "x.db"`, `path = "/"`), 8, "store.path", `which is a directory`},
+		{"store URI", set(`path = "x.db"`, `path = ":memory:"`), 8, "store.path", `an SQLite URI`},
 	}
 	for _, c := range cases {
 		path := writeConfig(t, c.text)
-		_, err := loadConfig(path, noEnv)
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
-			t.Errorf("%s: error %v, want one naming %q and the file", c.name, err, c.want)
+		_, _, err := loadConfig(path, noEnv)
+		assertConfigError(t, c.name, err, path, c.line, c.key, c.want)
+	}
+}
+
+func TestConfigSyntaxErrorNamesLine(t *testing.T) {
+	path := writeConfig(t, "[component]\njid = \"qq.example.org\"\nserver = 127.0.0.1:5347\n")
+	_, _, err := loadConfig(path, noEnv)
+	var ce *configError
+	if !errors.As(err, &ce) || ce.Line != 3 || !strings.HasPrefix(err.Error(), path+":3: not valid TOML") {
+		t.Errorf("error %v, want one at %s:3", err, path)
+	}
+}
+
+func TestConfigReportsEveryErrorInFileOrder(t *testing.T) {
+	path := writeConfig(t, strings.Replace(minimal, "[qq]\n", "[qq]\npol_idle = \"1s\"\ntimeout = 5\n", 1)+"[log]\nlevel = \"loud\"\n")
+	_, _, err := loadConfig(path, noEnv)
+	var errs configErrors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %v", err)
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Key)
+	}
+	if strings.Join(got, " ") != "qq.pol_idle qq.timeout log.level" {
+		t.Errorf("errors for %q, want qq.pol_idle qq.timeout log.level in that order:\n%v", got, err)
+	}
+}
+
+func TestConfigUnreadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.toml")
+	_, _, err := loadConfig(path, noEnv)
+	if err == nil || !strings.HasPrefix(err.Error(), path+": cannot read the configuration: ") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		mode     os.FileMode
+		inFile   bool
+		wantWarn bool
+	}{
+		{"0600 with secret", 0o600, true, false},
+		{"0644 with secret", 0o644, true, true},
+		{"0640 with secret", 0o640, true, true},
+		{"0644 without secret", 0o644, false, false},
+	} {
+		text := minimal
+		env := noEnv
+		if !c.inFile {
+			text = strings.Replace(text, `secret = "s"`, "", 1)
+			env = envWith(secretEnv, "from-env")
+		}
+		path := writeConfig(t, text)
+		if err := os.Chmod(path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, warnings, err := loadConfig(path, env)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := len(warnings) > 0; got != c.wantWarn {
+			t.Errorf("%s: warnings %q, want a warning: %v", c.name, warnings, c.wantWarn)
+		}
+		if c.wantWarn && !strings.Contains(warnings[0], "chmod 600") {
+			t.Errorf("%s: warning %q does not say what to do", c.name, warnings[0])
+		}
+	}
+}
+
+func TestSuggestions(t *testing.T) {
+	for _, c := range []struct {
+		key  toml.Key
+		want string
+	}{
+		{toml.Key{"qq", "pol_idle"}, `"poll_idle"`},
+		{toml.Key{"qq", "serve"}, `"server"`},
+		{toml.Key{"qq", "zzzzzz"}, ``},
+		{toml.Key{"component", "path"}, `"store.path"`},
+		{toml.Key{"q"}, `[qq]`},
+		{toml.Key{"compnent", "jid"}, `[component]`},
+	} {
+		got := suggest(c.key)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("suggest(%s) = %q, want one naming %s", c.key, got, c.want)
 		}
 	}
 }
