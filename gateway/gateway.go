@@ -135,7 +135,6 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 	for _, s := range g.snapshot() {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx) })
 	}
-	g.flushPending(ctx)
 	if epoch > 1 {
 		time.AfterFunc(g.resourceGrace, func() {
 			for _, s := range g.snapshot() {

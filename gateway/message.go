@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
@@ -62,8 +61,14 @@ func queueType(meta string) qqproto.MessageType {
 }
 
 // deliverQQ takes one GetMsgEx batch, in order: state notices change
-// presence at once; everything else is queued in the store, then sent.
+// presence at once; everything else is queued in the store, then sent if
+// the user can be reached. Called after every poll, even an empty one, so
+// that what waits in the queue is tried again.
 func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
+	if len(msgs) == 0 {
+		s.flushBacklog(ctx)
+		return
+	}
 	// The server may hold more than one reply carries: ask again at once
 	// rather than after the poll interval, until it has nothing.
 	s.nextMsg = time.Now()
@@ -100,11 +105,40 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 		items[i].Received = time.Now()
 		fresh[ids[i]] = true
 	}
-	if !s.flow.drained {
+	switch {
+	case !s.reachable():
+		s.flow.drained = false // they wait for the user's next presence
+	case !s.flow.drained:
 		s.flushQueue(ctx, fresh) // older items first; the new ones are among them
+	default:
+		s.deliverItems(ctx, items, fresh)
+	}
+}
+
+// reachable reports whether the user has a resource the XMPP server has
+// confirmed since the component last connected. Only then are queued items
+// sent: while the user is offline they wait in the gateway's queue, not in
+// the server's offline storage, because servers do not keep the order
+// between messages they stored and later ones delivered live (ejabberd
+// interleaves them). After a reconnect the server's answer to the
+// gateway's probe, or the user's next presence, confirms the resources.
+func (s *session) reachable() bool {
+	epoch := s.g.epoch.Load()
+	for _, r := range s.resources {
+		if r.epoch == epoch {
+			return true
+		}
+	}
+	return false
+}
+
+// flushBacklog sends what waits in the queue, if anything may and the user
+// can be reached. It runs after every presence of the user and every poll.
+func (s *session) flushBacklog(ctx context.Context) {
+	if s.flow.drained || s.reg == nil || !s.reachable() {
 		return
 	}
-	s.deliverItems(ctx, items, fresh)
+	s.flushQueue(ctx, nil)
 }
 
 // deliverable reports whether a GetMsgEx item can become a stanza: it needs
@@ -267,32 +301,6 @@ func (s *session) confirmDelivery(ctx context.Context) error {
 		return fmt.Errorf("confirm delivery to %s: %w", s.key, err)
 	}
 	return nil
-}
-
-// flushPending hands every user with queued QQ → XMPP items to their
-// session to deliver them: after a (re)connect of the component, and so at
-// start-up. Called on the gateway's own task.
-func (g *Gateway) flushPending(ctx context.Context) {
-	users, err := g.st.PendingUsers(ctx)
-	if err != nil {
-		g.log.WithError(err).Error("gateway: cannot list users with queued messages")
-		return
-	}
-	for _, u := range users {
-		bare, err := jid.Parse(u)
-		if err != nil {
-			g.log.WithField("jid", u).Warn("gateway: queued messages for an invalid JID")
-			continue
-		}
-		g.enqueue(bare, func(ctx context.Context, s *session) {
-			defer s.g.maybeDrop(s)
-			if err := s.load(ctx); err != nil {
-				s.log.WithError(err).Error("gateway: cannot read registration")
-				return
-			}
-			s.flushQueue(ctx, nil)
-		})
-	}
 }
 
 // ---- XMPP → QQ ----

@@ -112,6 +112,14 @@ func TestQQMessagesWaitWhileDisconnectedThenFlowInOrderWithDelay(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	h.out.down.Store(false)
 	h.g.OnConnect(context.Background())
+	// Until the server confirms the user is still there (its answer to
+	// the gateway's probe), the messages wait in the gateway's queue.
+	h.waitFor("probe of alice", presenceMatch(testDomain, "probe"))
+	time.Sleep(3 * h.cfg.PollActive)
+	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
+		t.Fatalf("%d messages sent before the user was confirmed online", n)
+	}
+	h.goOnline("") // the server's answer to the probe
 	for i := 1; i <= 5; i++ {
 		st := h.waitFor(fmt.Sprintf("message %d", i), func(st xmppcomp.Stanza) bool { return st.Name == "message" })
 		m := decodeChat(t, st)
@@ -154,7 +162,8 @@ func TestQueuedMessagesSurviveAGatewayRestart(t *testing.T) {
 	h.skipAll()
 	h.out.down.Store(false)
 	h.start()
-	h.g.OnConnect(context.Background()) // the component connects: queued items go first
+	h.g.OnConnect(context.Background()) // the component connects and probes
+	h.goOnline("")                      // the server answers: queued items go first
 	for i := 1; i <= 3; i++ {
 		st := h.waitFor(fmt.Sprintf("queued message %d", i), messageFrom(buddyAddr(20001)))
 		if m := decodeChat(t, st); m.Body != fmt.Sprintf("before restart %d", i) || m.Delay == nil {

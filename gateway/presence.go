@@ -40,6 +40,7 @@ func (s *session) handlePresence(ctx context.Context, st xmppcomp.Stanza) {
 		}
 		s.setResource(res, uin, st.Type == presAvailable, p.Show, p.priority())
 		s.update(ctx)
+		s.flushBacklog(ctx)
 	case presProbe:
 		s.answerProbe(ctx, st, domain, uin)
 	case presSubscribe:

@@ -523,9 +523,7 @@ func (s *session) pollMessages(ctx context.Context) {
 		return
 	}
 	s.failingSince = time.Time{}
-	if len(msgs) > 0 {
-		s.deliverQQ(ctx, msgs)
-	}
+	s.deliverQQ(ctx, msgs) // even none: it retries what waits in the queue
 }
 
 // handleQQMessage dispatches one GetMsgEx item: state notices here, the
