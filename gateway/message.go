@@ -71,7 +71,8 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 	}
 	// The server may hold more than one reply carries: ask again at once
 	// rather than after the poll interval, until it has nothing.
-	s.nextMsg = time.Now()
+	now := time.Now()
+	s.nextMsg = now
 	var items []store.Item
 	var kept []qqproto.Message
 	for _, m := range msgs {
@@ -80,11 +81,11 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 			continue
 		}
 		if !deliverable(m) {
-			s.log.WithFields(map[string]any{"mt": int(m.Type), "from": int64(m.From)}).Debug("gateway: dropping an empty or unaddressed QQ item")
+			s.log.WithField("mt", int(m.Type)).WithField("from", int64(m.From)).Debug("gateway: dropping an empty or unaddressed QQ item")
 			continue
 		}
 		kept = append(kept, m)
-		items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: m.Text, Meta: queueMeta(m.Type)})
+		items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: m.Text, Received: now, Meta: queueMeta(m.Type)})
 	}
 	if len(items) == 0 {
 		return
@@ -102,7 +103,6 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 	fresh := make(map[int64]bool, len(ids))
 	for i := range items {
 		items[i].ID = ids[i]
-		items[i].Received = time.Now()
 		fresh[ids[i]] = true
 	}
 	switch {

@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/jid"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
@@ -414,5 +417,76 @@ func TestReceiptOnlyAfterQQAccepted(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if rs := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" && decodeChat(t, st).Received != nil }); len(rs) != 0 {
 		t.Errorf("receipt for a refused message: %v", rs)
+	}
+}
+
+// benchSession is a logged-in, reachable session of a gateway whose
+// stanzas go to a recorder, on a store on disk: the QQ → XMPP path alone.
+func benchSession(b *testing.B) (*session, *recorder) {
+	b.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "gw.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	reg := store.Registration{JID: aliceBare, UIN: 10001, PasswordMD5: qqproto.PasswordMD5("secret")}
+	if err := st.PutRegistration(context.Background(), reg); err != nil {
+		b.Fatal(err)
+	}
+	cfg := testConfig("http://127.0.0.1:1/")
+	g, err := New(cfg, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := &recorder{t: b}
+	var sender Sender = out
+	g.out.Store(&sender)
+	bare, _ := jid.Parse(aliceBare)
+	s := newSession(g, bare)
+	s.reg, s.loaded, s.state = &reg, true, stateOnline
+	s.resources["phone"] = resource{epoch: g.epoch.Load()}
+	s.flow.drained = true
+	return s, out
+}
+
+func benchBatch() []qqproto.Message {
+	msgs := make([]qqproto.Message, 20) // one GetMsgEx reply of qqsim
+	for i := range msgs {
+		msgs[i] = qqproto.Message{Type: qqproto.MsgBuddy, From: 20001, Text: fmt.Sprintf("消息 %d, with a comma", i)}
+	}
+	return msgs
+}
+
+// BenchmarkDeliverQueued is the durable path: each batch of 20 is written to
+// the store, sent, and removed.
+func BenchmarkDeliverQueued(b *testing.B) {
+	s, out := benchSession(b)
+	msgs := benchBatch()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.deliverQQ(ctx, msgs)
+	}
+	b.StopTimer()
+	if len(out.all()) != 20*b.N || !s.flow.drained {
+		b.Fatalf("%d stanzas for %d batches", len(out.all()), b.N)
+	}
+}
+
+// BenchmarkDeliverUnqueued sends the same batches straight, as the store
+// fallback does: the difference is the price of durability.
+func BenchmarkDeliverUnqueued(b *testing.B) {
+	s, out := benchSession(b)
+	msgs := benchBatch()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, m := range msgs {
+			s.deliverEvent(ctx, m, 0, nil)
+		}
+	}
+	b.StopTimer()
+	if len(out.all()) != 20*b.N {
+		b.Fatalf("%d stanzas for %d batches", len(out.all()), b.N)
 	}
 }

@@ -123,3 +123,13 @@ func FuzzSplitText(f *testing.F) {
 		checkSplit(t, text, max)
 	})
 }
+
+func BenchmarkSplitText(b *testing.B) {
+	text := strings.Repeat("中文消息，带逗号,和&UN=999&MG=x以及%2c\r\n", 300) // ~12 KB
+	b.SetBytes(int64(len(text)))
+	for i := 0; i < b.N; i++ {
+		if _, err := SplitText(text, DefaultMaxMessageBytes); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
