@@ -137,7 +137,12 @@ var schema = []keySpec{
 
 	{table: "store", name: "path", required: true,
 		want: `the SQLite database file, e.g. "qqgateway.db"`,
-		set:  text(func(c *fileConfig) *string { return &c.Store.Path }, checkStorePath)},
+		set: text(func(c *fileConfig) *string { return &c.Store.Path }, func(s string) error {
+			if s == ":memory:" || strings.HasPrefix(s, "file:") {
+				return fmt.Errorf("got %q (an SQLite URI, not a file path)", s)
+			}
+			return nil
+		})},
 
 	{table: "log", name: "level",
 		want: "debug, info, warn or error",
@@ -286,9 +291,6 @@ func checkClientCode(s string) error {
 // the directory must be writable too. It is checked at start, so that a
 // typo is reported as a configuration error rather than a runtime one.
 func checkStorePath(path string) error {
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return fmt.Errorf("got %q (an SQLite URI, not a file path)", path)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("got %q: %v", path, err)
@@ -354,7 +356,7 @@ func loadConfig(path string, getenv func(string) string) (c *fileConfig, warning
 	if err != nil {
 		return nil, nil, &configError{File: path, Msg: "cannot read the configuration: " + errors.Unwrap(err).Error()}
 	}
-	c, err = parseConfig(path, data, getenv)
+	c, err = parseConfig(path, data, getenv, checkStorePath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -367,8 +369,9 @@ func loadConfig(path string, getenv func(string) string) (c *fileConfig, warning
 	return c, warnings, nil
 }
 
-// parseConfig checks the text of a configuration file named name.
-func parseConfig(name string, data []byte, getenv func(string) string) (*fileConfig, error) {
+// parseConfig checks the text of a configuration file named name;
+// checkStore, if not nil, checks that the database can live at store.path.
+func parseConfig(name string, data []byte, getenv func(string) string, checkStore func(path string) error) (*fileConfig, error) {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(string(data), &top)
 	if err != nil {
@@ -395,7 +398,7 @@ func parseConfig(name string, data []byte, getenv func(string) string) (*fileCon
 	reported := map[string]bool{} // keys whose descendants are not checked
 	defined := map[string]bool{}
 	for _, key := range md.Keys() {
-		if reportedPrefix(reported, key) {
+		if reported[key.String()] || reportedPrefix(reported, key) {
 			continue
 		}
 		switch len(key) {
@@ -442,6 +445,12 @@ func parseConfig(name string, data []byte, getenv func(string) string) (*fileCon
 		if spec.required && !defined[spec.key()] && !(spec.key() == "component.secret" && c.Component.Secret != "") {
 			msg := fmt.Sprintf("key %q is missing: want %s", spec.key(), spec.want)
 			errs = append(errs, &configError{File: name, Key: spec.key(), Msg: msg})
+		}
+	}
+
+	if checkStore != nil && c.Store.Path != "" {
+		if err := checkStore(c.Store.Path); err != nil {
+			fail(toml.Key{"store", "path"}, "key \"store.path\": want %s; %v", lookupWant("store", "path"), err)
 		}
 	}
 

@@ -350,3 +350,29 @@ func TestSuggestions(t *testing.T) {
 		}
 	}
 }
+
+// No input makes the parser panic; whatever it accepts, it accepts
+// completely (every required key set).
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{minimal, "", "[qq]\npoll_idle = 5\n", "a.b.c = 1", "[[qq]]\n[[qq]]\n",
+		"component = {jid = \"x\"}", "[qq.server]\nx = [1, {a = 2}]", "\"\" = 1\n[\"\"]\n"} {
+		f.Add(seed)
+	}
+	gw, err := os.ReadFile(filepath.Join("..", "..", "gateway.toml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(gw))
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := parseConfig("fuzz.toml", []byte(text), noEnv, nil)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Errorf("error without the file name: %v", err)
+			}
+			return
+		}
+		if c.Component.JID == "" || c.Component.Server == "" || c.Component.Secret == "" || c.QQ.Server == "" || c.Store.Path == "" {
+			t.Errorf("accepted without a required key: %+v", c)
+		}
+	})
+}

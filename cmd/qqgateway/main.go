@@ -1,13 +1,3 @@
-// Command qqgateway runs the QQ transport: an XEP-0114 component beside an
-// XMPP server, relaying between its users and the QQ HTTP protocol.
-//
-//	qqgateway -config gateway.toml
-//	qqgateway -config gateway.toml -check-config
-//	qqgateway -version
-//
-// The keys of the file are documented in the commented gateway.toml at the
-// root of the repository; the flags, signals and exit codes in usage below
-// (qqgateway -help).
 package main
 
 import (
@@ -150,12 +140,12 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 	}
 	// Never the secret: only where things are.
 	log.WithFields(logrus.Fields{
-		"version":   versionString(),
-		"config":    path,
-		"domain":    cfg.Component.JID,
-		"component": cfg.Component.Server,
-		"qq":        cfg.QQ.Server,
-		"store":     cfg.Store.Path,
+		"version":     versionString(),
+		"config":      path,
+		"domain":      cfg.Component.JID,
+		"xmpp_server": cfg.Component.Server,
+		"qq_server":   cfg.QQ.Server,
+		"store":       cfg.Store.Path,
 	}).Info("qqgateway: starting")
 
 	st, err := store.Open(context.Background(), cfg.Store.Path)

@@ -1,0 +1,396 @@
+package main
+
+// The built binary against a real Prosody and qqsim: what an operator and a
+// user observe of signals and exit codes.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+	"qqxmpp/xmppcomp/xmpptest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	xmpptest.StopShared()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// binary builds qqgateway once per test binary.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "qqgateway-test-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "qqgateway")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+const (
+	dTransport = "qq.localhost"
+	dSecret    = "daemon-test-secret-5f2c"
+)
+
+// process is a running qqgateway binary.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer // stdout and stderr
+	done chan struct{}
+	code int
+}
+
+func startBinary(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, secretEnv+"=") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.code = 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			p.code = ee.ExitCode()
+		} else if err != nil {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill() // only the process this test started
+			<-p.done
+		}
+		if t.Failed() || os.Getenv("QQGW_DUMP") != "" {
+			t.Logf("qqgateway output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+// wait returns the exit code, failing the test if the process has not
+// exited within timeout.
+func (p *process) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(timeout):
+		t.Fatalf("qqgateway did not exit within %v", timeout)
+		return -1
+	}
+}
+
+func (p *process) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stack is Prosody, qqsim and a configuration for the binary.
+type stack struct {
+	srv    *xmpptest.Server
+	sim    *qqsim.Server
+	block  atomic.Bool // qqsim requests hang while set
+	dir    string
+	config string
+	db     string
+	user   string
+}
+
+func newStack(t *testing.T, secret string) *stack {
+	t.Helper()
+	s := &stack{dir: t.TempDir()}
+	s.srv = xmpptest.SharedProsody(t, xmpptest.Options{ComponentDomain: dTransport, Secret: dSecret})
+	s.sim = qqsim.New(qqsim.Options{})
+	for _, a := range []qqsim.Account{
+		{UIN: 10001, Password: "qq-password", Nick: "Alice", Buddies: []qqproto.UIN{20001}},
+		{UIN: 20001, Password: "b", Nick: "Bob", State: qqproto.StatusOnline, Buddies: []qqproto.UIN{10001}},
+	} {
+		if err := s.sim.AddAccount(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.block.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			http.Error(w, "blocked by the test", http.StatusServiceUnavailable)
+			return
+		}
+		s.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() { close(release) }) // before hs.Close, which waits for handlers
+	s.db = filepath.Join(s.dir, "gateway.db")
+	s.config = filepath.Join(s.dir, "gateway.toml")
+	text := fmt.Sprintf(`[component]
+jid = %q
+server = %q
+secret = %q
+[qq]
+server = %q
+poll_active = "200ms"
+poll_idle = "1s"
+[store]
+path = %q
+[log]
+level = "debug"
+format = "json"
+`, dTransport, s.srv.ComponentAddr, secret, hs.URL+"/", s.db)
+	if err := os.WriteFile(s.config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Unique per run: the shared server outlives the test (-count=2).
+	s.user = "u" + strings.ToLower(rand.Text()[:10])
+	return s
+}
+
+func (s *stack) bare() string { return s.user + "@" + s.srv.Domain }
+
+func sendXML(t *testing.T, ctx context.Context, c *xmpptest.Client, format string, args ...any) {
+	t.Helper()
+	if err := c.Send(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(format, args...)))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func next(t *testing.T, ctx context.Context, c *xmpptest.Client, what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
+	t.Helper()
+	st, err := c.Next(ctx, match)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return st
+}
+
+func presFrom(from, typ string) func(xmppcomp.Stanza) bool {
+	return func(st xmppcomp.Stanza) bool {
+		return st.Name == "presence" && st.From.Bare().String() == from && st.Type == typ
+	}
+}
+
+// online starts the binary and brings the user online in QQ through it:
+// registration, subscriptions approved, Bob seen available.
+func (s *stack) online(t *testing.T, ctx context.Context) (*process, *xmpptest.Client) {
+	t.Helper()
+	p := startBinary(t, "-config", s.config)
+	waitForLog(t, p.out, `"msg":"xmppcomp: connected"`, 20*time.Second)
+
+	s.srv.CreateUser(t, s.user, "pw")
+	c := s.srv.Login(t, ctx, s.user, "pw")
+	if ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type="get" id="r1"><query xmlns="jabber:iq:roster"/></iq>`))); err != nil || ans.Type != "result" {
+		t.Fatalf("roster get: %s %v", ans, err)
+	}
+	if err := c.SendPresence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(`<iq type="set" id="reg" to=%q>`+
+		`<query xmlns="jabber:iq:register"><x xmlns="jabber:x:data" type="submit">`+
+		`<field var="FORM_TYPE"><value>jabber:iq:register</value></field>`+
+		`<field var="username"><value>10001</value></field><field var="password"><value>qq-password</value></field>`+
+		`</x></query></iq>`, dTransport))))
+	if err != nil || ans.Type != "result" {
+		t.Fatalf("registration: %s %v", ans, err)
+	}
+	next(t, ctx, c, "subscribe from the gateway", presFrom(dTransport, "subscribe"))
+	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, dTransport)
+	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, dTransport)
+	bob := "20001@" + dTransport
+	next(t, ctx, c, "subscribe from Bob", presFrom(bob, "subscribe"))
+	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, bob)
+	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, bob)
+	next(t, ctx, c, "Bob available", presFrom(bob, ""))
+	if !s.sim.Session(10001).LoggedIn {
+		t.Fatal("the user is not logged in to QQ")
+	}
+	return p, c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// SIGTERM: every user sees the transport and their buddies go offline,
+// QQ is logged out, the database is closed, and the exit code is 0, within
+// a few seconds. The log is JSON, its session lines carry the user's JID
+// and QQ number, and the secret is nowhere in it even at debug level.
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	s := newStack(t, dSecret)
+	ctx := testCtx(t)
+	p, c := s.online(t, ctx)
+
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	code := p.wait(t, 8*time.Second)
+	took := time.Since(start)
+	if code != exitOK {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	if took > 3*time.Second {
+		t.Errorf("shutdown took %v, want a few seconds at most", took)
+	}
+	next(t, ctx, c, "Bob unavailable", presFrom("20001@"+dTransport, "unavailable"))
+	next(t, ctx, c, "the transport unavailable", presFrom(dTransport, "unavailable"))
+	if s.sim.Session(10001).LoggedIn {
+		t.Error("the QQ session survived the shutdown")
+	}
+	// Closed cleanly: SQLite removes the write-ahead log when the last
+	// connection closes; and the registration is there for the next start.
+	if _, err := os.Stat(s.db + "-wal"); !os.IsNotExist(err) {
+		t.Errorf("%s-wal remains (%v): the database was not closed", s.db, err)
+	}
+	st, err := store.Open(ctx, s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if r, err := st.Registration(ctx, s.bare()); err != nil || r.UIN != 10001 {
+		t.Errorf("registration after restart: %+v, %v", r, err)
+	}
+
+	log := p.out.String()
+	if strings.Contains(log, dSecret) {
+		t.Error("the component secret is in the log")
+	}
+	if strings.Contains(log, "qq-password") {
+		t.Error("the QQ password is in the log")
+	}
+	sessionLines := 0
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if _, ok := e["uin"]; ok {
+			sessionLines++
+			if e["jid"] != s.bare() || e["uin"] != float64(10001) {
+				t.Errorf("session line without the user's JID and QQ number: %q", line)
+			}
+		}
+	}
+	if sessionLines == 0 {
+		t.Error("no log line carries the user's QQ number")
+	}
+	for _, want := range []string{`"signal":"terminated"`, `"msg":"qqgateway: stopped"`, `"exit_code":0`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+// A second signal ends a shutdown that hangs (here: QQ does not answer the
+// logout) at once, with exit code 3.
+func TestSecondSignalForcesExit(t *testing.T) {
+	s := newStack(t, dSecret)
+	ctx := testCtx(t)
+	p, c := s.online(t, ctx)
+
+	s.block.Store(true)
+	p.signal(t, syscall.SIGTERM)
+	// The user is told first; the logout then hangs.
+	next(t, ctx, c, "Bob unavailable", presFrom("20001@"+dTransport, "unavailable"))
+	select {
+	case <-p.done:
+		t.Fatalf("exited (code %d) although the QQ logout hangs", p.code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	p.signal(t, syscall.SIGINT)
+	if code := p.wait(t, 2*time.Second); code != exitUnclean {
+		t.Errorf("exit code %d after a second signal, want %d", code, exitUnclean)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the second signal took %v to end the process", d)
+	}
+	if !strings.Contains(p.out.String(), "second signal") {
+		t.Error("the log does not say why the shutdown was cut short")
+	}
+}
+
+// The XMPP server refusing the secret is a runtime failure: exit 1, with a
+// message that says which setting to look at, and without the secret.
+func TestWrongSecretExits1(t *testing.T) {
+	const wrong = "not-the-secret-91c4"
+	s := newStack(t, wrong)
+	p := startBinary(t, "-config", s.config)
+	if code := p.wait(t, 15*time.Second); code != exitFailure {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "refused the component secret ([component] secret or "+secretEnv+")") {
+		t.Errorf("output does not say the secret was refused:\n%s", out)
+	}
+	if strings.Contains(out, wrong) {
+		t.Error("the secret is in the output")
+	}
+}
+
+// A configuration error is exit code 2, and stderr names the file, line
+// and key.
+func TestConfigErrorExits2(t *testing.T) {
+	path := writeConfig(t, strings.Replace(minimal, "[qq]\n", "[qq]\npoll_idle = \"soon\"\n", 1))
+	p := startBinary(t, "-config", path)
+	if code := p.wait(t, 5*time.Second); code != exitUsage {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	want := "qqgateway: " + path + `:6: key "qq.poll_idle": want a positive duration such as "10s"; got "soon"` + "\n"
+	if got := p.out.String(); got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}
