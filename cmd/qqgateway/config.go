@@ -47,8 +47,8 @@ type fileConfig struct {
 	Store struct{ Path string }
 	Log   struct{ Level, Format string }
 
-	// secretInFile: the file itself holds a non-empty secret, so who may
-	// read it matters.
+	// secretInFile: the secret in use comes from the file, so who may
+	// read the file matters.
 	secretInFile bool
 }
 
@@ -437,7 +437,8 @@ func parseConfig(name string, data []byte, getenv func(string) string, checkStor
 	}
 
 	if s := getenv(secretEnv); s != "" {
-		c.Component.Secret = s
+		// The file's secret, if any, is not the one in use.
+		c.Component.Secret, c.secretInFile = s, false
 	} else if defined["component.secret"] && c.Component.Secret == "" {
 		fail(toml.Key{"component", "secret"}, "key \"component.secret\" is empty: want %s", lookupWant("component", "secret"))
 	}

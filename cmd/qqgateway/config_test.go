@@ -308,11 +308,15 @@ func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
 		{"0644 with secret", 0o644, true, true},
 		{"0640 with secret", 0o640, true, true},
 		{"0644 without secret", 0o644, false, false},
+		// The environment's secret is the one in use; the file's is not.
+		{"0644 with secret overridden", 0o644, true, false},
 	} {
 		text := minimal
 		env := noEnv
 		if !c.inFile {
 			text = strings.Replace(text, `secret = "s"`, "", 1)
+		}
+		if !c.inFile || strings.HasSuffix(c.name, "overridden") {
 			env = envWith(secretEnv, "from-env")
 		}
 		path := writeConfig(t, text)
