@@ -302,7 +302,7 @@ func checkStorePath(path string) error {
 	case err == nil:
 		f, err := os.OpenFile(abs, os.O_RDWR, 0)
 		if err != nil {
-			return fmt.Errorf("got %q, which cannot be opened for writing: %v", path, errors.Unwrap(err))
+			return fmt.Errorf("got %q, which cannot be opened for writing: %v", path, cause(err))
 		}
 		f.Close()
 	case !errors.Is(err, fs.ErrNotExist):
@@ -311,11 +311,21 @@ func checkStorePath(path string) error {
 	dir := filepath.Dir(abs)
 	f, err := os.CreateTemp(dir, ".qqgateway-check-*")
 	if err != nil {
-		return fmt.Errorf("got %q, but its directory %s is not writable: %v (SQLite keeps the database and its -wal and -shm files there)", path, dir, errors.Unwrap(err))
+		return fmt.Errorf("got %q, but its directory %s is not writable: %v (SQLite keeps the database and its -wal and -shm files there)", path, dir, cause(err))
 	}
 	f.Close()
 	os.Remove(f.Name())
 	return nil
+}
+
+// cause drops the path an *fs.PathError repeats: the message names it
+// already.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // configError is one problem with the configuration file.
@@ -354,7 +364,7 @@ const maxConfigErrors = 20
 func loadConfig(path string, getenv func(string) string) (c *fileConfig, warnings []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, &configError{File: path, Msg: "cannot read the configuration: " + errors.Unwrap(err).Error()}
+		return nil, nil, &configError{File: path, Msg: "cannot read the configuration: " + cause(err).Error()}
 	}
 	c, err = parseConfig(path, data, getenv, checkStorePath)
 	if err != nil {
