@@ -50,8 +50,14 @@ func splitPoint(text string, max int) int {
 	if n == 0 || max-n >= utf8.UTFMax {
 		n = max
 	}
-	if n >= 2 && text[n-1] == '\r' && text[n] == '\n' {
-		n-- // keep the line break whole: CR goes with its LF into the next chunk
+	if text[n-1] == '\r' && text[n] == '\n' {
+		// Keep the line break whole: CR goes with its LF into the next chunk,
+		// unless it is all the chunk would hold, then LF joins it (max >= 4).
+		if n >= 2 {
+			n--
+		} else {
+			n = 2
+		}
 	}
 	// Prefer a line break, then a space, in the last quarter of the window.
 	low := n - n/4
