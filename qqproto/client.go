@@ -118,6 +118,11 @@ type Client struct {
 	uin  UIN
 	opts Options
 	seq  atomic.Int64
+	// unfetched is the SEQ of a GetMsgEx whose every attempt lost its reply
+	// (0: none). The server may have handed the batch out already, so the
+	// next Messages call asks again with that SEQ and gets the remembered
+	// reply instead of losing the batch.
+	unfetched atomic.Int64
 }
 
 // seqMask keeps SEQ within 31 bits, so that servers storing it in a 32-bit
@@ -365,13 +370,25 @@ func (c *Client) Logout(ctx context.Context) error {
 // part of its queue per call (the emulator 20), so poll again soon after a
 // full batch. Polling is also what keeps the session alive (see
 // LoginResult).
+//
+// When every attempt of a call lost its reply, the next call repeats that
+// request with the same SEQ, so a batch the server handed out on a lost
+// reply is still received (within the server's memory of replies).
 func (c *Client) Messages(ctx context.Context) ([]Message, error) {
+	seq := c.unfetched.Swap(0)
+	if seq == 0 {
+		seq = c.nextSeq()
+	}
 	var ms []Message
-	err := c.call(ctx, CmdGetMsgEx, nil, func(f Fields) error {
+	err := c.callSeq(ctx, seq, CmdGetMsgEx, nil, func(f Fields) error {
 		var err error
 		ms, err = ReadMessages(f)
 		return err
 	})
+	var te *TransportError
+	if errors.As(err, &te) {
+		c.unfetched.CompareAndSwap(0, seq)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("messages of %d: %w", c.uin, err)
 	}
@@ -395,7 +412,10 @@ func (c *Client) SendMessage(ctx context.Context, to UIN, text string) error {
 // hands the reply to decode once its RES is 0. It retries with the same
 // SEQ while the reply is lost, as the Client's doc says.
 func (c *Client) call(ctx context.Context, cmd string, fill func(*Fields), decode func(Fields) error) error {
-	seq := c.nextSeq()
+	return c.callSeq(ctx, c.nextSeq(), cmd, fill, decode)
+}
+
+func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*Fields), decode func(Fields) error) error {
 	req := make(Fields, 0, 8)
 	req.Set("VER", c.opts.Version)
 	req.setRaw("CMD", cmd)

@@ -591,3 +591,37 @@ func TestClientSimManyClientsConcurrently(t *testing.T) {
 	}
 	t.Logf("%d requests over %d connections", st.Requests, conns.Load())
 }
+
+// A GetMsgEx whose every reply was lost may have emptied the server's queue
+// already; the next Messages call repeats it with the same SEQ, so the batch
+// is received from the server's memory instead of being lost.
+func TestClientSimAllFetchRepliesLostThenRecovered(t *testing.T) {
+	w := newSim(t, qqsim.Account{UIN: 10001, Password: "a"}, qqsim.Account{UIN: 10002, Password: "b"})
+	a := w.login(t, 10001, "a", qqproto.Options{})
+	for _, text := range []string{"one", "two"} {
+		if err := w.sim.Send(10002, 10001, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFaults(t, w, `{"drop_rate": 1}`)
+	var te *qqproto.TransportError
+	if _, err := a.Messages(context.Background()); !errors.As(err, &te) {
+		t.Fatalf("Messages with every reply dropped: %v, want a TransportError", err)
+	}
+	setFaults(t, w, `{}`)
+	got, err := a.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, m.Text)
+	}
+	if !reflect.DeepEqual(texts, []string{"one", "two"}) {
+		t.Fatalf("after the lost fetch, Messages = %q, want [one two]", texts)
+	}
+	// The recovered batch is not handed out a second time.
+	if again, err := a.Messages(context.Background()); err != nil || len(again) != 0 {
+		t.Fatalf("next Messages = %+v, %v; want nothing", again, err)
+	}
+}
