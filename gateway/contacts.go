@@ -50,8 +50,7 @@ func (s *session) addAccepted(ctx context.Context, m qqproto.Message) error {
 	}
 	b.listed = true
 	s.markContact(ctx, b, store.Both)
-	b.sent = shownPresence{} // a new roster item: show its presence afresh
-	s.announce(ctx, b)
+	s.reshow(ctx, b) // a new roster item: show its presence afresh
 	s.statSoon()
 	return nil
 }
