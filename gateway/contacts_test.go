@@ -134,9 +134,11 @@ func TestIncomingAddRequest(t *testing.T) {
 	if _, status := showOf(t, st); status != "我们见过, we met" {
 		t.Errorf("request status %q", status)
 	}
-	if c, err := h.contact(30000); err != nil || c.Sub != store.PendingIn {
-		t.Errorf("contact: %+v %v", c, err)
-	}
+	// The request is stored as pending right after the subscribe went out.
+	h.eventually("30000 stored as pending-in", func() bool {
+		c, err := h.contact(30000)
+		return err == nil && c.Sub == store.PendingIn
+	})
 	h.presence(aliceFull, buddyAddr(30000), "subscribed", "")
 	h.eventually("30000 told of the approval", func() bool {
 		return slices.Contains(h.sim.Session(30000).Buddies, 10001) && hasItem(h.sim.Inbox(30000), qqproto.MsgAddAccepted)

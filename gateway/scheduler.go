@@ -184,7 +184,12 @@ func (sc *scheduler) worker(ctx context.Context) {
 		t.running = true
 		for n := 0; n < taskBatch && ctx.Err() == nil; n++ {
 			var fn func(context.Context)
+			// A due poll goes before queued work, so a burst of outgoing
+			// messages does not hold back fetching the incoming ones.
 			switch {
+			case t.pollDue:
+				t.pollDue = false
+				fn = t.poll
 			case len(t.work) > 0:
 				fn = t.work[0]
 				t.work[0] = nil
@@ -192,9 +197,6 @@ func (sc *scheduler) worker(ctx context.Context) {
 				if len(t.work) == 0 {
 					t.work = nil // let a long burst's array go
 				}
-			case t.pollDue:
-				t.pollDue = false
-				fn = t.poll
 			}
 			if fn == nil {
 				break

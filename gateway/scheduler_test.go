@@ -231,3 +231,42 @@ func BenchmarkSchedulerIdleSessions(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/float64(b.N)/sessions, "B/session")
 }
+
+// A poll that falls due while a task has a long backlog of work runs before
+// the rest of the backlog: a burst of outgoing messages must not hold back
+// fetching incoming ones.
+func TestSchedulerDuePollOvertakesBacklog(t *testing.T) {
+	sc := startScheduler(t, 2)
+	var (
+		mu     sync.Mutex
+		ran    int  // work items run so far
+		polled = -1 // how many items had run when the poll ran
+	)
+	polledCh := make(chan struct{})
+	tk := newTask(func(context.Context) {
+		mu.Lock()
+		polled = ran
+		mu.Unlock()
+		close(polledCh)
+	})
+	const n = 400
+	for i := 0; i < n; i++ {
+		sc.submit(tk, func(context.Context) {
+			time.Sleep(time.Millisecond) // a CLTMSG round trip, roughly
+			mu.Lock()
+			ran++
+			mu.Unlock()
+		})
+	}
+	sc.schedule(tk, time.Now())
+	select {
+	case <-polledCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the due poll never ran")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if polled >= n/2 {
+		t.Fatalf("the due poll waited for %d of %d queued items", polled, n)
+	}
+}
