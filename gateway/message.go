@@ -201,11 +201,13 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, fresh ma
 			s.flow.drained = false
 			return false
 		}
-		for _, it := range items[:sent] {
-			if err := s.g.st.Remove(ctx, it.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.log.WithError(err).Error("gateway: cannot remove a delivered message from the queue")
-				ok = false
-			}
+		ids := make([]int64, sent)
+		for i, it := range items[:sent] {
+			ids[i] = it.ID
+		}
+		if _, err := s.g.st.RemoveBatch(ctx, ids); err != nil {
+			s.log.WithError(err).Error("gateway: cannot remove delivered messages from the queue")
+			ok = false
 		}
 	}
 	if !ok {

@@ -184,6 +184,40 @@ func (s *Store) Remove(ctx context.Context, id int64) error {
 	return nil
 }
 
+// RemoveBatch removes the items ids in one transaction, as the gateway does
+// once the server confirmed a whole batch: one commit instead of one per
+// item. IDs that are already gone are skipped; it returns how many it
+// removed.
+func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	removed := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			res, err := stmt.ExecContext(ctx, id)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", id, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			removed += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: remove %d queue items: %w", len(ids), err)
+	}
+	return removed, nil
+}
+
 // MarkAttempt counts one more delivery attempt of item id and returns the new
 // count, so the caller can give up after a limit; ErrNotFound if there is no
 // such item.

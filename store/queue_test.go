@@ -305,3 +305,45 @@ func TestQueueConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// RemoveBatch removes exactly the given items in one go, skips ones already
+// gone, and leaves every other item (of this user and others) in place.
+func TestQueueRemoveBatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	mustRegister(t, s, bob, 10002)
+	var items []Item
+	for i := 0; i < 6; i++ {
+		items = append(items, Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: fmt.Sprintf("m%d", i)})
+	}
+	items = append(items, Item{Dir: ToXMPP, JID: bob, Peer: 20002, Text: "bob's"})
+	ids, err := s.EnqueueBatch(ctx, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RemoveBatch(ctx, []int64{ids[0], ids[1], ids[2], ids[4]})
+	if err != nil || n != 3 {
+		t.Fatalf("RemoveBatch = %d, %v; want 3 removed (one was gone already)", n, err)
+	}
+	left, err := s.Pending(ctx, alice, ToXMPP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, it := range left {
+		texts = append(texts, it.Text)
+	}
+	if !reflect.DeepEqual(texts, []string{"m3", "m5"}) {
+		t.Errorf("left for alice: %q, want [m3 m5]", texts)
+	}
+	if bobs, _ := s.Pending(ctx, bob, ToXMPP); len(bobs) != 1 {
+		t.Errorf("bob's queue = %+v, want his item untouched", bobs)
+	}
+	if n, err := s.RemoveBatch(ctx, nil); n != 0 || err != nil {
+		t.Errorf("RemoveBatch(nil) = %d, %v", n, err)
+	}
+}
