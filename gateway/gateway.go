@@ -38,7 +38,8 @@ type Gateway struct {
 
 	resourceGrace time.Duration // resourceGrace, shorter in tests
 
-	flow gatewayFlow // message flows, vCards, avatars (message.go)
+	flow   gatewayFlow // message flows, vCards, avatars (message.go)
+	outbox outbox      // queued messages to QQ with work waiting (outbox.go)
 }
 
 // New checks cfg and returns a Gateway that serves nothing until Run.
@@ -99,6 +100,10 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 	}
 	if st.To.Domainpart() != g.domain.Domainpart() {
 		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
+		return
+	}
+	if id := g.persistOutgoing(st); id != 0 {
+		g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.handleOutgoing(ctx, st, id) })
 		return
 	}
 	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.handle(ctx, st) })

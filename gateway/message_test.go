@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -488,5 +489,86 @@ func BenchmarkDeliverUnqueued(b *testing.B) {
 	b.StopTimer()
 	if len(out.all()) != 20*b.N {
 		b.Fatalf("%d stanzas for %d batches", len(out.all()), b.N)
+	}
+}
+
+// pendingToQQ is what the store holds of alice's messages to QQ.
+func (h *harness) pendingToQQ() []store.Item {
+	h.t.Helper()
+	items, err := h.st.Pending(context.Background(), aliceBare, store.ToQQ)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return items
+}
+
+func inboxTexts(sim *qqsim.Server, uin qqproto.UIN) []string {
+	var out []string
+	for _, it := range sim.Inbox(uin) {
+		if it.Type == qqproto.MsgBuddy {
+			out = append(out, it.Text)
+		}
+	}
+	return out
+}
+
+// A message to QQ is in the store while it waits and gone once sent.
+func TestOutgoingMessageQueuedUntilSent(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.in(`<message xmlns="jabber:component:accept" type="chat" id="m1" from=%q to=%q><body>queued, then sent</body></message>`,
+		aliceFull, buddyAddr(20002))
+	h.eventually("message in 20002's inbox", func() bool {
+		return slices.Equal(inboxTexts(h.sim, 20002), []string{"queued, then sent"})
+	})
+	h.eventually("queue of messages to QQ emptied", func() bool { return len(h.pendingToQQ()) == 0 })
+}
+
+// Messages the user sent that were still waiting when the gateway stopped
+// are not lost: they stay in the store and go to QQ, in order, when the
+// session logs in again after the restart.
+func TestOutgoingMessagesSurviveAGatewayStop(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	// Every QQ request now takes 300 ms, so the burst is still waiting when
+	// the gateway stops.
+	if err := h.sim.SetFaults(qqsim.Faults{LatencyMS: 300}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	for i := 1; i <= n; i++ {
+		h.in(`<message xmlns="jabber:component:accept" type="chat" id="s%d" from=%q to=%q><body>waiting %d</body></message>`,
+			i, aliceFull, buddyAddr(20002), i)
+	}
+	time.Sleep(400 * time.Millisecond) // one or two get through
+	h.stop()
+	if before := len(inboxTexts(h.sim, 20002)); before >= n {
+		t.Fatal("the whole burst reached QQ before the stop; the test proves nothing")
+	}
+	if err := h.sim.SetFaults(qqsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.g.OnConnect(context.Background())
+	h.goOnline("")
+	h.eventually("every message in 20002's inbox", func() bool { return len(h.pendingToQQ()) == 0 })
+	// In order and complete; the one in flight at the stop may come twice
+	// (at least once), nothing else may.
+	var got []string
+	for _, text := range inboxTexts(h.sim, 20002) {
+		if len(got) > 0 && got[len(got)-1] == text {
+			continue
+		}
+		got = append(got, text)
+	}
+	var want []string
+	for i := 1; i <= n; i++ {
+		want = append(want, fmt.Sprintf("waiting %d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("20002 received %q, want %q", inboxTexts(h.sim, 20002), want)
+	}
+	if extra := len(inboxTexts(h.sim, 20002)) - n; extra > 1 {
+		t.Errorf("%d messages arrived twice, want at most the one in flight at the stop", extra)
 	}
 }

@@ -326,6 +326,7 @@ func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	if s.state != stateOnline {
 		return // the import found the session gone and handled it
 	}
+	s.replayOutbox(ctx)
 	now := time.Now()
 	s.nextMsg = now
 	s.nextStat = now.Add(s.statInterval())
