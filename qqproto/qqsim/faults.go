@@ -108,13 +108,16 @@ func faultKey(req qqproto.Fields) string {
 	return strings.TrimSpace(req.Get("UIN")) + "|" + strings.ToUpper(req.Get("CMD")) + "|" + strings.TrimSpace(req.Get("SEQ"))
 }
 
-func (s *Server) drawFault(key string) faultDraw {
+// drawFault decides the fault req meets. The key is built only when faults
+// are on: without them this runs for every request at no cost.
+func (s *Server) drawFault(req qqproto.Fields) faultDraw {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	f := s.faults
 	if !f.active() {
 		return faultDraw{}
 	}
+	key := faultKey(req)
 	now := s.opts.Now()
 	n := s.attempts[key]
 	s.attempts[key] = n + 1

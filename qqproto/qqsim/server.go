@@ -3,7 +3,6 @@ package qqsim
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"mime"
 	"net/http"
@@ -131,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f := s.drawFault(faultKey(req))
+	f := s.drawFault(req)
 	if f.latency > 0 {
 		t := time.NewTimer(f.latency)
 		select {
@@ -203,7 +202,7 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 		echo = e
 	}
 	reply := func(res int, body qqproto.Fields) string {
-		var f qqproto.Fields
+		f := make(qqproto.Fields, 0, 5+len(body))
 		f.Set("VER", req.Get("VER"))
 		f.Set("CMD", echo)
 		f.Set("SEQ", req.Get("SEQ"))
@@ -287,15 +286,31 @@ func (s *Server) debug() bool {
 
 // requestDigest fingerprints a request's decoded fields, so that only a
 // true repeat (same fields, however encoded) is answered from memory.
+// It is FNV-1a written out, since hash/fnv allocates for every string
+// written to it and this runs for every request.
 func requestDigest(req qqproto.Fields) uint64 {
-	h := fnv.New64a()
+	h := uint64(fnvOffset64)
 	for _, f := range req {
-		io.WriteString(h, f.Key)
-		h.Write([]byte{0})
-		io.WriteString(h, qqproto.Unescape(f.Raw))
-		h.Write([]byte{1})
+		h = fnvString(h, f.Key)
+		h = fnvByte(h, 0)
+		h = fnvString(h, qqproto.Unescape(f.Raw))
+		h = fnvByte(h, 1)
 	}
-	return h.Sum64()
+	return h
+}
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime64 }
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = fnvByte(h, s[i])
+	}
+	return h
 }
 
 type replayKey struct{ cmd, seq string }
