@@ -126,7 +126,9 @@ func (s *session) handle(ctx context.Context, st xmppcomp.Stanza) {
 	defer s.g.maybeDrop(s)
 	if err := s.load(ctx); err != nil {
 		s.log.WithError(err).Error("gateway: cannot read registration")
-		if st.Name == "iq" {
+		// A message is dropped here (and leaves the outbox afterwards), so
+		// its sender must hear of it, as must an iq's.
+		if st.Name != "presence" {
 			s.replyError(ctx, st, err, forRequest)
 		}
 		return

@@ -522,3 +522,22 @@ func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	// Nothing confirmed this time: the user went offline unseen.
 	h.eventually("logout after an unconfirmed reconnect", func() bool { return !h.sim.Session(10001).LoggedIn })
 }
+
+// A message the gateway cannot handle because the store fails must not
+// vanish: the sender gets an error instead of silence.
+func TestMessageAnsweredWhenRegistrationUnreadable(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	if err := h.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.in(`<message xmlns="jabber:component:accept" type="chat" id="m1" from=%q to=%q><body>hi</body></message>`, aliceFull, buddyAddr(20001))
+	ans := h.waitFor("error for the message", func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && st.ID == "m1"
+	})
+	if ans.Type != "error" {
+		t.Fatalf("answer is %s, want an error", ans)
+	}
+	if cond, _, _ := stanzaErr(t, ans); cond != "internal-server-error" {
+		t.Errorf("condition %q, want internal-server-error", cond)
+	}
+}
