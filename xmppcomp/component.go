@@ -422,8 +422,12 @@ func (c *Component) pinger(cn *conn) {
 		c.mu.Lock()
 		delete(c.pending, id)
 		c.mu.Unlock()
+		// A ping that could not be sent because other writes held the
+		// stream for PingTimeout proves nothing either way: try again next
+		// tick rather than leave the connection unwatched for good. A dead
+		// connection closes cn.done.
 		if err != nil {
-			return
+			c.log.WithError(err).Debug("xmppcomp: ping not sent")
 		}
 	}
 }
