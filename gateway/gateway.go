@@ -203,7 +203,7 @@ func (g *Gateway) maybeDrop(s *session) {
 	defer g.mu.Unlock()
 	g.sched.mu.Lock()
 	defer g.sched.mu.Unlock()
-	if len(s.task.work) > 0 || s.task.pollDue || s.task.idx >= 0 {
+	if !s.task.idleLocked() {
 		return
 	}
 	if g.sessions[s.key] == s {

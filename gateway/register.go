@@ -128,7 +128,7 @@ func (s *session) register(ctx context.Context, username, password string) error
 	if !ok {
 		return badRequest("%s", notAUINText(username))
 	}
-	if strings.ContainsAny(s.key, "/") || s.jid.Localpart() == "" {
+	if s.jid.Localpart() == "" {
 		return newCondError(stanza.NotAllowed, "Only user accounts can register.")
 	}
 	// Never log in as a number another user holds: that Login would end

@@ -129,8 +129,8 @@ func (sc *scheduler) cancel(t *task) {
 	sc.mu.Unlock()
 }
 
-// idle reports whether t has no work queued, no poll due or scheduled, and
-// no worker; the caller must hold sc.mu.
+// idleLocked reports whether t has no work queued and no poll due or
+// scheduled, and is not waiting for a worker; the caller must hold sc.mu.
 func (t *task) idleLocked() bool {
 	return len(t.work) == 0 && !t.pollDue && t.idx < 0 && !t.queued
 }
