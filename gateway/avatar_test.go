@@ -2,11 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"image/png"
 	"sync"
 	"testing"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/xmppcomp"
 )
 
 func TestAvatarIsDeterministicPNG(t *testing.T) {
@@ -135,4 +140,52 @@ func BenchmarkAvatarCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A buddy who picks another picture while online shows the user the new
+// avatar hash (XEP-0153): clients fetch the vCard only when it changes.
+func TestNewFaceOfOnlineBuddyIsAnnounced(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.waitFor("Bob available", presenceMatch(buddyAddr(20001), ""))
+	h.g.mu.Lock()
+	s := h.g.sessions[aliceBare]
+	h.g.mu.Unlock()
+	const face = 30
+	done := make(chan struct{})
+	h.g.sched.submit(s.task, func(context.Context) {
+		s.qq = &faceSetter{QQ: s.qq, uin: 20001, face: face}
+		close(done)
+	})
+	<-done
+	want, err := h.g.flow.avatars.ForFace(face)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("Bob's presence with the new avatar hash", func(st xmppcomp.Stanza) bool {
+		if st.Name != "presence" || st.From.String() != buddyAddr(20001) || st.Type != "" {
+			return false
+		}
+		var p struct {
+			X *vcardUpdate `xml:"x"`
+		}
+		return st.Decode(&p) == nil && p.X != nil && p.X.Photo == want.Hash
+	})
+}
+
+// faceSetter reports one buddy's face as face in the online list.
+type faceSetter struct {
+	QQ
+	uin  qqproto.UIN
+	face int
+}
+
+func (f *faceSetter) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
+	bs, err := f.QQ.OnlineBuddies(ctx)
+	for i := range bs {
+		if bs[i].UIN == f.uin {
+			bs[i].Face = f.face
+		}
+	}
+	return bs, err
 }

@@ -105,6 +105,7 @@ type shownPresence struct {
 	available    bool
 	show, status string
 	nick         string
+	picture      int // of the avatar whose XEP-0153 hash the presence carries
 }
 
 func newSession(g *Gateway, bare jid.JID) *session {
@@ -701,9 +702,9 @@ func (s *session) relogin(ctx context.Context) {
 func presenceFor(b *buddy) shownPresence {
 	switch b.status {
 	case qqproto.StatusOnline:
-		return shownPresence{available: true, nick: b.nick}
+		return shownPresence{available: true, nick: b.nick, picture: avatarPicture(b.face)}
 	case qqproto.StatusBusy:
-		return shownPresence{available: true, show: "away", status: busyStatus, nick: b.nick}
+		return shownPresence{available: true, show: "away", status: busyStatus, nick: b.nick, picture: avatarPicture(b.face)}
 	}
 	return shownPresence{}
 }
