@@ -28,13 +28,12 @@ type outbox struct {
 	pending map[int64]struct{}
 }
 
-func (o *outbox) add(id int64) {
-	o.mu.Lock()
+// addLocked marks row id as having a work item waiting; o.mu is held.
+func (o *outbox) addLocked(id int64) {
 	if o.pending == nil {
 		o.pending = map[int64]struct{}{}
 	}
 	o.pending[id] = struct{}{}
-	o.mu.Unlock()
 }
 
 func (o *outbox) done(id int64) {
@@ -72,6 +71,11 @@ func (g *Gateway) persistOutgoing(st xmppcomp.Stanza) int64 {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Insert and mark under one lock: a replay at login that reads the new
+	// row must also see that its work item is waiting, or it would send it
+	// a second time.
+	g.outbox.mu.Lock()
+	defer g.outbox.mu.Unlock()
 	id, err := g.st.Enqueue(ctx, store.Item{
 		Dir: store.ToQQ, JID: st.From.Bare().String(), Peer: int64(uin), Text: string(st.Raw), Meta: outboxMeta,
 	})
@@ -81,7 +85,7 @@ func (g *Gateway) persistOutgoing(st xmppcomp.Stanza) int64 {
 		}
 		return 0
 	}
-	g.outbox.add(id)
+	g.outbox.addLocked(id)
 	return id
 }
 

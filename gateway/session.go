@@ -693,6 +693,7 @@ func (s *session) relogin(ctx context.Context) {
 	}
 	s.nextMsg = now
 	s.nextStat = now // the states may have changed while the session was gone
+	s.reschedule()   // also when the re-login came from a message or a vCard, not a poll
 }
 
 // ---- what the user sees ----
