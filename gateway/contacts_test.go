@@ -31,8 +31,22 @@ func (h *harness) subscribeTo(uin int, status string) {
 	h.presence(aliceFull, buddyAddr(uin), "subscribe", inner)
 }
 
+// contact reads what the store holds of alice's contact uin once the work
+// alice's session has in hand is done: the store is written right after
+// the stanzas a test waits for, in the same work item.
 func (h *harness) contact(uin int) (store.Contact, error) {
+	h.t.Helper()
+	h.settle()
 	return h.st.Contact(context.Background(), aliceBare, int64(uin))
+}
+
+// settle waits until alice's session has run everything queued before it:
+// a ping goes through the same ordered queue. The cursor stays put.
+func (h *harness) settle() {
+	h.t.Helper()
+	cursor := h.cursor
+	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`)
+	h.cursor = cursor
 }
 
 func TestSubscribeToAnOpenBuddyAddsAtOnce(t *testing.T) {
