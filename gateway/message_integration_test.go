@@ -25,13 +25,6 @@ import (
 	"qqxmpp/xmppcomp/xmpptest"
 )
 
-const (
-	mitDomain = "qq.localhost"
-	mitSecret = "gateway-test-secret"
-)
-
-// mitServerOpts equal the core's integration options, so both share one
-// server per kind within a test binary.
 // QQGW_TEST_LOG=1 shows the gateway's log and every stanza it exchanges
 // with the server, for diagnosing a failing scenario.
 var testLog = os.Getenv("QQGW_TEST_LOG") != ""
@@ -48,8 +41,6 @@ func (l logSender) Encode(ctx context.Context, v any) error {
 	l.t.Logf("OUT %s (err %v)", b, err)
 	return err
 }
-
-var mitServerOpts = xmpptest.Options{ComponentDomain: mitDomain, Secret: mitSecret}
 
 // mitEnv is one scenario: a QQ world, a store, a gateway on a component
 // connection, and the user's client.
@@ -86,7 +77,7 @@ func newMsgEnv(t *testing.T, srv *xmpptest.Server, tune func(*Config), accounts 
 	srv.CreateUser(t, e.user, "pw")
 
 	e.cfg = testConfig(hs.URL + "/")
-	e.cfg.Domain = mitDomain
+	e.cfg.Domain = itDomain
 	e.cfg.PollActive = 100 * time.Millisecond
 	e.cfg.PollIdle = 500 * time.Millisecond
 	e.cfg.StatusInterval = 2 * time.Second
@@ -103,7 +94,7 @@ func newMsgEnv(t *testing.T, srv *xmpptest.Server, tune func(*Config), accounts 
 		t.Fatal(err)
 	}
 	comp, err := xmppcomp.New(xmppcomp.Config{
-		Domain: mitDomain, Server: srv.ComponentAddr, Secret: mitSecret,
+		Domain: itDomain, Server: srv.ComponentAddr, Secret: itSecret,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
 		OnConnect: g.OnConnect, Logger: quietLogger(),
 	}, xmppcomp.HandlerFunc(func(ctx context.Context, st xmppcomp.Stanza) {
@@ -168,31 +159,6 @@ func (e *mitEnv) client(ctx context.Context) *xmpptest.Client {
 	return c
 }
 
-// raw sends XML from the client.
-func mitSend(t *testing.T, ctx context.Context, c *xmpptest.Client, format string, args ...any) {
-	t.Helper()
-	if err := c.Send(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(format, args...)))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func mitNext(t *testing.T, ctx context.Context, c *xmpptest.Client, what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
-	t.Helper()
-	st, err := c.Next(ctx, match)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return st
-}
-
-func mitBuddy(u qqproto.UIN) string { return fmt.Sprintf("%d@%s", u, mitDomain) }
-
-func mitPresence(from, typ string) func(xmppcomp.Stanza) bool {
-	return func(st xmppcomp.Stanza) bool {
-		return st.Name == "presence" && st.From.Bare().String() == from && st.Type == typ
-	}
-}
-
 func mitMessageFrom(from string) func(xmppcomp.Stanza) bool {
 	return func(st xmppcomp.Stanza) bool {
 		return st.Name == "message" && st.From.Bare().String() == from && st.Type != "error"
@@ -206,17 +172,17 @@ func (e *mitEnv) register(ctx context.Context, c *xmpptest.Client, buddies ...qq
 	t := e.t
 	t.Helper()
 	ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(
-		fmt.Sprintf(`<iq type="set" id="reg" to=%q>%s</iq>`, mitDomain, registerForm("10001", "secret")))))
+		fmt.Sprintf(`<iq type="set" id="reg" to=%q>%s</iq>`, itDomain, registerForm("10001", "secret")))))
 	if err != nil || ans.Type != "result" {
 		t.Fatalf("registration: %s %v", ans, err)
 	}
-	mitNext(t, ctx, c, "subscribe from the gateway", mitPresence(mitDomain, "subscribe"))
-	mitSend(t, ctx, c, `<presence to=%q type="subscribed"/>`, mitDomain)
-	mitSend(t, ctx, c, `<presence to=%q type="subscribe"/>`, mitDomain)
+	next(t, ctx, c, "subscribe from the gateway", presFrom(itDomain, "subscribe"))
+	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, itDomain)
+	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, itDomain)
 	for _, u := range buddies {
-		mitNext(t, ctx, c, fmt.Sprintf("subscribe from %d", u), mitPresence(mitBuddy(u), "subscribe"))
-		mitSend(t, ctx, c, `<presence to=%q type="subscribed"/>`, mitBuddy(u))
-		mitSend(t, ctx, c, `<presence to=%q type="subscribe"/>`, mitBuddy(u))
+		next(t, ctx, c, fmt.Sprintf("subscribe from %d", u), presFrom(itBuddy(u), "subscribe"))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, itBuddy(u))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, itBuddy(u))
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !e.sim.Session(10001).LoggedIn {
@@ -249,18 +215,6 @@ func (e *mitEnv) eventually(what string, timeout time.Duration, cond func() bool
 	}
 }
 
-func onMsgServers(t *testing.T, f func(t *testing.T, srv *xmpptest.Server)) {
-	for _, kind := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
-		t.Run(kind, func(t *testing.T) {
-			if kind == xmpptest.Prosody {
-				f(t, xmpptest.SharedProsody(t, mitServerOpts))
-			} else {
-				f(t, xmpptest.SharedEjabberd(t, mitServerOpts))
-			}
-		})
-	}
-}
-
 // wireText is what must cross both ways unchanged: Chinese, commas, a
 // would-be field, an escape sequence, newlines. (No CR: XML servers may
 // normalise line ends.)
@@ -276,7 +230,7 @@ func bigText() string {
 }
 
 func TestIntegrationMessagesBothWays(t *testing.T) {
-	onMsgServers(t, func(t *testing.T, srv *xmpptest.Server) {
+	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
 		e := newMsgEnv(t, srv, func(c *Config) { c.MaxMessageBytes = 3000 }, world()...)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -289,7 +243,7 @@ func TestIntegrationMessagesBothWays(t *testing.T) {
 			if err := e.sim.Send(20001, 10001, text); err != nil {
 				t.Fatal(err)
 			}
-			st := mitNext(t, ctx, c, "Bob's message", mitMessageFrom(mitBuddy(20001)))
+			st := next(t, ctx, c, "Bob's message", mitMessageFrom(itBuddy(20001)))
 			m := decodeChat(t, st)
 			if m.Body != text || m.Type != "chat" {
 				t.Errorf("QQ→XMPP: got %d bytes %q…, want %d bytes %q…", len(m.Body), trunc(m.Body), len(text), trunc(text))
@@ -297,18 +251,18 @@ func TestIntegrationMessagesBothWays(t *testing.T) {
 		}
 
 		// XMPP → QQ, with a receipt for the first.
-		mitSend(t, ctx, c, `<message type="chat" id="w1" to=%q><body>%s</body><request xmlns="urn:xmpp:receipts"/></message>`,
-			mitBuddy(20001), xmlEscape(wireText))
-		rc := mitNext(t, ctx, c, "receipt", func(st xmppcomp.Stanza) bool {
+		sendXML(t, ctx, c, `<message type="chat" id="w1" to=%q><body>%s</body><request xmlns="urn:xmpp:receipts"/></message>`,
+			itBuddy(20001), xmlEscape(wireText))
+		rc := next(t, ctx, c, "receipt", func(st xmppcomp.Stanza) bool {
 			return st.Name == "message" && decodeChat(t, st).Received != nil
 		})
-		if id := decodeChat(t, rc).Received.ID; id != "w1" || rc.From.Bare().String() != mitBuddy(20001) {
+		if id := decodeChat(t, rc).Received.ID; id != "w1" || rc.From.Bare().String() != itBuddy(20001) {
 			t.Errorf("receipt: %s", rc)
 		}
 		if got := e.inboxFrom10001(20001); len(got) != 1 || got[0] != wireText {
 			t.Errorf("XMPP→QQ: Bob got %q, want %q", got, wireText)
 		}
-		mitSend(t, ctx, c, `<message type="chat" id="w2" to=%q><body>%s</body></message>`, mitBuddy(20001), xmlEscape(big))
+		sendXML(t, ctx, c, `<message type="chat" id="w2" to=%q><body>%s</body></message>`, itBuddy(20001), xmlEscape(big))
 		want, _ := SplitText(big, 3000)
 		e.eventually("the long message's parts in Bob's inbox", 20*time.Second, func() bool { return len(e.inboxFrom10001(20001)) == 1+len(want) })
 		parts := e.inboxFrom10001(20001)[1:]
@@ -322,8 +276,8 @@ func TestIntegrationMessagesBothWays(t *testing.T) {
 		}
 
 		// A message QQ refuses comes back as an error.
-		mitSend(t, ctx, c, `<message type="chat" id="w3" to=%q><body>anyone?</body></message>`, mitBuddy(99999))
-		st := mitNext(t, ctx, c, "error for the refused message", func(st xmppcomp.Stanza) bool {
+		sendXML(t, ctx, c, `<message type="chat" id="w3" to=%q><body>anyone?</body></message>`, itBuddy(99999))
+		st := next(t, ctx, c, "error for the refused message", func(st xmppcomp.Stanza) bool {
 			return st.Name == "message" && st.Type == "error" && st.ID == "w3"
 		})
 		if cond, _, text := stanzaErr(t, st); cond != "item-not-found" || text == "" {
@@ -340,7 +294,7 @@ func trunc(s string) string {
 }
 
 func TestIntegrationContactFlows(t *testing.T) {
-	onMsgServers(t, func(t *testing.T, srv *xmpptest.Server) {
+	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
 		shy := alice
 		shy.Auth = 1 // requests to add alice reach her
 		extra := []qqsim.Account{openAcct, askAcct, yesAcct, noAcct, closedAcct,
@@ -352,12 +306,12 @@ func TestIntegrationContactFlows(t *testing.T) {
 		e.register(ctx, c, 20001, 20002, 20003)
 
 		// CD=0: added at once, then its presence.
-		mitSend(t, ctx, c, `<presence to=%q type="subscribe"/>`, mitBuddy(30000))
-		mitNext(t, ctx, c, "subscribed from 30000", mitPresence(mitBuddy(30000), "subscribed"))
-		mitNext(t, ctx, c, "presence of 30000", mitPresence(mitBuddy(30000), ""))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, itBuddy(30000))
+		next(t, ctx, c, "subscribed from 30000", presFrom(itBuddy(30000), "subscribed"))
+		next(t, ctx, c, "presence of 30000", presFrom(itBuddy(30000), ""))
 
 		// CD=1, accepted (by the test as 30001), with the status as reason.
-		mitSend(t, ctx, c, `<presence to=%q type="subscribe"><status>我是Alice, 请加我</status></presence>`, mitBuddy(30001))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribe"><status>我是Alice, 请加我</status></presence>`, itBuddy(30001))
 		e.eventually("request at 30001", 10*time.Second, func() bool {
 			for _, it := range e.sim.Inbox(30001) {
 				if it.Type == qqproto.MsgAddRequest && it.From == 10001 && it.Text == "我是Alice, 请加我" {
@@ -369,18 +323,18 @@ func TestIntegrationContactFlows(t *testing.T) {
 		if err := e.sim.Ack(30001, 10001, qqproto.AckApprove, ""); err != nil {
 			t.Fatal(err)
 		}
-		mitNext(t, ctx, c, "subscribed from 30001", mitPresence(mitBuddy(30001), "subscribed"))
+		next(t, ctx, c, "subscribed from 30001", presFrom(itBuddy(30001), "subscribed"))
 
 		// CD=1, refused with a reason.
-		mitSend(t, ctx, c, `<presence to=%q type="subscribe"><status>hi</status></presence>`, mitBuddy(30003))
-		st := mitNext(t, ctx, c, "unsubscribed from 30003", mitPresence(mitBuddy(30003), "unsubscribed"))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribe"><status>hi</status></presence>`, itBuddy(30003))
+		st := next(t, ctx, c, "unsubscribed from 30003", presFrom(itBuddy(30003), "unsubscribed"))
 		if _, status := showOf(t, st); status != "对不起，我不加陌生人" {
 			t.Errorf("refusal reason %q", status)
 		}
 
 		// CD=3: nobody may add.
-		mitSend(t, ctx, c, `<presence to=%q type="subscribe"/>`, mitBuddy(30004))
-		st = mitNext(t, ctx, c, "unsubscribed from 30004", mitPresence(mitBuddy(30004), "unsubscribed"))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, itBuddy(30004))
+		st = next(t, ctx, c, "unsubscribed from 30004", presFrom(itBuddy(30004), "unsubscribed"))
 		if _, status := showOf(t, st); !strings.Contains(status, "accepts nobody") {
 			t.Errorf("CD=3 status %q", status)
 		}
@@ -389,31 +343,31 @@ func TestIntegrationContactFlows(t *testing.T) {
 		if err := e.sim.Ack(30005, 10001, qqproto.AckRequest, "我们见过, we met"); err != nil {
 			t.Fatal(err)
 		}
-		st = mitNext(t, ctx, c, "subscribe from 30005", mitPresence(mitBuddy(30005), "subscribe"))
+		st = next(t, ctx, c, "subscribe from 30005", presFrom(itBuddy(30005), "subscribe"))
 		if _, status := showOf(t, st); status != "我们见过, we met" {
 			t.Errorf("request status %q", status)
 		}
-		mitSend(t, ctx, c, `<presence to=%q type="subscribed"/>`, mitBuddy(30005))
+		sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, itBuddy(30005))
 		e.eventually("30005 lists alice", 10*time.Second, func() bool { return hasItem(e.sim.Inbox(30005), qqproto.MsgAddAccepted) })
 
 		if err := e.sim.Ack(30006, 10001, qqproto.AckRequest, "let me in"); err != nil {
 			t.Fatal(err)
 		}
-		mitNext(t, ctx, c, "subscribe from 30006", mitPresence(mitBuddy(30006), "subscribe"))
-		mitSend(t, ctx, c, `<presence to=%q type="unsubscribed"/>`, mitBuddy(30006))
+		next(t, ctx, c, "subscribe from 30006", presFrom(itBuddy(30006), "subscribe"))
+		sendXML(t, ctx, c, `<presence to=%q type="unsubscribed"/>`, itBuddy(30006))
 		e.eventually("30006 refused", 10*time.Second, func() bool { return hasItem(e.sim.Inbox(30006), qqproto.MsgAddRefused) })
 	})
 }
 
 func TestIntegrationVCardOfAWorldProfile(t *testing.T) {
-	onMsgServers(t, func(t *testing.T, srv *xmpptest.Server) {
+	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
 		e := newMsgEnv(t, srv, nil, vcardWorld()...)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		c := e.client(ctx)
 		e.register(ctx, c, 20001, 20002, 20003, seedProfileAccount.UIN)
 		ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(
-			fmt.Sprintf(`<iq type="get" id="vc1" to=%q><vCard xmlns="vcard-temp"/></iq>`, mitBuddy(seedProfileAccount.UIN)))))
+			fmt.Sprintf(`<iq type="get" id="vc1" to=%q><vCard xmlns="vcard-temp"/></iq>`, itBuddy(seedProfileAccount.UIN)))))
 		if err != nil || ans.Type != "result" {
 			t.Fatalf("vCard: %s %v", ans, err)
 		}
@@ -559,9 +513,9 @@ func onFreshServers(t *testing.T, f func(t *testing.T, srv *xmpptest.Server)) {
 				t.Skipf("QQGW_TEST_SERVER=%s runs this scenario on %s only", k, k)
 			}
 			if kind == xmpptest.Prosody {
-				f(t, xmpptest.StartProsody(t, mitServerOpts))
+				f(t, xmpptest.StartProsody(t, itServerOpts))
 			} else {
-				f(t, xmpptest.StartEjabberd(t, mitServerOpts))
+				f(t, xmpptest.StartEjabberd(t, itServerOpts))
 			}
 		})
 	}
@@ -596,7 +550,7 @@ func thousandMessages(t *testing.T, srv *xmpptest.Server, midBurst bool) {
 	}
 	userWrites := func(c *xmpptest.Client, from, to int) {
 		for i := from; i < to; i++ {
-			mitSend(t, ctx, c, `<message type="chat" id="x%d" to=%q><body>x%04d</body></message>`, i, mitBuddy(20001), i)
+			sendXML(t, ctx, c, `<message type="chat" id="x%d" to=%q><body>x%04d</body></message>`, i, itBuddy(20001), i)
 		}
 	}
 	var got []received
@@ -605,7 +559,7 @@ func thousandMessages(t *testing.T, srv *xmpptest.Server, midBurst bool) {
 			if bodies, _ := dropResends(got); len(bodies) >= want {
 				return
 			}
-			st, err := c.Next(ctx, mitMessageFrom(mitBuddy(20001)))
+			st, err := c.Next(ctx, mitMessageFrom(itBuddy(20001)))
 			if err != nil {
 				t.Fatalf("waiting for QQ message %d of %d: %v", len(got), want, err)
 			}
@@ -636,14 +590,14 @@ func thousandMessages(t *testing.T, srv *xmpptest.Server, midBurst bool) {
 		bobWrites(n/2, 3*n/4) // while the server is down
 	}
 	srv.Start(t)
-	got = append(got, drain(c, mitBuddy(20001), 100*time.Millisecond)...) // the old connection's last
+	got = append(got, drain(c, itBuddy(20001), 100*time.Millisecond)...) // the old connection's last
 	noMessageErrors(t, c)
 	t.Logf("%s restarted after %d of %d QQ messages had arrived", srv.Kind, len(got), n)
 	e.waitConnected()
 	c = e.client(ctx)
 	// The gateway shows itself available (answering the client's probe)
 	// once the session is back: then the user writes on.
-	mitNext(t, ctx, c, "the gateway available again", mitPresence(mitDomain, ""))
+	next(t, ctx, c, "the gateway available again", presFrom(itDomain, ""))
 	if !midBurst {
 		go func() { defer close(bobDone); bobWrites(3*n/4, n) }()
 	}
@@ -651,7 +605,7 @@ func thousandMessages(t *testing.T, srv *xmpptest.Server, midBurst bool) {
 	<-bobDone
 
 	collect(c, n)
-	got = append(got, drain(c, mitBuddy(20001), 300*time.Millisecond)...) // anything doubled
+	got = append(got, drain(c, itBuddy(20001), 300*time.Millisecond)...) // anything doubled
 	bodies, resent := dropResends(got)
 	if err := checkSequence(bodies, "q", n); err != nil {
 		t.Errorf("QQ→XMPP: %v", err)
