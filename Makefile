@@ -8,12 +8,17 @@ FUZZTIME ?= 50000x
 
 test: vet unit fuzz e2e demo-smoke
 
+# Tests that start Prosody, ejabberd or the built binaries carry the build tag "integration":
+# plain `go test ./...` stays fast and needs no server; make test runs everything.
+TAGS ?= integration
+
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags $(TAGS) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 unit:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -tags $(TAGS) -timeout 30m ./...
 
 # Short fuzzing runs of every fuzz target; FUZZTIME=5000000x for a long one.
 fuzz:
