@@ -523,6 +523,57 @@ func TestClientStuckPaging(t *testing.T) {
 	}
 }
 
+// A server whose paging never ends (FN never 1) must cost a bounded number
+// of requests and then an error, not requests for ever: whether it sends
+// one entry a page or full pages. The client documents its bound as 200
+// pages and 10000 entries.
+func TestClientEndlessPaging(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		perPage  int
+		maxPages int
+	}{
+		{"short pages", 1, 200},
+		{"full pages", 160, 10000/160 + 1},
+	} {
+		for _, cmd := range []string{qqproto.CmdList, qqproto.CmdQueryStat} {
+			t.Run(c.name+"/"+cmd, func(t *testing.T) {
+				s := newScripted(t, func(_ int, req qqproto.Fields, w http.ResponseWriter, _ *http.Request) {
+					reply(w, req, 0, "FN=0&"+endlessPage(c.perPage))
+				})
+				cl := s.client(10001, qqproto.Options{})
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var err error
+				if cmd == qqproto.CmdList {
+					_, err = cl.Buddies(ctx)
+				} else {
+					_, err = cl.OnlineBuddies(ctx)
+				}
+				if !errors.Is(err, qqproto.ErrMalformed) {
+					t.Errorf("err %v, want ErrMalformed", err)
+				}
+				if n := len(s.requests()); n > c.maxPages {
+					t.Errorf("%d requests, want at most %d", n, c.maxPages)
+				}
+			})
+		}
+	}
+}
+
+// endlessPage is a page of n online buddies, which also reads as a List
+// page of n numbers.
+func endlessPage(n int) string {
+	var uns, sts, fcs, nks strings.Builder
+	for i := range n {
+		uns.WriteString(itoa(20000+i) + ",")
+		sts.WriteString("10,")
+		fcs.WriteString("0,")
+		nks.WriteString("n,")
+	}
+	return "SN=" + itoa(n) + "&UN=" + uns.String() + "&ST=" + sts.String() + "&FC=" + fcs.String() + "&NK=" + nks.String()
+}
+
 func TestClientDefaults(t *testing.T) {
 	c := qqproto.NewClient(10001, qqproto.Options{})
 	if c.UIN() != 10001 {
