@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Defaults of Options.
@@ -35,7 +36,8 @@ const (
 // honest reply (a GetMsgEx with a long queue) is far below it.
 const maxReplyBytes = 4 << 20
 
-// maxBackoff caps the doubling between attempts.
+// maxBackoff caps the doubling of the pause between attempts (before its
+// jitter of ±50%).
 const maxBackoff = 10 * time.Second
 
 // Options configure a Client. The zero value of every field means its
@@ -55,7 +57,7 @@ type Options struct {
 	// all; 1 means never retry.
 	MaxAttempts int
 	// RetryBackoff is the pause before the first retry; it doubles for each
-	// further one, with jitter.
+	// further one (up to 10s), each jittered by ±50%.
 	RetryBackoff time.Duration
 	// Version is the VER every request carries.
 	Version string
@@ -433,6 +435,7 @@ func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*
 	body := req.String()
 
 	var last error
+	var bo *backoff.ExponentialBackOff // made on the first retry: most requests need none
 	for attempt := 1; ; attempt++ {
 		retry, err := c.attempt(ctx, cmd, seq, body, decode)
 		var hs *httpStatusError
@@ -449,7 +452,10 @@ func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*
 		if attempt >= c.opts.MaxAttempts {
 			return &TransportError{Cmd: cmd, Attempts: attempt, Err: last}
 		}
-		t := time.NewTimer(c.backoff(attempt))
+		if bo == nil {
+			bo = c.newBackOff()
+		}
+		t := time.NewTimer(bo.NextBackOff())
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -468,17 +474,19 @@ func contextCause(ctx context.Context, last error) error {
 	return fmt.Errorf("%w (last failure: %v)", ctx.Err(), last)
 }
 
-// backoff is the pause after the given failed attempt: RetryBackoff
-// doubled per attempt, capped, then jittered to between half and all of it
-// so that sessions that failed together do not retry together.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.opts.RetryBackoff
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	half := d / 2
-	return half + rand.N(half+1)
+// newBackOff returns the pauses between the attempts of one request:
+// RetryBackoff doubled per attempt up to maxBackoff, each jittered by ±50%
+// so that sessions that failed together do not retry together. It has no
+// time limit of its own (MaxElapsedTime 0): Options.MaxAttempts and the
+// caller's context bound the retries.
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(min(c.opts.RetryBackoff, maxBackoff)),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(maxBackoff),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0),
+	)
 }
 
 // attempt sends body once. It reports whether a failure means the reply

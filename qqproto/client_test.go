@@ -574,6 +574,39 @@ func endlessPage(n int) string {
 	return "SN=" + itoa(n) + "&UN=" + uns.String() + "&ST=" + sts.String() + "&FC=" + fcs.String() + "&NK=" + nks.String()
 }
 
+// The pauses between the attempts of one request start at RetryBackoff
+// and double, each jittered by at most half.
+func TestClientBacksOffBetweenAttempts(t *testing.T) {
+	var (
+		mu sync.Mutex
+		at []time.Time
+	)
+	s := newScripted(t, func(n int, req qqproto.Fields, w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n < 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		reply(w, req, 0, "")
+	})
+	const first = 40 * time.Millisecond
+	if err := s.client(10001, qqproto.Options{RetryBackoff: first}).Logout(context.Background()); err != nil {
+		t.Fatalf("third attempt should have succeeded: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 3 {
+		t.Fatalf("%d attempts, want 3", len(at))
+	}
+	for i, least := range []time.Duration{first / 2, 2 * first / 2} {
+		if gap := at[i+1].Sub(at[i]); gap < least {
+			t.Errorf("pause before retry %d was %v, want at least %v", i+1, gap, least)
+		}
+	}
+}
+
 func TestClientDefaults(t *testing.T) {
 	c := qqproto.NewClient(10001, qqproto.Options{})
 	if c.UIN() != 10001 {
