@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Defaults of Options.
@@ -34,7 +36,8 @@ const (
 // honest reply (a GetMsgEx with a long queue) is far below it.
 const maxReplyBytes = 4 << 20
 
-// maxBackoff caps the doubling between attempts.
+// maxBackoff caps the doubling of the pause between attempts (before its
+// jitter of ±50%).
 const maxBackoff = 10 * time.Second
 
 // Options configure a Client. The zero value of every field means its
@@ -54,7 +57,7 @@ type Options struct {
 	// all; 1 means never retry.
 	MaxAttempts int
 	// RetryBackoff is the pause before the first retry; it doubles for each
-	// further one, with jitter.
+	// further one (up to 10s), each jittered by ±50%.
 	RetryBackoff time.Duration
 	// Version is the VER every request carries.
 	Version string
@@ -204,69 +207,74 @@ func isHex(s string, n int) bool {
 // Buddies returns the numbers on the user's buddy list, asking page after
 // page until the server says it sent the last one.
 func (c *Client) Buddies(ctx context.Context) ([]UIN, error) {
-	var all []UIN
-	for start := 0; ; {
-		var (
-			got  []UIN
-			page Page
-		)
-		err := c.call(ctx, CmdList, func(f *Fields) {
-			f.SetInt("TN", listPageSize)
-			f.SetInt("UN", int64(start))
-		}, func(f Fields) error {
-			var err error
-			got, page, err = ReadList(f)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("buddy list of %d: %w", c.uin, err)
-		}
-		all = append(all, got...)
-		if page.Last {
-			return all, nil
-		}
-		if page.Count <= 0 {
-			// Asking again from the same start would loop for ever.
-			return nil, fmt.Errorf("buddy list of %d: %w: page at %d is empty but not the last", c.uin, ErrMalformed, start)
-		}
-		start += page.Count
+	all, err := pages(ctx, c, CmdList, listPageSize, ReadList)
+	if err != nil {
+		return nil, fmt.Errorf("buddy list of %d: %w", c.uin, err)
 	}
+	return all, nil
 }
 
 // OnlineBuddies returns the buddies that are online now, with their state,
 // nickname and face. The user's own number, which the server lists among
 // them, is left out.
 func (c *Client) OnlineBuddies(ctx context.Context) ([]Buddy, error) {
-	var all []Buddy
-	for start := 0; ; {
+	all, err := pages(ctx, c, CmdQueryStat, onlinePageSize, ReadOnline)
+	if err != nil {
+		return nil, fmt.Errorf("online buddies of %d: %w", c.uin, err)
+	}
+	return slices.DeleteFunc(all, func(b Buddy) bool { return b.UIN == c.uin }), nil
+}
+
+// Bounds of one paged listing, so that a server whose paging never ends
+// (FN never 1) costs a session a bounded number of requests and bounded
+// memory, then an error, instead of requests for ever and an ever-growing
+// list. maxPagedEntries is far more than any buddy list holds. An honest
+// server fills each page to the TN asked, so maxPages pages of the smaller
+// size asked (Query_Stat's) already hold maxPagedEntries: only a server
+// that sends short pages for ever reaches maxPages first (200 requests,
+// about 10 s at the ≈22 requests/s such a loop ran).
+const (
+	maxPagedEntries = 10000
+	maxPages        = maxPagedEntries / onlinePageSize
+)
+
+// pages asks for cmd page after page, size entries at a time, until the
+// server sends its last page, and returns the entries of all pages as read
+// decodes them. It fails
+// rather than loop when the paging does not advance or does not end within
+// maxPages pages and maxPagedEntries entries.
+func pages[T any](ctx context.Context, c *Client, cmd string, size int, read func(Fields) ([]T, Page, error)) ([]T, error) {
+	var all []T
+	start := 0
+	for range maxPages {
 		var (
-			got  []Buddy
+			got  []T
 			page Page
 		)
-		err := c.call(ctx, CmdQueryStat, func(f *Fields) {
-			f.SetInt("TN", onlinePageSize)
+		err := c.call(ctx, cmd, func(f *Fields) {
+			f.SetInt("TN", int64(size))
 			f.SetInt("UN", int64(start))
 		}, func(f Fields) error {
 			var err error
-			got, page, err = ReadOnline(f)
+			got, page, err = read(f)
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("online buddies of %d: %w", c.uin, err)
+			return nil, err
 		}
-		for _, b := range got {
-			if b.UIN != c.uin {
-				all = append(all, b)
-			}
-		}
-		if page.Last {
+		all = append(all, got...)
+		switch {
+		case page.Last:
 			return all, nil
-		}
-		if page.Count <= 0 {
-			return nil, fmt.Errorf("online buddies of %d: %w: page at %d is empty but not the last", c.uin, ErrMalformed, start)
+		case page.Count <= 0:
+			// Asking again from the same start would loop for ever.
+			return nil, fmt.Errorf("%w: page at %d is empty but not the last", ErrMalformed, start)
+		case len(all) > maxPagedEntries:
+			return nil, fmt.Errorf("%w: more than %d entries and still not the last page", ErrMalformed, maxPagedEntries)
 		}
 		start += page.Count
 	}
+	return nil, fmt.Errorf("%w: paging did not end within %d pages", ErrMalformed, maxPages)
 }
 
 // profileLevel is the LV of GetInfo: 3, the detailed record, which adds
@@ -427,6 +435,7 @@ func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*
 	body := req.String()
 
 	var last error
+	var bo *backoff.ExponentialBackOff // made on the first retry: most requests need none
 	for attempt := 1; ; attempt++ {
 		retry, err := c.attempt(ctx, cmd, seq, body, decode)
 		var hs *httpStatusError
@@ -443,7 +452,10 @@ func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*
 		if attempt >= c.opts.MaxAttempts {
 			return &TransportError{Cmd: cmd, Attempts: attempt, Err: last}
 		}
-		t := time.NewTimer(c.backoff(attempt))
+		if bo == nil {
+			bo = c.newBackOff()
+		}
+		t := time.NewTimer(bo.NextBackOff())
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -462,17 +474,19 @@ func contextCause(ctx context.Context, last error) error {
 	return fmt.Errorf("%w (last failure: %v)", ctx.Err(), last)
 }
 
-// backoff is the pause after the given failed attempt: RetryBackoff
-// doubled per attempt, capped, then jittered to between half and all of it
-// so that sessions that failed together do not retry together.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.opts.RetryBackoff
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxBackoff)
-	half := d / 2
-	return half + rand.N(half+1)
+// newBackOff returns the pauses between the attempts of one request:
+// RetryBackoff doubled per attempt up to maxBackoff, each jittered by ±50%
+// so that sessions that failed together do not retry together. It has no
+// time limit of its own (MaxElapsedTime 0): Options.MaxAttempts and the
+// caller's context bound the retries.
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(min(c.opts.RetryBackoff, maxBackoff)),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(maxBackoff),
+		backoff.WithRandomizationFactor(0.5),
+		backoff.WithMaxElapsedTime(0),
+	)
 }
 
 // attempt sends body once. It reports whether a failure means the reply

@@ -523,6 +523,90 @@ func TestClientStuckPaging(t *testing.T) {
 	}
 }
 
+// A server whose paging never ends (FN never 1) must cost a bounded number
+// of requests and then an error, not requests for ever: whether it sends
+// one entry a page or full pages. The client documents its bound as 200
+// pages and 10000 entries.
+func TestClientEndlessPaging(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		perPage  int
+		maxPages int
+	}{
+		{"short pages", 1, 200},
+		{"full pages", 160, 10000/160 + 1},
+	} {
+		for _, cmd := range []string{qqproto.CmdList, qqproto.CmdQueryStat} {
+			t.Run(c.name+"/"+cmd, func(t *testing.T) {
+				s := newScripted(t, func(_ int, req qqproto.Fields, w http.ResponseWriter, _ *http.Request) {
+					reply(w, req, 0, "FN=0&"+endlessPage(c.perPage))
+				})
+				cl := s.client(10001, qqproto.Options{})
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				var err error
+				if cmd == qqproto.CmdList {
+					_, err = cl.Buddies(ctx)
+				} else {
+					_, err = cl.OnlineBuddies(ctx)
+				}
+				if !errors.Is(err, qqproto.ErrMalformed) {
+					t.Errorf("err %v, want ErrMalformed", err)
+				}
+				if n := len(s.requests()); n > c.maxPages {
+					t.Errorf("%d requests, want at most %d", n, c.maxPages)
+				}
+			})
+		}
+	}
+}
+
+// endlessPage is a page of n online buddies, which also reads as a List
+// page of n numbers.
+func endlessPage(n int) string {
+	var uns, sts, fcs, nks strings.Builder
+	for i := range n {
+		uns.WriteString(itoa(20000+i) + ",")
+		sts.WriteString("10,")
+		fcs.WriteString("0,")
+		nks.WriteString("n,")
+	}
+	return "SN=" + itoa(n) + "&UN=" + uns.String() + "&ST=" + sts.String() + "&FC=" + fcs.String() + "&NK=" + nks.String()
+}
+
+// The pauses between the attempts of one request start at RetryBackoff
+// and double, each jittered by at most half.
+func TestClientBacksOffBetweenAttempts(t *testing.T) {
+	var (
+		mu sync.Mutex
+		at []time.Time
+	)
+	s := newScripted(t, func(n int, req qqproto.Fields, w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n < 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		reply(w, req, 0, "")
+	})
+	const first = 40 * time.Millisecond
+	if err := s.client(10001, qqproto.Options{RetryBackoff: first}).Logout(context.Background()); err != nil {
+		t.Fatalf("third attempt should have succeeded: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 3 {
+		t.Fatalf("%d attempts, want 3", len(at))
+	}
+	for i, least := range []time.Duration{first / 2, 2 * first / 2} {
+		if gap := at[i+1].Sub(at[i]); gap < least {
+			t.Errorf("pause before retry %d was %v, want at least %v", i+1, gap, least)
+		}
+	}
+}
+
 func TestClientDefaults(t *testing.T) {
 	c := qqproto.NewClient(10001, qqproto.Options{})
 	if c.UIN() != 10001 {

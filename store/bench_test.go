@@ -29,7 +29,7 @@ func BenchmarkEnqueueRemove(b *testing.B) {
 			ctx := context.Background()
 			s := openBench(b, maxConns, sync)
 			mustRegister(b, s, alice, 10001)
-			it := Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hello, a message of typical length", Meta: "seq=12345"}
+			it := Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hello, a message of typical length", MsgType: 9}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				id, err := s.Enqueue(ctx, it)
@@ -54,7 +54,7 @@ func BenchmarkEnqueueBatch(b *testing.B) {
 	mustRegister(b, s, alice, 10001)
 	batch := make([]Item, size)
 	for i := range batch {
-		batch[i] = Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "message " + strconv.Itoa(i), Meta: "seq=" + strconv.Itoa(i)}
+		batch[i] = Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "message " + strconv.Itoa(i), MsgType: 9}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

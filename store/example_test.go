@@ -40,18 +40,16 @@ func Example() {
 	fmt.Println(err)
 
 	ids, err := s.EnqueueBatch(ctx, []store.Item{
-		{Dir: store.ToXMPP, JID: "alice@example.org", Peer: 20002, Text: "hi"},
-		{Dir: store.ToXMPP, JID: "alice@example.org", Peer: 20002, Text: "are you there?"},
+		{Dir: store.ToXMPP, JID: "alice@example.org", Peer: 20002, Text: "hi", MsgType: 9},
+		{Dir: store.ToXMPP, JID: "alice@example.org", Peer: 20002, Text: "are you there?", MsgType: 9},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	users, _ := s.PendingUsers(ctx)
-	fmt.Println("waiting:", users)
 
 	items, _ := s.Pending(ctx, "alice@example.org", store.ToXMPP)
 	for _, it := range items {
-		fmt.Printf("deliver %d from %d: %s\n", it.ID, it.Peer, it.Text)
+		fmt.Printf("deliver %d from %d (type %d): %s\n", it.ID, it.Peer, it.MsgType, it.Text)
 		if err := s.Remove(ctx, it.ID); err != nil { // handed to the XMPP server
 			log.Fatal(err)
 		}
@@ -59,8 +57,7 @@ func Example() {
 	fmt.Println("ids:", ids)
 	// Output:
 	// store: register mallory@example.org as 10001: qq number 10001 is already registered by another user
-	// waiting: [alice@example.org]
-	// deliver 1 from 20002: hi
-	// deliver 2 from 20002: are you there?
+	// deliver 1 from 20002 (type 9): hi
+	// deliver 2 from 20002 (type 9): are you there?
 	// ids: [1 2]
 }

@@ -52,3 +52,16 @@ func mustRegister(t testing.TB, s *Store, jid string, uin int64) {
 		t.Fatalf("PutRegistration(%s, %d): %v", jid, uin, err)
 	}
 }
+
+// latestVersion is the schema version of the newest embedded migration.
+const latestVersion = 3
+
+// queueLen counts every queued item of every user in both directions.
+func queueLen(t testing.TB, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRowContext(context.Background(), `SELECT count(*) FROM queue`).Scan(&n); err != nil {
+		t.Fatalf("count queue: %v", err)
+	}
+	return n
+}

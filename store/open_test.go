@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -83,7 +87,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.PutContact(ctx, alice, Contact{UIN: 20002, Nick: "Bob", Face: 3, Sub: Both}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := s.Enqueue(ctx, Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hi", Meta: "m1"})
+	id, err := s.Enqueue(ctx, Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hi", MsgType: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +110,11 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Errorf("contact after reopen = %+v, %v", c, err)
 	}
 	items, err := s.Pending(ctx, alice, ToXMPP)
-	if err != nil || len(items) != 1 || items[0].ID != id || items[0].Text != "hi" || items[0].Meta != "m1" {
+	if err != nil || len(items) != 1 || items[0].ID != id || items[0].Text != "hi" || items[0].MsgType != 3 {
 		t.Errorf("pending after reopen = %+v, %v", items, err)
 	}
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 2 {
-		t.Errorf("SchemaVersion = %d, %v; want 2", v, err)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != latestVersion {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, latestVersion)
 	}
 }
 
@@ -141,7 +145,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNewerSchema", err)
 	}
 	var se *SchemaError
-	if !errors.As(err, &se) || se.Found != 7 || se.Supported != 2 || se.Path != path {
+	if !errors.As(err, &se) || se.Found != 7 || se.Supported != latestVersion || se.Path != path {
 		t.Errorf("SchemaError = %+v", se)
 	}
 	if !strings.Contains(err.Error(), "7") || !strings.Contains(err.Error(), path) {
@@ -161,15 +165,9 @@ func TestNewerSchemaRefused(t *testing.T) {
 func TestMigrateFromVersion1KeepsData(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "gateway.db")
-	s, err := open(ctx, path, openOptions{fsys: migrationFiles, target: 1, conns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := s.SchemaVersion(ctx); v != 1 {
-		t.Fatalf("version = %d, want 1", v)
-	}
+	s := openAt(t, path, 1)
 	// Written as release 1 would have: its queue has no attempts or meta.
-	_, err = s.db.ExecContext(ctx, `
+	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO registrations VALUES ('alice@example.org', 10001, '`+md5a+`', 1000, 2000);
 		INSERT INTO contacts VALUES ('alice@example.org', 20002, 'Bob', 5, 3, 3000);
 		INSERT INTO queue (dir, jid, peer, text, received) VALUES (0, 'alice@example.org', 20002, 'first', 4000);
@@ -184,8 +182,8 @@ func TestMigrateFromVersion1KeepsData(t *testing.T) {
 		t.Fatalf("Open of a version 1 file: %v", err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(ctx); v != 2 {
-		t.Errorf("version after upgrade = %d, want 2", v)
+	if v, _ := s.SchemaVersion(ctx); v != latestVersion {
+		t.Errorf("version after upgrade = %d, want %d", v, latestVersion)
 	}
 	r, err := s.Registration(ctx, alice)
 	if err != nil || r.UIN != 10001 || r.PasswordMD5 != md5a || r.Created.UnixNano() != 1000 || r.Updated.UnixNano() != 2000 {
@@ -196,22 +194,130 @@ func TestMigrateFromVersion1KeepsData(t *testing.T) {
 		t.Errorf("contact = %+v, %v", c, err)
 	}
 	toX, err := s.Pending(ctx, alice, ToXMPP)
-	if err != nil || len(toX) != 1 || toX[0].Text != "first" || toX[0].Attempts != 0 || toX[0].Meta != "" || toX[0].Received.UnixNano() != 4000 {
+	// No type was recorded: taken for a buddy message.
+	if err != nil || len(toX) != 1 || toX[0].Text != "first" || toX[0].MsgType != 9 || toX[0].Received.UnixNano() != 4000 {
 		t.Errorf("pending to XMPP = %+v, %v", toX, err)
 	}
 	toQ, err := s.Pending(ctx, alice, ToQQ)
-	if err != nil || len(toQ) != 1 || toQ[0].Text != "second" {
+	if err != nil || len(toQ) != 1 || toQ[0].Text != "second" || toQ[0].RawStanza {
 		t.Errorf("pending to QQ = %+v, %v", toQ, err)
-	}
-	// The new columns work on the old rows.
-	if n, err := s.MarkAttempt(ctx, toX[0].ID); err != nil || n != 1 {
-		t.Errorf("MarkAttempt on a migrated row = %d, %v", n, err)
 	}
 	// New IDs continue after the old ones.
 	id, err := s.Enqueue(ctx, Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "third"})
 	if err != nil || id <= toQ[0].ID {
 		t.Errorf("Enqueue after upgrade = %d, %v; want > %d", id, err, toQ[0].ID)
 	}
+}
+
+// A version 2 database, whose queue kept the message type in meta ("mt=N")
+// and to-QQ messages as whole stanzas, is upgraded without losing a row:
+// each gets its type, and old to-QQ stanzas are marked raw for the caller.
+func TestMigrateFromVersion2KeepsQueue(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	s := openAt(t, path, 2)
+	const stanza = `<message from='alice@example.org/pc' to='20002@qq.example.org' type='chat' id='m1'><body>hi &amp; bye</body></message>`
+	// Written as release 2's gateway did: meta "mt=N" to XMPP,
+	// "xmpp-message" with the stanza as text to QQ.
+	rows := []struct {
+		dir  Direction
+		peer int64
+		text string
+		meta string
+		want Item // of the fields the migration derives
+	}{
+		{ToXMPP, 20002, "add me", "mt=2", Item{MsgType: 2}},
+		{ToXMPP, 20002, "hello", "mt=9", Item{MsgType: 9}},
+		{ToXMPP, 20002, "10", "mt=99", Item{MsgType: 99}},
+		{ToXMPP, 30003, "odd type", "mt=-1", Item{MsgType: -1}},
+		{ToQQ, 20002, stanza, "xmpp-message", Item{RawStanza: true}},
+		{ToQQ, 30003, "not a stanza", "", Item{}},
+		// Unreadable meta: a buddy message, so the text is not lost.
+		{ToXMPP, 30003, "garbage", "seq=12", Item{MsgType: 9}},
+		{ToXMPP, 30003, "no meta", "", Item{MsgType: 9}},
+		{ToXMPP, 30003, "no digits", "mt=", Item{MsgType: 9}},
+		{ToXMPP, 30003, "trailing junk", "mt=9x", Item{MsgType: 9}},
+		{ToXMPP, 30003, "too long", "mt=123456789012345678901234", Item{MsgType: 9}},
+		{ToXMPP, 30003, "stanza meta", "xmpp-message", Item{MsgType: 9}},
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO registrations VALUES (?, 10001, ?, 1000, 2000)`, alice, md5a); err != nil {
+		t.Fatal(err)
+	}
+	var want []Item
+	for i, r := range rows {
+		received := int64(5000 + i)
+		res, err := s.db.ExecContext(ctx, `INSERT INTO queue (dir, jid, peer, text, received, attempts, meta) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			int(r.dir), alice, r.peer, r.text, received, i%3, r.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := r.want
+		it.ID, _ = res.LastInsertId()
+		it.Dir, it.JID, it.Peer, it.Text, it.Received = r.dir, alice, r.peer, r.text, fromNanos(received)
+		want = append(want, it)
+	}
+	s.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 2 file: %v", err)
+	}
+	defer s.Close()
+	if v, _ := s.SchemaVersion(ctx); v != latestVersion {
+		t.Errorf("version after upgrade = %d, want %d", v, latestVersion)
+	}
+	var got []Item
+	for _, dir := range []Direction{ToXMPP, ToQQ} {
+		items, err := s.Pending(ctx, alice, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, items...)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
+	if len(got) != len(want) {
+		t.Fatalf("%d rows after the upgrade, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("row %d (meta %q) after the upgrade:\n got %+v\nwant %+v", i, rows[i].meta, got[i], want[i])
+		}
+	}
+
+	// New rows go in beside the old ones, with new IDs.
+	it := Item{Dir: ToQQ, JID: alice, Peer: 20002, Text: "new", Received: fromNanos(9000),
+		Resource: "pc", StanzaID: "m2", StanzaType: "chat", WantsReceipt: true}
+	id, err := s.Enqueue(ctx, it)
+	if err != nil || id <= want[len(want)-1].ID {
+		t.Fatalf("Enqueue after upgrade = %d, %v; want > %d", id, err, want[len(want)-1].ID)
+	}
+	it.ID = id
+	toQQ, err := s.Pending(ctx, alice, ToQQ)
+	if err != nil || len(toQQ) != 3 || !reflect.DeepEqual(toQQ[2], it) {
+		t.Errorf("to QQ after a new Enqueue = %+v, %v; want the two old rows and %+v", toQQ, err, it)
+	}
+	// The flags are 0 or 1 in the file too.
+	for _, col := range []string{"receipt", "raw_stanza"} {
+		if _, err := s.db.ExecContext(ctx, `UPDATE queue SET `+col+` = 2`); err == nil {
+			t.Errorf("the %s column accepted 2", col)
+		}
+	}
+}
+
+// openAt creates the database at path with the migrations up to version
+// target only, as that release left it.
+func openAt(t *testing.T, path string, target int) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := open(ctx, path, openOptions{fsys: migrationFiles, target: target, conns: 1})
+	if err != nil {
+		t.Fatalf("open at version %d: %v", target, err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != target {
+		s.Close()
+		t.Fatalf("version = %d, %v; want %d", v, err, target)
+	}
+	return s
 }
 
 // A migration that fails half way leaves the file at its previous version
@@ -227,18 +333,23 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	s.Close()
 
 	bad := fstest.MapFS{}
-	for _, name := range []string{"0001_initial.sql", "0002_queue_retry.sql"} {
-		body, err := migrationFiles.ReadFile("migrations/" + name)
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil || len(names) != latestVersion {
+		t.Fatalf("embedded migrations %v, %v", names, err)
+	}
+	for _, name := range names {
+		body, err := migrationFiles.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bad["migrations/"+name] = &fstest.MapFile{Data: body}
+		bad[name] = &fstest.MapFile{Data: body}
 	}
-	bad["migrations/0003_broken.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE half (x); THIS IS NOT SQL;")}
+	broken := fmt.Sprintf("%04d_broken.sql", latestVersion+1)
+	bad["migrations/"+broken] = &fstest.MapFile{Data: []byte("CREATE TABLE half (x); THIS IS NOT SQL;")}
 	if s, err := open(ctx, path, openOptions{fsys: bad, conns: 1}); err == nil {
 		s.Close()
 		t.Fatal("Open with a broken migration succeeded")
-	} else if !strings.Contains(err.Error(), "0003_broken.sql") {
+	} else if !strings.Contains(err.Error(), broken) {
 		t.Errorf("error %q does not name the migration", err)
 	}
 
@@ -247,8 +358,8 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 		t.Fatalf("Open after the failed migration: %v", err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(ctx); v != 2 {
-		t.Errorf("version = %d, want 2", v)
+	if v, _ := s.SchemaVersion(ctx); v != latestVersion {
+		t.Errorf("version = %d, want %d", v, latestVersion)
 	}
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'half'`).Scan(&n); err != nil || n != 0 {
@@ -306,7 +417,7 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Errorf("concurrent Open: %v", err)
 		case s := <-stores:
 			defer s.Close()
-			if v, err := s.SchemaVersion(ctx); err != nil || v != 2 {
+			if v, err := s.SchemaVersion(ctx); err != nil || v != latestVersion {
 				t.Errorf("SchemaVersion = %d, %v", v, err)
 			}
 		}
@@ -325,7 +436,7 @@ func TestCancelledContext(t *testing.T) {
 	if _, err := s.EnqueueBatch(ctx, []Item{{Dir: ToQQ, JID: alice, Peer: 1, Text: "x"}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("EnqueueBatch with a cancelled context = %v, want context.Canceled", err)
 	}
-	if users, _ := s.PendingUsers(context.Background()); len(users) != 0 {
-		t.Errorf("a cancelled enqueue was written for %v", users)
+	if n := queueLen(t, s); n != 0 {
+		t.Errorf("%d items of a cancelled enqueue were written", n)
 	}
 }

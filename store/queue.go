@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -33,12 +32,25 @@ func (d Direction) valid() bool { return d == ToXMPP || d == ToQQ }
 type Item struct {
 	ID       int64 // assigned by Enqueue; never reused
 	Dir      Direction
-	JID      string // the registered user it belongs to
+	JID      string // the registered user (bare JID) it belongs to
 	Peer     int64  // the QQ number on the other side
 	Text     string
 	Received time.Time // when the gateway accepted it; Enqueue fills in now if zero
-	Attempts int       // delivery attempts so far (MarkAttempt)
-	Meta     string    // free-form for the caller, e.g. a stanza id
+
+	// ToXMPP: the QQ message type (the protocol's MT) the item came as.
+	MsgType int
+
+	// ToQQ: the user's <message/> as the gateway read it, for its receipt
+	// or error reply.
+	Resource     string // the sending resource (the part after '/'), may be ""
+	StanzaID     string // the message's id attribute, may be ""
+	StanzaType   string // "chat" or "normal"
+	WantsReceipt bool   // it asked for an XEP-0184 receipt
+
+	// RawStanza marks a ToQQ row written before schema version 3: Text then
+	// holds the whole <message/> stanza as XML for the caller to decode,
+	// and the typed ToQQ fields are empty.
+	RawStanza bool
 }
 
 func checkItem(it Item) error {
@@ -48,23 +60,34 @@ func checkItem(it Item) error {
 	if err := checkJID(it.JID); err != nil {
 		return err
 	}
-	if err := checkUIN("queue item peer", it.Peer); err != nil {
-		return err
-	}
-	if it.Attempts < 0 {
-		return invalid("store: queue item: negative attempts %d", it.Attempts)
-	}
-	return nil
+	return checkUIN("queue item peer", it.Peer)
 }
 
-const insertItem = `INSERT INTO queue (dir, jid, peer, text, received, attempts, meta) VALUES (?, ?, ?, ?, ?, ?, ?)`
+// itemColumns are the queue columns an Item is written to and read from, in
+// the order of itemArgs and scanItem. attempts and meta (schema version 2)
+// are no longer used.
+const itemColumns = `dir, jid, peer, text, received, msg_type, resource, stanza_id, stanza_type, receipt, raw_stanza`
+
+const insertItem = `INSERT INTO queue (` + itemColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) itemArgs(it Item, now time.Time) []any {
 	received := it.Received
 	if received.IsZero() {
 		received = now
 	}
-	return []any{int(it.Dir), it.JID, it.Peer, it.Text, nanos(received), it.Attempts, it.Meta}
+	return []any{int(it.Dir), it.JID, it.Peer, it.Text, nanos(received),
+		it.MsgType, it.Resource, it.StanzaID, it.StanzaType, it.WantsReceipt, it.RawStanza}
+}
+
+// scanItem reads one row of SELECT id, itemColumns.
+func scanItem(rows *sql.Rows) (Item, error) {
+	var it Item
+	var d int
+	var received int64
+	err := rows.Scan(&it.ID, &d, &it.JID, &it.Peer, &it.Text, &received,
+		&it.MsgType, &it.Resource, &it.StanzaID, &it.StanzaType, &it.WantsReceipt, &it.RawStanza)
+	it.Dir, it.Received = Direction(d), fromNanos(received)
+	return it, err
 }
 
 // Enqueue adds it to the queue (it.ID is ignored) and returns its ID. When
@@ -128,48 +151,22 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) ([]int64, error)
 // Pending returns the queued items of jid bound in direction dir, oldest
 // (lowest ID) first.
 func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, dir, jid, peer, text, received, attempts, meta FROM queue
-		WHERE jid = ? AND dir = ? ORDER BY id`, jid, int(dir))
+	rows, err := s.db.QueryContext(ctx, `SELECT id, `+itemColumns+`
+		FROM queue WHERE jid = ? AND dir = ? ORDER BY id`, jid, int(dir))
 	if err != nil {
 		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
 	}
 	defer rows.Close()
 	var out []Item
 	for rows.Next() {
-		var it Item
-		var d int
-		var received int64
-		if err := rows.Scan(&it.ID, &d, &it.JID, &it.Peer, &it.Text, &received, &it.Attempts, &it.Meta); err != nil {
+		it, err := scanItem(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
 		}
-		it.Dir, it.Received = Direction(d), fromNanos(received)
 		out = append(out, it)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
-	}
-	return out, nil
-}
-
-// PendingUsers returns, ordered, the JIDs that have queued items in either
-// direction: after a restart these are the users whose messages still wait.
-func (s *Store) PendingUsers(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT jid FROM queue ORDER BY jid`)
-	if err != nil {
-		return nil, fmt.Errorf("store: pending users: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var jid string
-		if err := rows.Scan(&jid); err != nil {
-			return nil, fmt.Errorf("store: pending users: %w", err)
-		}
-		out = append(out, jid)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: pending users: %w", err)
 	}
 	return out, nil
 }
@@ -216,19 +213,4 @@ func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
 		return 0, fmt.Errorf("store: remove %d queue items: %w", len(ids), err)
 	}
 	return removed, nil
-}
-
-// MarkAttempt counts one more delivery attempt of item id and returns the new
-// count, so the caller can give up after a limit; ErrNotFound if there is no
-// such item.
-func (s *Store) MarkAttempt(ctx context.Context, id int64) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `UPDATE queue SET attempts = attempts + 1 WHERE id = ? RETURNING attempts`, id).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: mark attempt of queue item %d: %w", id, err)
-	}
-	return n, nil
 }

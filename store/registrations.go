@@ -140,21 +140,6 @@ func (s *Store) Registrations(ctx context.Context) ([]Registration, error) {
 	return out, nil
 }
 
-// UpdatePassword replaces the stored password MD5 of jid; ErrNotFound if jid
-// is not registered.
-func (s *Store) UpdatePassword(ctx context.Context, jid, passwordMD5 string) error {
-	if err := CheckPasswordMD5(passwordMD5); err != nil {
-		return err
-	}
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE registrations SET password_md5 = ?, updated = ? WHERE jid = ?`,
-		passwordMD5, nanos(s.now()), jid)
-	if err := affectedOne(res, err); err != nil {
-		return fmt.Errorf("store: update password of %s: %w", jid, err)
-	}
-	return nil
-}
-
 // DeleteUser removes the registration of jid with all its contacts and
 // queued items (ON DELETE CASCADE); ErrNotFound if jid is not registered.
 func (s *Store) DeleteUser(ctx context.Context, jid string) error {
