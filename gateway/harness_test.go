@@ -19,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
 	"qqxmpp/store"
@@ -35,7 +39,8 @@ const (
 type recorder struct {
 	mu   sync.Mutex
 	got  []xmppcomp.Stanza
-	down atomic.Bool // while true, sends fail as if disconnected
+	down     atomic.Bool // while true, sends fail as if disconnected
+	barriers atomic.Int64
 	t    testing.TB
 }
 
@@ -73,6 +78,26 @@ func (r *recorder) Encode(_ context.Context, v any) error {
 	return r.add(b)
 }
 
+// ReplyError answers st as xmppcomp.Component does.
+func (r *recorder) ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.Error) error {
+	start := xml.StartElement{Name: xml.Name{Local: st.Name}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "error"},
+		{Name: xml.Name{Local: "id"}, Value: st.ID},
+		{Name: xml.Name{Local: "from"}, Value: st.To.String()},
+		{Name: xml.Name{Local: "to"}, Value: st.From.String()},
+	}}
+	return r.Send(ctx, xmlstream.Wrap(e.TokenReader(), start))
+}
+
+// Barrier is immediate: what the recorder got, it has.
+func (r *recorder) Barrier(context.Context, jid.JID) error {
+	if r.down.Load() {
+		return xmppcomp.ErrNotConnected
+	}
+	r.barriers.Add(1)
+	return nil
+}
+
 func (r *recorder) add(b []byte) error {
 	st, err := xmppcomp.ParseStanza(b)
 	if err != nil {
@@ -108,19 +133,16 @@ type harness struct {
 // testConfig is quick: everything a test waits for happens within a
 // second or so.
 func testConfig(qqURL string) Config {
-	return Config{
-		Domain: testDomain,
-		QQ: qqproto.Options{
-			Server: qqURL, Timeout: 2 * time.Second, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond,
-		},
-		PollActive:      100 * time.Millisecond,
-		PollIdle:        200 * time.Millisecond,
-		StatusInterval:  300 * time.Millisecond,
-		LoginBackoffMin: 100 * time.Millisecond,
-		LoginBackoffMax: 400 * time.Millisecond,
-		ShutdownTimeout: 3 * time.Second,
-		Logger:          quietLogger(),
-	}
+	cfg := DefaultConfig(testDomain)
+	cfg.QQ = qqproto.Options{Server: qqURL, Timeout: 2 * time.Second, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond}
+	cfg.PollActive = 100 * time.Millisecond
+	cfg.PollIdle = 200 * time.Millisecond
+	cfg.StatusInterval = 300 * time.Millisecond
+	cfg.LoginBackoffMin = 100 * time.Millisecond
+	cfg.LoginBackoffMax = 400 * time.Millisecond
+	cfg.ShutdownTimeout = 3 * time.Second
+	cfg.Logger = quietLogger()
+	return cfg
 }
 
 // newHarness starts qqsim with accounts and a gateway on a fresh store.

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway
 
 // The proof against real XMPP servers (issue part 9): Prosody and ejabberd

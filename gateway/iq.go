@@ -36,7 +36,7 @@ type iqRoute struct {
 
 // iqHandler serves one request; it returns the result's payload (nil:
 // an empty result) or an error that serve turns into the stanza error.
-type iqHandler func(ctx context.Context, s *session, in inbound) (any, error)
+type iqHandler func(s *session, ctx context.Context, in inbound) (any, error)
 
 type iqRoutes map[iqRoute]iqHandler
 
@@ -47,7 +47,7 @@ func newIQRoutes() iqRoutes {
 		r[iqRoute{"get", name(nsDiscoInfo, "query"), buddy}] = (*session).discoInfo
 		r[iqRoute{"get", name(nsDiscoItems, "query"), buddy}] = emptyResult
 		r[iqRoute{"get", name(ping.NS, "ping"), buddy}] = emptyResult
-		r[iqRoute{"get", name(nsVCard, "vCard"), buddy}] = func(ctx context.Context, s *session, in inbound) (any, error) {
+		r[iqRoute{"get", name(nsVCard, "vCard"), buddy}] = func(s *session, ctx context.Context, in inbound) (any, error) {
 			return s.vcardOf(ctx, in.uin)
 		}
 	}
@@ -55,13 +55,13 @@ func newIQRoutes() iqRoutes {
 	r[iqRoute{"set", name(nsRegister, "query"), false}] = (*session).registerSet
 	r[iqRoute{"get", name(nsGateway, "query"), false}] = gatewayPrompt
 	r[iqRoute{"set", name(nsGateway, "query"), false}] = gatewayJID
-	r[iqRoute{"get", name(nsVersion, "query"), false}] = func(_ context.Context, s *session, _ inbound) (any, error) {
+	r[iqRoute{"get", name(nsVersion, "query"), false}] = func(s *session, _ context.Context, _ inbound) (any, error) {
 		return versionQuery{Name: "qqgateway", Version: s.g.cfg.Version}, nil
 	}
 	return r
 }
 
-func emptyResult(context.Context, *session, inbound) (any, error) { return nil, nil }
+func emptyResult(*session, context.Context, inbound) (any, error) { return nil, nil }
 
 // handleIQ serves a request by its route.
 func (s *session) handleIQ(ctx context.Context, in inbound) error {
@@ -74,7 +74,7 @@ func (s *session) handleIQ(ctx context.Context, in inbound) error {
 	case !ok:
 		return newUserError(stanza.ServiceUnavailable, "QQ contacts do not answer %s.", in.iq.Space)
 	}
-	payload, err := h(ctx, s, in)
+	payload, err := h(s, ctx, in)
 	if err != nil {
 		return err
 	}
@@ -138,13 +138,13 @@ type gatewayQuery struct {
 	JID     string   `xml:"jid,omitempty"`
 }
 
-func gatewayPrompt(context.Context, *session, inbound) (any, error) {
+func gatewayPrompt(*session, context.Context, inbound) (any, error) {
 	prompt := "QQ number"
 	return gatewayQuery{Desc: "Enter the QQ number of the person you would like to contact.", Prompt: &prompt}, nil
 }
 
 // gatewayJID turns a QQ number into its JID.
-func gatewayJID(_ context.Context, s *session, in inbound) (any, error) {
+func gatewayJID(s *session, _ context.Context, in inbound) (any, error) {
 	var q struct {
 		Query gatewayQuery
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway
 
 // The message and contact flows proved against real XMPP servers (issue 6,

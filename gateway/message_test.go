@@ -183,7 +183,7 @@ func TestOldQueueItemsGoBeforeNewMessages(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.register("10001", "secret")
 	if _, err := h.st.Enqueue(context.Background(), store.Item{Dir: store.ToXMPP, JID: aliceBare, Peer: 20002,
-		Text: "old", Meta: queueMeta(qqproto.MsgBuddy)}); err != nil {
+		Text: "old", MsgType: int(qqproto.MsgBuddy)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.sim.Send(20001, 10001, "new"); err != nil {
@@ -369,7 +369,7 @@ func TestMessageFailingMidwayNamesThePartsSent(t *testing.T) {
 	h.g.mu.Unlock()
 	done := make(chan struct{})
 	h.g.sched.submit(s.task, func(context.Context) {
-		s.qq = &failAfter{QQ: s.qq, n: 1, calls: &calls}
+		s.link.qq = &failAfter{QQ: s.link.qq, n: 1, calls: &calls}
 		close(done)
 	})
 	<-done
@@ -393,7 +393,7 @@ type failAfter struct {
 func (f *failAfter) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
 	*f.calls++
 	if *f.calls > f.n {
-		return &qqproto.TransportError{Cmd: qqproto.CmdCLTMSG, Attempts: 1, Err: fmt.Errorf("connection refused")}
+		return &UnreachableError{Err: fmt.Errorf("connection refused")}
 	}
 	return f.QQ.SendMessage(ctx, to, text)
 }
@@ -441,12 +441,12 @@ func benchSession(b *testing.B) (*session, *recorder) {
 	}
 	out := &recorder{t: b}
 	var sender Sender = out
-	g.out.Store(&sender)
+	g.emit.out.Store(&sender)
 	bare, _ := jid.Parse(aliceBare)
 	s := newSession(g, bare)
-	s.reg, s.loaded, s.state = &reg, true, stateOnline
-	s.resources["phone"] = resource{epoch: g.epoch.Load()}
-	s.flow.drained = true
+	s.reg, s.loaded, s.link.state = &reg, true, stateOnline
+	s.res.set("phone", 0, true, &presenceIn{}, g.epoch.Load())
+	s.drained = true
 	return s, out
 }
 
@@ -469,7 +469,7 @@ func BenchmarkDeliverQueued(b *testing.B) {
 		s.deliverQQ(ctx, msgs)
 	}
 	b.StopTimer()
-	if len(out.all()) != 20*b.N || !s.flow.drained {
+	if len(out.all()) != 20*b.N || !s.drained {
 		b.Fatalf("%d stanzas for %d batches", len(out.all()), b.N)
 	}
 }
@@ -483,7 +483,7 @@ func BenchmarkDeliverUnqueued(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, m := range msgs {
-			s.deliverEvent(ctx, m, 0, nil)
+			s.deliverItem(ctx, store.Item{Peer: int64(m.From), Text: m.Text, MsgType: int(m.Type)}, false)
 		}
 	}
 	b.StopTimer()

@@ -294,7 +294,7 @@ func TestUnregisteredUserGetsRegistrationRequired(t *testing.T) {
 	// Nothing lingers for a JID that is not registered.
 	h.presence(aliceFull, buddyAddr(20001), "unavailable", "")
 	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`)
-	h.eventually("session dropped", func() bool { return h.g.sessionCount() == 0 })
+	h.eventually("session dropped", func() bool { return sessionCount(h.g) == 0 })
 }
 
 func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
@@ -504,7 +504,7 @@ func TestDefaultMessageRelay(t *testing.T) {
 // answering the probe) went away while the connection was down.
 func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
-	h.g.resourceGrace = 300 * time.Millisecond
+	h.g.cfg.ResourceGrace = 300 * time.Millisecond
 	h.online("dnd")
 	h.presence("alice@example.org/desk", testDomain, "", "<priority>5</priority>")
 	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`) // a barrier: the desk is known
@@ -513,7 +513,7 @@ func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h.g.OnConnect(context.Background()) // a reconnect
 	// The server answers the probe for the phone only: the desk is gone.
 	h.goOnline("dnd")
-	time.Sleep(3 * h.g.resourceGrace)
+	time.Sleep(3 * h.g.cfg.ResourceGrace)
 	// Had the desk (priority 5, no show) stayed, QQ would show online.
 	if s := h.sim.Session(10001); !s.LoggedIn || s.State != qqproto.StatusBusy {
 		t.Fatalf("after the sweep: %+v, want logged in and busy (the phone)", s)
@@ -540,4 +540,11 @@ func TestMessageAnsweredWhenRegistrationUnreadable(t *testing.T) {
 	if cond, _, _ := stanzaErr(t, ans); cond != "internal-server-error" {
 		t.Errorf("condition %q, want internal-server-error", cond)
 	}
+}
+
+// sessionCount is the number of sessions in memory.
+func sessionCount(g *Gateway) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
 }
