@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
@@ -78,6 +79,10 @@ type Config struct {
 	// message is split on character boundaries into several.
 	MaxMessageBytes int
 
+	// Clock tells the time and runs the timers; nil means the real one.
+	// Tests pass a fake to step through poll intervals without sleeping.
+	Clock clockwork.Clock
+
 	// Logger receives the gateway's log; nil discards it. Session lines
 	// carry the fields jid and uin; passwords and their MD5 never appear.
 	Logger logrus.FieldLogger
@@ -113,6 +118,9 @@ func (c *Config) validate() (jid.JID, error) {
 	}
 	if err := c.checkNumbers(); err != nil {
 		return jid.JID{}, err
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	if c.Logger == nil {
 		l := logrus.New()

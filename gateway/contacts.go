@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/store"
@@ -70,7 +69,7 @@ func (s *session) statSoon() {
 	if !s.online() {
 		return
 	}
-	s.link.nextStat = time.Now()
+	s.link.nextStat = s.g.clock.Now()
 	s.reschedule()
 }
 

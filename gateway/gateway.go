@@ -5,8 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
@@ -19,6 +19,7 @@ import (
 // Run with the component as Sender.
 type Gateway struct {
 	cfg    Config
+	clock  clockwork.Clock
 	domain jid.JID
 	st     *store.Store
 	log    logrus.FieldLogger
@@ -49,6 +50,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg:      cfg,
+		clock:    cfg.Clock,
 		domain:   dom,
 		st:       st,
 		log:      cfg.Logger.WithField("component", dom.String()),
@@ -56,7 +58,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		emit:     &emitter{dom: dom.String(), domJID: dom},
 		iqs:      newIQRoutes(),
 	}
-	g.sched = newScheduler(cfg.MaxInFlight, g.log)
+	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
 	return g, nil
 }
@@ -111,7 +113,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx) })
 	}
 	if epoch > 1 {
-		time.AfterFunc(g.cfg.ResourceGrace, func() {
+		g.clock.AfterFunc(g.cfg.ResourceGrace, func() {
 			for _, s := range g.snapshot() {
 				g.submitTo(s, func(ctx context.Context, s *session) { s.sweepResources(ctx, epoch) })
 			}

@@ -228,7 +228,7 @@ func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	if s.link.state != stateOnline {
 		s.log.Info("gateway: logged in to QQ")
 	}
-	s.link.loggedIn(res, time.Now())
+	s.link.loggedIn(res, s.g.clock.Now())
 	s.showDomain(ctx, true, "")
 	s.syncStatus(ctx)
 	s.importRoster(ctx)
@@ -257,7 +257,7 @@ func (s *session) loginFailed(ctx context.Context, err error) {
 	s.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("gateway: QQ login failed")
 	s.hideAll(ctx, "QQ server unreachable")
 	s.link.state = stateRetrying
-	s.g.sched.schedule(s.task, time.Now().Add(wait))
+	s.g.sched.schedule(s.task, s.g.clock.Now().Add(wait))
 	if !s.link.outageReported {
 		s.link.outageReported = true
 		s.tellUser(ctx, err)
@@ -319,7 +319,7 @@ func (s *session) poll(ctx context.Context) {
 	default:
 		return
 	}
-	now := time.Now()
+	now := s.g.clock.Now()
 	if s.importDue {
 		s.importRoster(ctx)
 	}
@@ -347,7 +347,7 @@ func (s *session) reschedule() { s.g.sched.schedule(s.task, s.link.nextPoll()) }
 // while, starting now.
 func (s *session) markActive() {
 	l := &s.link
-	l.lastActive = time.Now()
+	l.lastActive = s.g.clock.Now()
 	if l.state != stateOnline {
 		return
 	}
@@ -381,7 +381,7 @@ func (s *session) qqFailed(ctx context.Context, err error) {
 		return
 	}
 	s.log.WithError(err).Warn("gateway: QQ request failed")
-	if s.link.failedTooLong(time.Now()) {
+	if s.link.failedTooLong(s.g.clock.Now()) {
 		s.loginFailed(ctx, err) // start over
 	}
 }
@@ -389,7 +389,7 @@ func (s *session) qqFailed(ctx context.Context, err error) {
 // relogin logs in again after the server lost the session, without the
 // user seeing anything but real changes.
 func (s *session) relogin(ctx context.Context) {
-	now := time.Now()
+	now := s.g.clock.Now()
 	l := &s.link
 	if !l.mayRelogin(now) {
 		s.loginFailed(ctx, errors.New("the QQ server keeps dropping the session"))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 )
 
@@ -20,7 +21,7 @@ func quietLogger() logrus.FieldLogger {
 
 func startScheduler(t testing.TB, max int) *scheduler {
 	t.Helper()
-	sc := newScheduler(max, quietLogger())
+	sc := newScheduler(max, clockwork.NewRealClock(), quietLogger())
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.start(ctx)
 	t.Cleanup(func() {
@@ -33,7 +34,7 @@ func startScheduler(t testing.TB, max int) *scheduler {
 // A task's work runs in submission order, never two items at once, and
 // work submitted before start runs once started.
 func TestSchedulerRunsTaskWorkInOrder(t *testing.T) {
-	sc := newScheduler(4, quietLogger())
+	sc := newScheduler(4, clockwork.NewRealClock(), quietLogger())
 	tk := newTask(func(context.Context) {})
 	var (
 		mu      sync.Mutex
@@ -211,7 +212,7 @@ func BenchmarkSchedulerIdleSessions(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		sc := newScheduler(DefaultMaxInFlight, quietLogger())
+		sc := newScheduler(DefaultMaxInFlight, clockwork.NewRealClock(), quietLogger())
 		ctx, cancel := context.WithCancel(context.Background())
 		sc.start(ctx)
 		now := time.Now()

@@ -34,7 +34,7 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 	}
 	// The server may hold more than one reply carries: ask again at once
 	// rather than after the poll interval, until it has nothing.
-	now := time.Now()
+	now := s.g.clock.Now()
 	s.link.nextMsg = now
 	var items []store.Item
 	for _, m := range msgs {

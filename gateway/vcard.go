@@ -206,7 +206,7 @@ func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 		return TransportVCard(s.e.dom), nil
 	}
 	cache := &s.g.vcards
-	p, ok := cache.get(uin, time.Now())
+	p, ok := cache.get(uin, s.g.clock.Now())
 	if !ok && s.online() {
 		err := s.withRelogin(ctx, func(qq QQ) (err error) {
 			p, err = qq.Profile(ctx, uin)
@@ -216,7 +216,7 @@ func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 			s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: GetInfo failed")
 			return nil, err
 		}
-		cache.put(uin, p, time.Now())
+		cache.put(uin, p, s.g.clock.Now())
 		ok = true
 	}
 	if !ok {
