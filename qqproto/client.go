@@ -172,11 +172,7 @@ func (c *Client) Login(ctx context.Context, passwordMD5 string) (LoginResult, er
 		f.setRaw("PS", pw)
 		f.setRaw("M5", "1")
 		f.Set("LC", c.opts.ClientCode)
-	}, func(f Fields) error {
-		var err error
-		res, err = ReadLogin(f, c.uin)
-		return err
-	})
+	}, into(&res, func(f Fields) (LoginResult, error) { return ReadLogin(f, c.uin) }))
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login %d: %w", c.uin, err)
 	}
@@ -288,11 +284,7 @@ func (c *Client) Profile(ctx context.Context, uin UIN) (Profile, error) {
 	err := c.call(ctx, CmdGetInfo, func(f *Fields) {
 		f.SetInt("LV", profileLevel)
 		f.SetInt("UN", int64(uin))
-	}, func(f Fields) error {
-		var err error
-		p, err = ReadProfile(f)
-		return err
-	})
+	}, into(&p, ReadProfile))
 	if err != nil {
 		return Profile{}, fmt.Errorf("profile of %d: %w", uin, err)
 	}
@@ -309,11 +301,7 @@ func (c *Client) AddBuddy(ctx context.Context, uin UIN) (AddResult, error) {
 	var r AddResult
 	err := c.call(ctx, CmdAddToList, func(f *Fields) {
 		f.SetInt("UN", int64(uin))
-	}, func(f Fields) error {
-		var err error
-		r, err = ReadAdd(f)
-		return err
-	})
+	}, into(&r, ReadAdd))
 	if err != nil {
 		return 0, fmt.Errorf("add %d to buddies of %d: %w", uin, c.uin, err)
 	}
@@ -388,11 +376,7 @@ func (c *Client) Messages(ctx context.Context) ([]Message, error) {
 		seq = c.nextSeq()
 	}
 	var ms []Message
-	err := c.callSeq(ctx, seq, CmdGetMsgEx, nil, func(f Fields) error {
-		var err error
-		ms, err = ReadMessages(f)
-		return err
-	})
+	err := c.callSeq(ctx, seq, CmdGetMsgEx, nil, into(&ms, ReadMessages))
 	var te *TransportError
 	if errors.As(err, &te) {
 		c.unfetched.CompareAndSwap(0, seq)
@@ -462,6 +446,15 @@ func (c *Client) callSeq(ctx context.Context, seq int64, cmd string, fill func(*
 			return &TransportError{Cmd: cmd, Attempts: attempt, Err: contextCause(ctx, last)}
 		case <-t.C:
 		}
+	}
+}
+
+// into is a decode for call that keeps what read makes of the reply in
+// *out.
+func into[T any](out *T, read func(Fields) (T, error)) func(Fields) error {
+	return func(f Fields) (err error) {
+		*out, err = read(f)
+		return err
 	}
 }
 

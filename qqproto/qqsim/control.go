@@ -20,53 +20,66 @@ func (s *Server) AddAccount(a Account) error {
 	if err != nil {
 		return fmt.Errorf("account %d: %w", a.UIN, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.accounts[a.UIN] != nil {
-		return fmt.Errorf("account %d: %w", a.UIN, &FieldError{"uin", "already exists"})
-	}
-	now := s.opts.Now()
-	s.expireLocked(now)
-	acct := &account{pwMD5: qqproto.PasswordMD5(a.Password), state: qqproto.StatusOffline}
-	st, buddies := a.State, a.Buddies
-	a.Password = ""
-	a.Buddies = nil // the live list is account.buddies
-	acct.Account = a
-	s.accounts[a.UIN] = acct
-	for _, b := range sortedUINs(buddies) {
-		s.addBuddy(acct, b)
-	}
-	s.setState(acct, st, now)
-	return nil
+	return s.inWorld(nil, func(now time.Time, _ []*account) error {
+		if s.accounts[a.UIN] != nil {
+			return fmt.Errorf("account %d: %w", a.UIN, &FieldError{"uin", "already exists"})
+		}
+		acct := &account{pwMD5: qqproto.PasswordMD5(a.Password), state: qqproto.StatusOffline}
+		st, buddies := a.State, a.Buddies
+		a.Password = ""
+		a.Buddies = nil // the live list is account.buddies
+		acct.Account = a
+		s.accounts[a.UIN] = acct
+		for _, b := range sortedUINs(buddies) {
+			s.addBuddy(acct, b)
+		}
+		s.setState(acct, st, now)
+		return nil
+	})
 }
 
-func (s *Server) lookup(uin qqproto.UIN, field string) (*account, error) {
-	a := s.accounts[uin]
-	if a == nil {
-		return nil, &FieldError{field, fmt.Sprintf("%d: %v", uin, ErrUnknownAccount)}
-	}
-	return a, nil
+// named is an account a control call names, with the field naming it.
+type named struct {
+	field string
+	uin   qqproto.UIN
 }
+
+// inWorld is how every control call starts: it locks the world, ends the
+// sessions gone silent (so that fn sees them as a client would) and looks
+// up the accounts names, then runs fn with them in the same order. If one
+// does not exist fn does not run, and the error Is ErrUnknownAccount and
+// is a *FieldError naming the field that named it.
+func (s *Server) inWorld(names []named, fn func(now time.Time, accts []*account) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	s.expireLocked(now)
+	accts := make([]*account, len(names))
+	for i, n := range names {
+		a := s.accounts[n.uin]
+		if a == nil {
+			return &unknownAccountError{FieldError{n.field, fmt.Sprintf("%d: %v", n.uin, ErrUnknownAccount)}}
+		}
+		accts[i] = a
+	}
+	return fn(now, accts)
+}
+
+// unknownAccountError is both a *FieldError, so that the control API names
+// the field, and ErrUnknownAccount, so that it answers 404.
+type unknownAccountError struct{ FieldError }
+
+func (e *unknownAccountError) Unwrap() []error { return []error{&e.FieldError, ErrUnknownAccount} }
 
 // Send makes account from send text to account to, as its CLTMSG would.
 func (s *Server) Send(from, to qqproto.UIN, text string) error {
 	if text == "" {
 		return &FieldError{"text", "must not be empty"}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	s.expireLocked(now)
-	fa, err := s.lookup(from, "from")
-	if err != nil {
-		return err
-	}
-	ta, err := s.lookup(to, "to")
-	if err != nil {
-		return err
-	}
-	s.deliver(ta, InboxItem{Type: qqproto.MsgBuddy, From: fa.UIN, Text: text, At: now}, true)
-	return nil
+	return s.inWorld([]named{{"from", from}, {"to", to}}, func(now time.Time, a []*account) error {
+		s.deliver(a[1], InboxItem{Type: qqproto.MsgBuddy, From: from, Text: text, At: now}, true)
+		return nil
+	})
 }
 
 // SetState changes an account's state, as its Change_Stat would.
@@ -74,16 +87,10 @@ func (s *Server) SetState(uin qqproto.UIN, st qqproto.Status) error {
 	if !st.Valid() {
 		return &FieldError{"state", fmt.Sprintf("is %d; must be 10, 20, 30 or 40", st)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	s.expireLocked(now)
-	a, err := s.lookup(uin, "uin")
-	if err != nil {
-		return err
-	}
-	s.setState(a, st, now)
-	return nil
+	return s.inWorld([]named{{"uin", uin}}, func(now time.Time, a []*account) error {
+		s.setState(a[0], st, now)
+		return nil
+	})
 }
 
 // Ack makes account from answer about account to, as its Ack_AddToList
@@ -93,42 +100,41 @@ func (s *Server) Ack(from, to qqproto.UIN, cd qqproto.AckCode, reason string) er
 	if cd < qqproto.AckApprove || cd > qqproto.AckRequest {
 		return &FieldError{"cd", fmt.Sprintf("is %d; must be 0 (approve), 1 (reject) or 2 (request)", cd)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	s.expireLocked(now)
-	fa, err := s.lookup(from, "from")
-	if err != nil {
-		return err
-	}
-	ta, err := s.lookup(to, "to")
-	if err != nil {
-		return err
-	}
-	if fa == ta {
-		return &FieldError{"to", "an account cannot add itself"}
-	}
-	if s.ack(fa, ta, cd, reason, now) == ResRefused {
-		return &FieldError{"to", fmt.Sprintf("%d accepts no buddy requests (auth 3)", to)}
-	}
-	return nil
+	return s.inWorld([]named{{"from", from}, {"to", to}}, func(now time.Time, a []*account) error {
+		if a[0] == a[1] {
+			return &FieldError{"to", "an account cannot add itself"}
+		}
+		if s.ack(a[0], a[1], cd, reason, now) == ResRefused {
+			return &FieldError{"to", fmt.Sprintf("%d accepts no buddy requests (auth 3)", to)}
+		}
+		return nil
+	})
 }
 
 // Inbox returns everything delivered to uin, oldest first: messages,
-// notices and add requests (at most the newest 10000).
+// notices and add requests (at most the newest 10000); nil for an unknown
+// number.
 func (s *Server) Inbox(uin qqproto.UIN) []InboxItem {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(s.opts.Now())
-	a := s.accounts[uin]
-	if a == nil {
-		return nil
-	}
+	in, _ := ofAccount(s, uin, (*account).recentInbox)
+	return in
+}
+
+func (a *account) recentInbox() []InboxItem {
 	in := a.inbox
 	if len(in) > inboxLimit {
 		in = in[len(in)-inboxLimit:]
 	}
-	return append([]InboxItem(nil), in...)
+	return append([]InboxItem{}, in...)
+}
+
+// ofAccount returns what get makes of uin's account, read under inWorld.
+func ofAccount[T any](s *Server, uin qqproto.UIN, get func(*account) T) (T, error) {
+	var v T
+	err := s.inWorld([]named{{"uin", uin}}, func(_ time.Time, a []*account) error {
+		v = get(a[0])
+		return nil
+	})
+	return v, err
 }
 
 // SessionInfo is what the server knows of an account's session.
@@ -147,19 +153,22 @@ type SessionInfo struct {
 
 // Session reports on uin's session; Exists is false for an unknown number.
 func (s *Server) Session(uin qqproto.UIN) SessionInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(s.opts.Now())
-	info := SessionInfo{UIN: uin}
-	a := s.accounts[uin]
-	if a == nil {
-		return info
+	info, err := ofAccount(s, uin, (*account).sessionInfo)
+	if err != nil {
+		return SessionInfo{UIN: uin}
 	}
-	info.Exists = true
-	info.State = a.state
-	info.Logins = a.logins
-	info.Queued = len(a.queue)
-	info.Buddies = append([]qqproto.UIN{}, a.buddies...)
+	return info
+}
+
+func (a *account) sessionInfo() SessionInfo {
+	info := SessionInfo{
+		UIN:     a.UIN,
+		Exists:  true,
+		State:   a.state,
+		Logins:  a.logins,
+		Queued:  len(a.queue),
+		Buddies: append([]qqproto.UIN{}, a.buddies...),
+	}
 	if a.sess != nil {
 		info.LoggedIn = true
 		info.Since = a.sess.started
@@ -169,14 +178,11 @@ func (s *Server) Session(uin qqproto.UIN) SessionInfo {
 	return info
 }
 
-// Requests returns uin's protocol requests, oldest first (the newest 256).
+// Requests returns uin's protocol requests, oldest first (the newest 256);
+// nil for an unknown number.
 func (s *Server) Requests(uin qqproto.UIN) []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[uin]; a != nil {
-		return a.requests()
-	}
-	return nil
+	rs, _ := ofAccount(s, uin, (*account).requests)
+	return rs
 }
 
 // Stats counts what the server has done since it started.
@@ -204,103 +210,92 @@ func (st *Stats) count(k faultKind) {
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked(s.opts.Now())
-	st := s.stats
-	st.Accounts = len(s.accounts)
-	for _, a := range s.accounts {
-		if a.sess != nil {
-			st.Sessions++
+	var st Stats
+	s.inWorld(nil, func(time.Time, []*account) error {
+		st = s.stats
+		st.Accounts = len(s.accounts)
+		for _, a := range s.accounts {
+			if a.sess != nil {
+				st.Sessions++
+			}
 		}
-	}
+		return nil
+	})
 	return st
 }
 
+// Bodies of the control API's POSTs other than account and faults.
+type (
+	sendRequest struct {
+		From qqproto.UIN `json:"from"`
+		To   qqproto.UIN `json:"to"`
+		Text string      `json:"text"`
+	}
+	stateRequest struct {
+		UIN   qqproto.UIN    `json:"uin"`
+		State qqproto.Status `json:"state"`
+	}
+	ackRequest struct {
+		From   qqproto.UIN     `json:"from"`
+		To     qqproto.UIN     `json:"to"`
+		CD     qqproto.AckCode `json:"cd"`
+		Reason string          `json:"reason"`
+	}
+)
+
 // controlMux serves the control API: JSON in and out, errors as
-// {"error": …, "field": …} with status 400 (404 for an unknown account).
+// {"error": …, "field": …} with status 400, or 404 for an account that
+// does not exist, wherever the call names one (see errStatus).
 func (s *Server) controlMux() *http.ServeMux {
 	m := http.NewServeMux()
-	m.HandleFunc("POST /_sim/account", func(w http.ResponseWriter, r *http.Request) {
-		var a Account
-		if decodeJSON(w, r, &a) {
-			respond(w, s.AddAccount(a), map[string]any{"uin": a.UIN})
-		}
-	})
-	m.HandleFunc("POST /_sim/send", func(w http.ResponseWriter, r *http.Request) {
-		var v struct {
-			From qqproto.UIN `json:"from"`
-			To   qqproto.UIN `json:"to"`
-			Text string      `json:"text"`
-		}
-		if decodeJSON(w, r, &v) {
-			respond(w, s.Send(v.From, v.To, v.Text), map[string]any{})
-		}
-	})
-	m.HandleFunc("POST /_sim/state", func(w http.ResponseWriter, r *http.Request) {
-		var v struct {
-			UIN   qqproto.UIN    `json:"uin"`
-			State qqproto.Status `json:"state"`
-		}
-		if decodeJSON(w, r, &v) {
-			respond(w, s.SetState(v.UIN, v.State), map[string]any{})
-		}
-	})
-	m.HandleFunc("POST /_sim/ack", func(w http.ResponseWriter, r *http.Request) {
-		var v struct {
-			From   qqproto.UIN     `json:"from"`
-			To     qqproto.UIN     `json:"to"`
-			CD     qqproto.AckCode `json:"cd"`
-			Reason string          `json:"reason"`
-		}
-		if decodeJSON(w, r, &v) {
-			respond(w, s.Ack(v.From, v.To, v.CD, v.Reason), map[string]any{})
-		}
-	})
-	m.HandleFunc("POST /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		var f Faults
-		if decodeJSON(w, r, &f) {
-			respond(w, s.SetFaults(f), f)
-		}
-	})
-	m.HandleFunc("GET /_sim/inbox/{uin}", func(w http.ResponseWriter, r *http.Request) {
-		if uin, ok := s.pathAccount(w, r); ok {
-			writeJSON(w, http.StatusOK, s.Inbox(uin))
-		}
-	})
-	m.HandleFunc("GET /_sim/session/{uin}", func(w http.ResponseWriter, r *http.Request) {
-		if uin, ok := s.pathAccount(w, r); ok {
-			writeJSON(w, http.StatusOK, s.Session(uin))
-		}
-	})
-	m.HandleFunc("GET /_sim/requests/{uin}", func(w http.ResponseWriter, r *http.Request) {
-		if uin, ok := s.pathAccount(w, r); ok {
-			writeJSON(w, http.StatusOK, s.Requests(uin))
-		}
-	})
+	m.HandleFunc("POST /_sim/account", postJSON(func(a Account) (any, error) {
+		return map[string]any{"uin": a.UIN}, s.AddAccount(a)
+	}))
+	m.HandleFunc("POST /_sim/send", postJSON(func(v sendRequest) (any, error) {
+		return struct{}{}, s.Send(v.From, v.To, v.Text)
+	}))
+	m.HandleFunc("POST /_sim/state", postJSON(func(v stateRequest) (any, error) {
+		return struct{}{}, s.SetState(v.UIN, v.State)
+	}))
+	m.HandleFunc("POST /_sim/ack", postJSON(func(v ackRequest) (any, error) {
+		return struct{}{}, s.Ack(v.From, v.To, v.CD, v.Reason)
+	}))
+	m.HandleFunc("POST /_sim/faults", postJSON(func(f Faults) (any, error) {
+		return f, s.SetFaults(f)
+	}))
+	m.HandleFunc("GET /_sim/inbox/{uin}", getByUIN(s, (*account).recentInbox))
+	m.HandleFunc("GET /_sim/session/{uin}", getByUIN(s, (*account).sessionInfo))
+	m.HandleFunc("GET /_sim/requests/{uin}", getByUIN(s, (*account).requests))
 	m.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
 	return m
 }
 
-// pathAccount reads the {uin} of the path: 400 if it is not a QQ number,
-// 404 if no such account exists.
-func (s *Server) pathAccount(w http.ResponseWriter, r *http.Request) (qqproto.UIN, bool) {
-	raw := r.PathValue("uin")
-	uin, ok := qqproto.ParseUIN(raw)
-	if !ok {
-		writeErr(w, http.StatusBadRequest, &FieldError{"uin", fmt.Sprintf("%q is not a QQ number", raw)})
-		return 0, false
+// postJSON answers a POST whose body is a T with what do returns for it.
+func postJSON[T any](do func(T) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var v T
+		if decodeJSON(w, r, &v) {
+			ok, err := do(v)
+			respond(w, err, ok)
+		}
 	}
-	s.mu.Lock()
-	exists := s.accounts[uin] != nil
-	s.mu.Unlock()
-	if !exists {
-		writeErr(w, http.StatusNotFound, &FieldError{"uin", fmt.Sprintf("%d: %v", uin, ErrUnknownAccount)})
-		return 0, false
+}
+
+// getByUIN answers a GET of …/{uin} with what get makes of that account;
+// a {uin} that is not a QQ number is a 400.
+func getByUIN[T any](s *Server, get func(*account) T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw := r.PathValue("uin")
+		uin, ok := qqproto.ParseUIN(raw)
+		if !ok {
+			writeErr(w, http.StatusBadRequest, &FieldError{"uin", fmt.Sprintf("%q is not a QQ number", raw)})
+			return
+		}
+		v, err := ofAccount(s, uin, get)
+		respond(w, err, v)
 	}
-	return uin, true
 }
 
 // decodeJSON reads one JSON object into v; unknown fields and wrong types
@@ -332,10 +327,20 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func respond(w http.ResponseWriter, err error, ok any) {
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, err)
+		writeErr(w, errStatus(err), err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ok)
+}
+
+// errStatus is the HTTP status of a control call's error: 404 when it
+// names an account that does not exist, else 400 (the call's input is
+// wrong).
+func errStatus(err error) int {
+	if errors.Is(err, ErrUnknownAccount) {
+		return http.StatusNotFound
+	}
+	return http.StatusBadRequest
 }
 
 func writeErr(w http.ResponseWriter, code int, err error) {

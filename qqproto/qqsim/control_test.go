@@ -2,8 +2,10 @@ package qqsim
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -97,7 +99,7 @@ func TestControlAPI(t *testing.T) {
 		t.Errorf("faults off: %d %v", code, e)
 	}
 
-	// Bad input: 400 (404 for an unknown account) naming the field.
+	// Bad input: 400 naming the field.
 	for _, c := range []struct {
 		method, path, body string
 		code               int
@@ -115,17 +117,13 @@ func TestControlAPI(t *testing.T) {
 		{"POST", "/_sim/account", `{"uin": 10001, "password": "x"}`, 400, "uin"},
 		{"POST", "/_sim/account", `{"uin": 20002, "password": "x", "buddies": [20002]}`, 400, "buddies[0]"},
 		{"POST", "/_sim/account", `not json`, 400, ""},
-		{"POST", "/_sim/send", `{"from": 10002, "to": 99999, "text": "x"}`, 400, "to"},
-		{"POST", "/_sim/send", `{"from": 99999, "to": 10001, "text": "x"}`, 400, "from"},
 		{"POST", "/_sim/send", `{"from": 10002, "to": 10001}`, 400, "text"},
 		{"POST", "/_sim/state", `{"uin": 10002, "state": 11}`, 400, "state"},
-		{"POST", "/_sim/state", `{"uin": 99999, "state": 10}`, 400, "uin"},
 		{"POST", "/_sim/ack", `{"from": 10002, "to": 10001, "cd": 5}`, 400, "cd"},
 		{"POST", "/_sim/ack", `{"from": 10002, "to": 10002, "cd": 2}`, 400, "to"},
 		{"POST", "/_sim/faults", `{"error_rate": 2}`, 400, "error_rate"},
 		{"POST", "/_sim/faults", `{"drop": 0.1}`, 400, "drop"},
 		{"GET", "/_sim/inbox/abc", ``, 400, "uin"},
-		{"GET", "/_sim/inbox/99999", ``, 404, "uin"},
 		{"GET", "/_sim/session/0", ``, 400, "uin"},
 	} {
 		code, e := m.api(c.method, c.path, c.body, nil)
@@ -135,5 +133,45 @@ func TestControlAPI(t *testing.T) {
 	}
 	if code, _ := m.api("GET", "/_sim/send", "", nil); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /_sim/send: %d", code)
+	}
+}
+
+// Every call that names an account answers a number no account has with
+// 404 and a short JSON body naming the field; the Go methods return an
+// error that Is ErrUnknownAccount.
+func TestControlAPIUnknownAccount(t *testing.T) {
+	m := newSim(t, Options{}, fourFriends()...)
+	for _, c := range []struct {
+		method, path, body string
+		field              string
+	}{
+		{"POST", "/_sim/send", `{"from": 10002, "to": 99999, "text": "x"}`, "to"},
+		{"POST", "/_sim/send", `{"from": 99999, "to": 10001, "text": "x"}`, "from"},
+		{"POST", "/_sim/state", `{"uin": 99999, "state": 10}`, "uin"},
+		{"POST", "/_sim/ack", `{"from": 99999, "to": 10001, "cd": 2}`, "from"},
+		{"POST", "/_sim/ack", `{"from": 10001, "to": 99999, "cd": 0}`, "to"},
+		{"POST", "/_sim/ack", `{"from": 99999, "to": 99999, "cd": 2}`, "from"},
+		{"GET", "/_sim/inbox/99999", ``, "uin"},
+		{"GET", "/_sim/session/99999", ``, "uin"},
+		{"GET", "/_sim/requests/99999", ``, "uin"},
+	} {
+		code, e := m.api(c.method, c.path, c.body, nil)
+		want := map[string]any{"error": c.field + ": 99999: no such QQ account", "field": c.field}
+		if code != http.StatusNotFound || !reflect.DeepEqual(e, want) {
+			t.Errorf("%s %s %s: %d %v, want 404 %v", c.method, c.path, c.body, code, e, want)
+		}
+	}
+	for name, err := range map[string]error{
+		"Send":     m.s.Send(alice, 99999, "x"),
+		"SetState": m.s.SetState(99999, qqproto.StatusBusy),
+		"Ack":      m.s.Ack(99999, alice, qqproto.AckRequest, ""),
+	} {
+		var fe *FieldError
+		if !errors.Is(err, ErrUnknownAccount) || !errors.As(err, &fe) {
+			t.Errorf("%s: err %v, want ErrUnknownAccount as a *FieldError", name, err)
+		}
+	}
+	if in, info, rs := m.s.Inbox(99999), m.s.Session(99999), m.s.Requests(99999); in != nil || info.Exists || rs != nil {
+		t.Errorf("unknown account: inbox %v, session %+v, requests %v", in, info, rs)
 	}
 }

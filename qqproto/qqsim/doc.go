@@ -8,8 +8,12 @@
 // received). cmd/qqsim runs it as a program over a TOML world file;
 // demo-world.toml is the demo's world.
 //
-// The control API (JSON in and out; bad input is a 400 whose body names the
-// field, {"error": …, "field": …}; an unknown account in a path is a 404):
+// The control API takes and returns JSON. Bad input is a 400 whose body names
+// the field, {"error": …, "field": …}. A QQ number that no account has,
+// wherever a call names an account (from, to, uin, or {uin} in the path),
+// is a 404 with the same body, such as
+// {"error": "to: 99999: no such QQ account", "field": "to"}; only the
+// buddies of a new account need not exist yet.
 //
 //	POST /_sim/account   an Account, keys as in the world file
 //	POST /_sim/send      {"from", "to", "text"}: from sends text to to
