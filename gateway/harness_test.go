@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -142,6 +143,9 @@ func testConfig(qqURL string) Config {
 	cfg.LoginBackoffMax = 400 * time.Millisecond
 	cfg.ShutdownTimeout = 3 * time.Second
 	cfg.Logger = quietLogger()
+	// Time moves only when a test moves it (advance), or while waitFor
+	// waits and the gateway has nothing left to do.
+	cfg.Clock = clockwork.NewFakeClockAt(time.Now().Truncate(timerQuantum))
 	return cfg
 }
 
@@ -251,8 +255,43 @@ func (h *harness) presence(from, to, typ, inner string) {
 
 const waitTimeout = 10 * time.Second
 
+// fakeClock is the harness's clock.
+func (h *harness) fakeClock() *clockwork.FakeClock { return h.cfg.Clock.(*clockwork.FakeClock) }
+
+// quiesce waits (in real time) until the gateway has nothing to do: no
+// work item runs or waits and no poll is due by its clock. What it sent by
+// then is all it will send until the clock moves or a stanza comes in.
+func (h *harness) quiesce() {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !h.g.sched.quiet() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the gateway is still busy after %v", waitTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// tick moves the gateway's clock by one scheduler quantum.
+func (h *harness) tick() {
+	h.fakeClock().Advance(timerQuantum)
+	h.g.sched.nudge()
+}
+
+// advance moves the gateway's clock by d, one scheduler quantum at a time,
+// letting it do all it has to at each step.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.quiesce()
+	for moved := time.Duration(0); moved < d; moved += timerQuantum {
+		h.tick()
+		h.quiesce()
+	}
+}
+
 // waitFor returns the first stanza from the cursor on that matches, and
-// moves the cursor past it.
+// moves the cursor past it. While none has come and the gateway is idle,
+// its clock moves on.
 func (h *harness) waitFor(what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
 	h.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
@@ -271,7 +310,10 @@ func (h *harness) waitFor(what string, match func(xmppcomp.Stanza) bool) xmppcom
 			}
 			h.t.Fatalf("no %s within %v; sent since the last match:%s", what, waitTimeout, b.String())
 		}
-		time.Sleep(5 * time.Millisecond)
+		if h.g.sched.quiet() {
+			h.tick()
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -290,7 +332,8 @@ func (h *harness) sent(match func(xmppcomp.Stanza) bool) []xmppcomp.Stanza {
 // skipAll moves the cursor past everything sent so far.
 func (h *harness) skipAll() { h.cursor = len(h.out.all()) }
 
-// eventually polls cond until it holds.
+// eventually polls cond until it holds. While it does not and the
+// gateway is idle, its clock moves on.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
@@ -298,7 +341,10 @@ func (h *harness) eventually(what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%s: not within %v", what, waitTimeout)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if h.g.sched.quiet() {
+			h.tick()
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

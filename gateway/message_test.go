@@ -102,24 +102,24 @@ func TestQQMessagesWaitWhileDisconnectedThenFlowInOrderWithDelay(t *testing.T) {
 	h.online("")
 	h.skipAll()
 	h.out.down.Store(true)
-	before := time.Now()
+	before := h.fakeClock().Now()
 	for i := 1; i <= 5; i++ {
 		if err := h.sim.Send(20001+qqproto.UIN(i%2), 10001, fmt.Sprintf("msg %d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	h.eventually("5 messages fetched into the queue", func() bool { return len(h.pendingToXMPP()) == 5 })
-	fetched := time.Now()
+	fetched := h.fakeClock().Now()
 	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
 		t.Fatalf("%d messages went out while disconnected", n)
 	}
-	time.Sleep(50 * time.Millisecond)
+	h.advance(50 * time.Millisecond)
 	h.out.down.Store(false)
 	h.g.OnConnect(context.Background())
 	// Until the server confirms the user is still there (its answer to
 	// the gateway's probe), the messages wait in the gateway's queue.
 	h.waitFor("probe of alice", presenceMatch(testDomain, "probe"))
-	time.Sleep(3 * h.cfg.PollActive)
+	h.advance(3 * h.cfg.PollActive)
 	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
 		t.Fatalf("%d messages sent before the user was confirmed online", n)
 	}
@@ -242,7 +242,7 @@ func TestLostPollRepliesLoseAndDoubleNothing(t *testing.T) {
 			t.Fatalf("message %d is %q", i, m.Body)
 		}
 	}
-	time.Sleep(5 * h.cfg.PollActive)
+	h.advance(5 * h.cfg.PollActive)
 	if extra := h.sent(messageFrom(buddyAddr(20001))); len(extra) != 0 {
 		t.Errorf("%d messages came twice", len(extra))
 	}
@@ -415,7 +415,7 @@ func TestReceiptOnlyAfterQQAccepted(t *testing.T) {
 	// A refused message gets its error and no receipt.
 	h.userMessage("r2", buddyAddr(99999), `<body>x</body><request xmlns="urn:xmpp:receipts"/>`)
 	h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Type == "error" && st.ID == "r2" })
-	time.Sleep(100 * time.Millisecond)
+	h.quiesce()
 	if rs := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" && decodeChat(t, st).Received != nil }); len(rs) != 0 {
 		t.Errorf("receipt for a refused message: %v", rs)
 	}
@@ -540,7 +540,7 @@ func TestOutgoingMessagesSurviveAGatewayStop(t *testing.T) {
 		h.in(`<message xmlns="jabber:component:accept" type="chat" id="s%d" from=%q to=%q><body>waiting %d</body></message>`,
 			i, aliceFull, buddyAddr(20002), i)
 	}
-	time.Sleep(400 * time.Millisecond) // one or two get through
+	h.eventually("the first message in 20002's inbox", func() bool { return len(inboxTexts(h.sim, 20002)) > 0 })
 	h.stop()
 	if before := len(inboxTexts(h.sim, 20002)); before >= n {
 		t.Fatal("the whole burst reached QQ before the stop; the test proves nothing")

@@ -104,10 +104,16 @@ func (sc *scheduler) schedule(t *task, at time.Time) {
 	nudge := sc.timerAt.IsZero() || quantumCeil(at).Before(sc.timerAt)
 	sc.mu.Unlock()
 	if nudge {
-		select {
-		case sc.wake <- struct{}{}:
-		default:
-		}
+		sc.nudge()
+	}
+}
+
+// nudge makes the timer loop look at the heap now. Tests call it after
+// moving a fake clock, whose timers the loop may not have set yet.
+func (sc *scheduler) nudge() {
+	select {
+	case sc.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -135,6 +141,18 @@ func (sc *scheduler) cancel(t *task) {
 // scheduled, and is not waiting for a worker; the caller must hold sc.mu.
 func (t *task) idleLocked() bool {
 	return len(t.work) == 0 && !t.pollDue && t.idx < 0 && !t.queued
+}
+
+// quiet reports whether nothing runs, nothing waits for a worker and no
+// poll is due by the clock: until the clock moves or work comes in, the
+// scheduler will do nothing.
+func (sc *scheduler) quiet() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.workers > 0 || sc.readyAt < len(sc.ready) {
+		return false
+	}
+	return len(sc.heap) == 0 || sc.heap[0].due.After(sc.clock.Now())
 }
 
 func (sc *scheduler) markReadyLocked(t *task) {

@@ -125,27 +125,42 @@ func TestSchedulerSurvivesPanic(t *testing.T) {
 
 // Polls run when due and cancel stops them.
 func TestSchedulerPollAndCancel(t *testing.T) {
-	sc := startScheduler(t, 2)
+	clock := clockwork.NewFakeClock()
+	sc := newScheduler(2, clock, quietLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.start(ctx)
+	t.Cleanup(func() { cancel(); sc.wait() })
 	var polls atomic.Int32
 	var tk *task
 	tk = newTask(func(context.Context) {
 		polls.Add(1)
-		sc.schedule(tk, time.Now().Add(20*time.Millisecond))
+		sc.schedule(tk, clock.Now().Add(100*time.Millisecond))
 	})
-	sc.schedule(tk, time.Now())
-	deadline := time.Now().Add(5 * time.Second)
-	for polls.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	sc.schedule(tk, clock.Now())
+	// step moves the clock one quantum and waits until the scheduler has
+	// done all that became due.
+	step := func() {
+		clock.Advance(timerQuantum)
+		sc.nudge()
+		deadline := time.Now().Add(5 * time.Second)
+		for !sc.quiet() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 	}
-	if polls.Load() < 3 {
-		t.Fatalf("%d polls in 5s, want at least 3", polls.Load())
+	for i := 0; i < 6; i++ { // 300 ms of the scheduler's time
+		step()
+	}
+	if n := polls.Load(); n < 3 || n > 4 {
+		t.Fatalf("%d polls in 300 ms at one per 100 ms, want 3 or 4", n)
 	}
 	// Cancel from the task's own turn, so no poll is running meanwhile.
 	cancelled := make(chan struct{})
 	sc.submit(tk, func(context.Context) { sc.cancel(tk); close(cancelled) })
 	<-cancelled
 	n := polls.Load()
-	time.Sleep(200 * time.Millisecond)
+	for i := 0; i < 20; i++ { // a second of the scheduler's time
+		step()
+	}
 	if got := polls.Load(); got != n {
 		t.Errorf("%d polls after cancel", got-n)
 	}
