@@ -171,32 +171,19 @@ func abs(f float64) float64 {
 // mod2 is f modulo 2 for f >= 0.
 func mod2(f float64) float64 { return f - 2*float64(int(f/2)) }
 
-// glyph is a 3×5 pixel font for the digits and "?": each row is three bits,
-// the most significant on the left.
+// glyphs is a 3×5 pixel font for the digits 0 to 9 and, last, "?": each
+// row is three bits, the most significant on the left.
+var glyphs = [11][5]uint8{
+	{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+	{7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
+	{7, 1, 3, 0, 2},
+}
+
 func glyph(ch rune) [5]uint8 {
-	switch ch {
-	case '0':
-		return [5]uint8{7, 5, 5, 5, 7}
-	case '1':
-		return [5]uint8{2, 6, 2, 2, 7}
-	case '2':
-		return [5]uint8{7, 1, 7, 4, 7}
-	case '3':
-		return [5]uint8{7, 1, 7, 1, 7}
-	case '4':
-		return [5]uint8{5, 5, 7, 1, 1}
-	case '5':
-		return [5]uint8{7, 4, 7, 1, 7}
-	case '6':
-		return [5]uint8{7, 4, 7, 5, 7}
-	case '7':
-		return [5]uint8{7, 1, 1, 1, 1}
-	case '8':
-		return [5]uint8{7, 5, 7, 5, 7}
-	case '9':
-		return [5]uint8{7, 5, 7, 1, 7}
+	if ch >= '0' && ch <= '9' {
+		return glyphs[ch-'0']
 	}
-	return [5]uint8{7, 1, 3, 0, 2} // ?
+	return glyphs[10]
 }
 
 // drawLabel draws text centred in img, as large as fits inside the disc.
@@ -229,4 +216,3 @@ func drawLabel(img draw.Image, text string, ink color.Color) {
 		}
 	}
 }
-

@@ -63,7 +63,7 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 	if in.msg != nil {
 		g.keep(&in)
 	}
-	g.submit(in)
+	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
 }
 
 // read decodes st into an inbound.
@@ -223,10 +223,4 @@ func (g *Gateway) keep(in *inbound) {
 	}
 	m.queueID = id
 	g.outbox.addLocked(id)
-}
-
-// submit queues in on its sender's session, creating the session if
-// needed.
-func (g *Gateway) submit(in inbound) {
-	g.enqueue(in.st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
 }

@@ -168,7 +168,6 @@ func newFakeHarness(t *testing.T, qq *fakeQQ) *harness {
 	return h
 }
 
-
 // Idle polling is what the schedule says and shows the user nothing new:
 // asserted over ten idle periods of the gateway's clock.
 func TestIdleSessionPollsOnScheduleAndSendsNothing(t *testing.T) {

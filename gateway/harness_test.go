@@ -38,11 +38,11 @@ const (
 
 // recorder is a Sender that keeps what the gateway sends.
 type recorder struct {
-	mu   sync.Mutex
-	got  []xmppcomp.Stanza
+	mu       sync.Mutex
+	got      []xmppcomp.Stanza
 	down     atomic.Bool // while true, sends fail as if disconnected
 	barriers atomic.Int64
-	t    testing.TB
+	t        testing.TB
 }
 
 func (r *recorder) Send(_ context.Context, tr xml.TokenReader) error {

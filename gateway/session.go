@@ -24,18 +24,18 @@ type session struct {
 	task *task
 	log  logrus.FieldLogger
 
-	loaded  bool
-	reg     *store.Registration // nil while not registered
+	loaded bool
+	reg    *store.Registration // nil while not registered
 	// afterResult is work an iq handler leaves for after its result went
 	// out, such as the presences that follow a registration.
 	afterResult func(context.Context)
 
-	res     resources               // the user's available resources
-	link    qqLink                  // the QQ session
-	buddies map[qqproto.UIN]*buddy  // the QQ contacts as the user sees them
-	shown     bool // the domain JID was last sent as available
-	drained   bool // every QQ → XMPP item in the store was delivered
-	importDue bool // the buddy list could not be imported yet
+	res       resources              // the user's available resources
+	link      qqLink                 // the QQ session
+	buddies   map[qqproto.UIN]*buddy // the QQ contacts as the user sees them
+	shown     bool                   // the domain JID was last sent as available
+	drained   bool                   // every QQ → XMPP item in the store was delivered
+	importDue bool                   // the buddy list could not be imported yet
 }
 
 // buddy is one QQ contact as the session knows it.

@@ -154,5 +154,3 @@ func (o *outbox) has(id int64) bool {
 	_, ok := o.pending[id]
 	return ok
 }
-
-
