@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -103,7 +103,7 @@ func (c *Component) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	failures := 0
+	bo := newBackOff(c.cfg.MinBackoff, c.cfg.MaxBackoff)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -118,8 +118,7 @@ func (c *Component) Run(ctx context.Context) error {
 				c.log.WithError(err).Error("xmppcomp: giving up")
 				return err
 			}
-			wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
-			failures++
+			wait := bo.next()
 			c.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("xmppcomp: connect failed")
 			if !sleep(ctx, wait) {
 				return nil
@@ -141,34 +140,40 @@ func (c *Component) Run(ctx context.Context) error {
 		// Back off afresh only after a connection that held for a while: a
 		// server that accepts and drops at once must not be hammered.
 		if time.Since(connected) >= c.cfg.MaxBackoff {
-			failures = 0
+			bo.Reset()
 		}
-		wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
-		failures++
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, bo.next()) {
 			return nil
 		}
 	}
 }
 
-// backoff returns the wait before retry number n (0-based): min doubled n
-// times, capped at max, with jitter in [d/2, d].
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return jitter(d)
+// reconnectBackOff is the wait before each connection attempt: it doubles
+// from MinBackoff up to MaxBackoff (max), and each wait is drawn between half and all of that
+// nominal value, so that it never exceeds max.
+type reconnectBackOff struct {
+	*backoff.ExponentialBackOff
+	max time.Duration
 }
 
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
+// newBackOff centres the library's randomised interval (centre ± a third)
+// on three quarters of the nominal wait d, which spans exactly [d/2, d].
+func newBackOff(lo, hi time.Duration) reconnectBackOff {
+	return reconnectBackOff{
+		ExponentialBackOff: backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(lo*3/4),
+			backoff.WithMaxInterval(hi*3/4),
+			backoff.WithMultiplier(2),
+			backoff.WithRandomizationFactor(1.0/3),
+			backoff.WithMaxElapsedTime(0), // never give up
+		),
+		max: hi,
 	}
-	return d/2 + rand.N(d/2+1)
+}
+
+// next returns the next wait; rounding must not take it past max.
+func (b reconnectBackOff) next() time.Duration {
+	return min(b.NextBackOff(), b.max)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
