@@ -409,10 +409,8 @@ func (c *Component) pinger(cn *conn) {
 		c.pending[id] = p
 		c.mu.Unlock()
 		sent := time.Now()
-		ping := stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: c.domain}.Wrap(
-			xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)
-		err := c.sendOn(ctx, cn, ping)
+		err := c.sendOn(ctx, cn, c.ping(id, c.domain))
 		if err == nil {
 			select {
 			case <-p.ch:
@@ -566,7 +564,52 @@ func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, erro
 	if top.Name.Local != "iq" || (typ != "get" && typ != "set") {
 		return Stanza{}, fmt.Errorf("xmppcomp: send iq: want <iq type=\"get\"> or \"set\", got <%s type=%q>", top.Name.Local, typ)
 	}
-	id := wire.Attr(top, "id")
+	return c.await(ctx, cn, wire.Attr(top, "id"), buf.Bytes())
+}
+
+// Barrier returns nil once the XMPP server has processed every stanza this
+// component sent on the current connection before the call: a server
+// handles one stream's stanzas in order, so Barrier sends a XEP-0199 ping
+// from the component's domain to to's domain (the server of the user the
+// stanzas were for) and waits for its answer, a result or an error alike.
+// Use it before forgetting what was sent, e.g. before deleting delivered
+// messages from a queue.
+//
+// Stanzas sent on an earlier connection are not covered: one that the
+// server had not read when that connection dropped is lost even though
+// Barrier succeeds afterwards. If there is no connection, or it ends before
+// the answer, the error matches ErrNotConnected; ctx bounds the wait. Do
+// not call Barrier synchronously from the Handler: the answer could only
+// arrive after the Handler returns (as with SendIQ).
+func (c *Component) Barrier(ctx context.Context, to jid.JID) error {
+	dom := to.Domain()
+	if dom.String() == "" {
+		return errors.New("xmppcomp: barrier: the JID has no domain")
+	}
+	cn := c.cur.Load()
+	if cn == nil {
+		return fmt.Errorf("%w: cannot confirm delivery to %s", ErrNotConnected, dom)
+	}
+	id := "barrier-" + crand.Text()
+	var buf bytes.Buffer
+	if _, err := wire.EncodeStanza(&buf, c.ping(id, dom), wire.NSAccept); err != nil {
+		return fmt.Errorf("xmppcomp: barrier: %w", err)
+	}
+	if _, err := c.await(ctx, cn, id, buf.Bytes()); err != nil {
+		return fmt.Errorf("xmppcomp: barrier toward %s: %w", dom, err)
+	}
+	return nil
+}
+
+// ping is a XEP-0199 ping from the component's domain.
+func (c *Component) ping(id string, to jid.JID) xml.TokenReader {
+	return stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: to}.Wrap(
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
+}
+
+// await writes the encoded iq b with the given id on cn and waits for the
+// answer that the reader routes to it.
+func (c *Component) await(ctx context.Context, cn *conn, id string, b []byte) (Stanza, error) {
 	p := &pendingIQ{ch: make(chan Stanza, 1)}
 	c.mu.Lock()
 	if _, dup := c.pending[id]; dup {
@@ -580,7 +623,7 @@ func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, erro
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	if err := cn.write(ctx, buf.Bytes()); err != nil {
+	if err := cn.write(ctx, b); err != nil {
 		return Stanza{}, err
 	}
 	select {
