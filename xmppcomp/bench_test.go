@@ -1,3 +1,5 @@
+//go:build integration
+
 package xmppcomp_test
 
 import (
@@ -53,6 +55,7 @@ func benchKinds(b *testing.B, f func(*testing.B, *xmpptest.Server)) {
 }
 
 func login(b *testing.B, srv *xmpptest.Server, user string) *xmpptest.Client {
+	user = xmpptest.UserName(user)
 	srv.CreateUser(b, user, "pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

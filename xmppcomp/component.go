@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -103,7 +103,7 @@ func (c *Component) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	failures := 0
+	bo := newBackOff(c.cfg.MinBackoff, c.cfg.MaxBackoff)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -118,8 +118,7 @@ func (c *Component) Run(ctx context.Context) error {
 				c.log.WithError(err).Error("xmppcomp: giving up")
 				return err
 			}
-			wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
-			failures++
+			wait := bo.next()
 			c.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("xmppcomp: connect failed")
 			if !sleep(ctx, wait) {
 				return nil
@@ -141,34 +140,40 @@ func (c *Component) Run(ctx context.Context) error {
 		// Back off afresh only after a connection that held for a while: a
 		// server that accepts and drops at once must not be hammered.
 		if time.Since(connected) >= c.cfg.MaxBackoff {
-			failures = 0
+			bo.Reset()
 		}
-		wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
-		failures++
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, bo.next()) {
 			return nil
 		}
 	}
 }
 
-// backoff returns the wait before retry number n (0-based): min doubled n
-// times, capped at max, with jitter in [d/2, d].
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return jitter(d)
+// reconnectBackOff is the wait before each connection attempt: it doubles
+// from MinBackoff up to MaxBackoff (max), and each wait is drawn between half and all of that
+// nominal value, so that it never exceeds max.
+type reconnectBackOff struct {
+	*backoff.ExponentialBackOff
+	max time.Duration
 }
 
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
+// newBackOff centres the library's randomised interval (centre ± a third)
+// on three quarters of the nominal wait d, which spans exactly [d/2, d].
+func newBackOff(lo, hi time.Duration) reconnectBackOff {
+	return reconnectBackOff{
+		ExponentialBackOff: backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(lo*3/4),
+			backoff.WithMaxInterval(hi*3/4),
+			backoff.WithMultiplier(2),
+			backoff.WithRandomizationFactor(1.0/3),
+			backoff.WithMaxElapsedTime(0), // never give up
+		),
+		max: hi,
 	}
-	return d/2 + rand.N(d/2+1)
+}
+
+// next returns the next wait; rounding must not take it past max.
+func (b reconnectBackOff) next() time.Duration {
+	return min(b.NextBackOff(), b.max)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -404,10 +409,8 @@ func (c *Component) pinger(cn *conn) {
 		c.pending[id] = p
 		c.mu.Unlock()
 		sent := time.Now()
-		ping := stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: c.domain}.Wrap(
-			xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)
-		err := c.sendOn(ctx, cn, ping)
+		err := c.sendOn(ctx, cn, c.ping(id, c.domain))
 		if err == nil {
 			select {
 			case <-p.ch:
@@ -561,7 +564,52 @@ func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, erro
 	if top.Name.Local != "iq" || (typ != "get" && typ != "set") {
 		return Stanza{}, fmt.Errorf("xmppcomp: send iq: want <iq type=\"get\"> or \"set\", got <%s type=%q>", top.Name.Local, typ)
 	}
-	id := wire.Attr(top, "id")
+	return c.await(ctx, cn, wire.Attr(top, "id"), buf.Bytes())
+}
+
+// Barrier returns nil once the XMPP server has processed every stanza this
+// component sent on the current connection before the call: a server
+// handles one stream's stanzas in order, so Barrier sends a XEP-0199 ping
+// from the component's domain to to's domain (the server of the user the
+// stanzas were for) and waits for its answer, a result or an error alike.
+// Use it before forgetting what was sent, e.g. before deleting delivered
+// messages from a queue.
+//
+// Stanzas sent on an earlier connection are not covered: one that the
+// server had not read when that connection dropped is lost even though
+// Barrier succeeds afterwards. If there is no connection, or it ends before
+// the answer, the error matches ErrNotConnected; ctx bounds the wait. Do
+// not call Barrier synchronously from the Handler: the answer could only
+// arrive after the Handler returns (as with SendIQ).
+func (c *Component) Barrier(ctx context.Context, to jid.JID) error {
+	dom := to.Domain()
+	if dom.String() == "" {
+		return errors.New("xmppcomp: barrier: the JID has no domain")
+	}
+	cn := c.cur.Load()
+	if cn == nil {
+		return fmt.Errorf("%w: cannot confirm delivery to %s", ErrNotConnected, dom)
+	}
+	id := "barrier-" + crand.Text()
+	var buf bytes.Buffer
+	if _, err := wire.EncodeStanza(&buf, c.ping(id, dom), wire.NSAccept); err != nil {
+		return fmt.Errorf("xmppcomp: barrier: %w", err)
+	}
+	if _, err := c.await(ctx, cn, id, buf.Bytes()); err != nil {
+		return fmt.Errorf("xmppcomp: barrier toward %s: %w", dom, err)
+	}
+	return nil
+}
+
+// ping is a XEP-0199 ping from the component's domain.
+func (c *Component) ping(id string, to jid.JID) xml.TokenReader {
+	return stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: to}.Wrap(
+		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
+}
+
+// await writes the encoded iq b with the given id on cn and waits for the
+// answer that the reader routes to it.
+func (c *Component) await(ctx context.Context, cn *conn, id string, b []byte) (Stanza, error) {
 	p := &pendingIQ{ch: make(chan Stanza, 1)}
 	c.mu.Lock()
 	if _, dup := c.pending[id]; dup {
@@ -575,7 +623,7 @@ func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, erro
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	if err := cn.write(ctx, buf.Bytes()); err != nil {
+	if err := cn.write(ctx, b); err != nil {
 		return Stanza{}, err
 	}
 	select {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package xmppcomp_test
 
 import (
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/xmppcomp"
@@ -22,11 +25,12 @@ import (
 func TestMessagesBothWays(t *testing.T) {
 	kinds(t, func(t *testing.T, kind string) {
 		srv := shared(t, kind)
-		srv.CreateUser(t, "both", "pw")
+		user := xmpptest.UserName("both")
+		srv.CreateUser(t, user, "pw")
 		box := newInbox()
 		comp := startComponent(t, srv, box, nil)
 		ctx := ctxT(t, 20*time.Second)
-		alice := srv.Login(t, ctx, "both", "pw")
+		alice := srv.Login(t, ctx, user, "pw")
 		if err := alice.SendPresence(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +57,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Encode(ctx, chatMessage{From: buddy, To: alice.JID.Bare().String(), Type: "chat", Body: "hi back ✓"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := alice.Next(ctx, isMessageFrom(buddy))
+		got, err := alice.Next(ctx, xmpptest.MessageFrom(buddy))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +76,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
 			t.Fatal(err)
 		}
-		got, err = alice.Next(ctx, isMessageFrom(buddy))
+		got, err = alice.Next(ctx, xmpptest.MessageFrom(buddy))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +117,52 @@ func TestMessagesBothWays(t *testing.T) {
 	})
 }
 
+// After Barrier returns, the server has handled every stanza the component
+// sent before it. Barrier cannot know about the client's socket, so the
+// client makes a round trip of its own to its server: that answer is
+// queued behind anything the server handled earlier for the client, so
+// every message must be in the client's buffer when it arrives. Without
+// the Barrier, messages still on their way through the component's stream
+// would come after it.
+func TestBarrierCoversWhatWasSent(t *testing.T) {
+	kinds(t, func(t *testing.T, kind string) {
+		srv := shared(t, kind)
+		user := xmpptest.UserName("barrier")
+		srv.CreateUser(t, user, "pw")
+		comp := startComponent(t, srv, newInbox(), nil)
+		ctx := ctxT(t, 30*time.Second)
+		alice := srv.Login(t, ctx, user, "pw")
+		from := "3@" + compDomain
+		const n = 300
+		for i := range n {
+			if err := comp.Encode(ctx, chatMessage{From: from, To: alice.JID.String(), Type: "chat", Body: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := comp.Barrier(ctx, alice.JID); err != nil {
+			t.Fatalf("Barrier: %v", err)
+		}
+		alice.SendXML(t, ctx, `<iq type="get" id="after-barrier" to=%q><ping xmlns="urn:xmpp:ping"/></iq>`, srv.Domain)
+		alice.Expect(t, ctx, "the answer to the client's ping", xmpptest.IQResult("after-barrier"))
+		now, cancel := context.WithCancel(ctx)
+		cancel() // what is not buffered now is missing
+		for i := range n {
+			st := alice.Expect(t, now, fmt.Sprintf("message %d of %d, sent before the Barrier", i, n), xmpptest.MessageFrom(from))
+			var m chatMessage
+			if err := st.Decode(&m); err != nil || m.Body != fmt.Sprint(i) {
+				t.Fatalf("message %d arrived as %s (%v)", i, st, err)
+			}
+		}
+	})
+}
+
 // IQs: the component answers pings to its bare domain itself; other IQs go
 // to the Handler, which answers with Send (here a vCard) or ReplyError.
 func TestIQs(t *testing.T) {
 	kinds(t, func(t *testing.T, kind string) {
 		srv := shared(t, kind)
-		srv.CreateUser(t, "iq", "pw")
+		user := xmpptest.UserName("iq")
+		srv.CreateUser(t, user, "pw")
 		var comp *xmppcomp.Component
 		var ready = make(chan struct{})
 		h := xmppcomp.HandlerFunc(func(ctx context.Context, st xmppcomp.Stanza) {
@@ -141,7 +185,7 @@ func TestIQs(t *testing.T) {
 		comp = startComponent(t, srv, h, nil)
 		close(ready)
 		ctx := ctxT(t, 20*time.Second)
-		c := srv.Login(t, ctx, "iq", "pw")
+		c := srv.Login(t, ctx, user, "pw")
 
 		iq := func(to, payload string) xmppcomp.Stanza {
 			t.Helper()
@@ -223,35 +267,14 @@ func TestWrongSecret(t *testing.T) {
 	})
 }
 
-// Send before any connection fails at once; so does SendIQ.
-func TestSendNotConnected(t *testing.T) {
-	c, err := xmppcomp.New(xmppcomp.Config{Domain: compDomain, Server: "127.0.0.1:1", Secret: "x"}, newInbox())
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	err = c.Encode(context.Background(), chatMessage{To: "a@localhost", Body: "x"})
-	if !errors.Is(err, xmppcomp.ErrNotConnected) {
-		t.Fatalf("Encode = %v, want ErrNotConnected", err)
-	}
-	if _, err := c.SendIQ(context.Background(), stanza.IQ{Type: stanza.GetIQ}.Wrap(nil)); !errors.Is(err, xmppcomp.ErrNotConnected) {
-		t.Fatalf("SendIQ = %v, want ErrNotConnected", err)
-	}
-	if d := time.Since(start); d > 10*time.Millisecond {
-		t.Errorf("failing took %v", d)
-	}
-	if c.Connected() {
-		t.Error("Connected() before Run")
-	}
-}
-
 // The server goes away and comes back on the same port: Send fails fast
 // meanwhile, and the component is back and passing traffic within the
 // backoff bound once the server listens again.
 func TestReconnectAfterServerRestart(t *testing.T) {
 	kinds(t, func(t *testing.T, kind string) {
 		srv := private(t, kind)
-		srv.CreateUser(t, "restart", "pw")
+		user := xmpptest.UserName("restart")
+		srv.CreateUser(t, user, "pw")
 		box := newInbox()
 		var mu sync.Mutex
 		var connects int
@@ -275,6 +298,11 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		if !errors.Is(err, xmppcomp.ErrNotConnected) || time.Since(start) > 10*time.Millisecond {
 			t.Errorf("Encode while the server is down = %v after %v, want ErrNotConnected at once", err, time.Since(start))
 		}
+		start = time.Now()
+		err = comp.Barrier(context.Background(), jid.MustParse("restart@localhost"))
+		if !errors.Is(err, xmppcomp.ErrNotConnected) || time.Since(start) > 10*time.Millisecond {
+			t.Errorf("Barrier while the server is down = %v after %v, want ErrNotConnected at once", err, time.Since(start))
+		}
 		time.Sleep(2 * maxBackoff) // let the backoff grow to its cap
 
 		srv.Start(t)
@@ -286,14 +314,14 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 			t.Errorf("reconnected %v after the server was back, want within %v", took, limit)
 		}
 		ctx := ctxT(t, 20*time.Second)
-		alice := srv.Login(t, ctx, "restart", "pw")
+		alice := srv.Login(t, ctx, user, "pw")
 		if err := alice.SendPresence(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := comp.Encode(ctx, chatMessage{From: "1@" + compDomain, To: alice.JID.String(), Body: "back"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.Next(ctx, isMessageFrom("1@"+compDomain)); err != nil {
+		if _, err := alice.Next(ctx, xmpptest.MessageFrom("1@"+compDomain)); err != nil {
 			t.Fatal(err)
 		}
 		if err := alice.Encode(ctx, chatMessage{To: "1@" + compDomain, Body: "in"}); err != nil {
@@ -315,10 +343,11 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 func TestConcurrentSends(t *testing.T) {
 	kinds(t, func(t *testing.T, kind string) {
 		srv := shared(t, kind)
-		srv.CreateUser(t, "many", "pw")
+		user := xmpptest.UserName("many")
+		srv.CreateUser(t, user, "pw")
 		comp := startComponent(t, srv, newInbox(), nil)
 		ctx := ctxT(t, 60*time.Second)
-		alice := srv.Login(t, ctx, "many", "pw")
+		alice := srv.Login(t, ctx, user, "pw")
 		const senders, total = 16, 1000
 		var wg sync.WaitGroup
 		errs := make(chan error, senders)
@@ -383,6 +412,8 @@ func TestPingDetectsHungServer(t *testing.T) {
 		}
 		srv.Pause(t)
 		paused := time.Now()
+		barrier := make(chan error, 1)
+		go func() { barrier <- comp.Barrier(context.Background(), jid.MustParse(srv.Domain)) }()
 		select {
 		case err := <-lost:
 			d := time.Since(paused)
@@ -401,6 +432,15 @@ func TestPingDetectsHungServer(t *testing.T) {
 		if comp.Connected() {
 			t.Error("Connected() after the ping timeout")
 		}
+		// The Barrier sent to the hung server ends with its connection.
+		select {
+		case err := <-barrier:
+			if !errors.Is(err, xmppcomp.ErrNotConnected) {
+				t.Errorf("Barrier on the hung server = %v, want ErrNotConnected", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Barrier still waiting 5s after the connection was closed")
+		}
 		srv.Resume(t)
 		waitConnected(t, comp, 15*time.Second)
 	})
@@ -411,7 +451,8 @@ func TestPingDetectsHungServer(t *testing.T) {
 // once the Handler continues.
 func TestSlowHandler(t *testing.T) {
 	srv := shared(t, xmpptest.Prosody)
-	srv.CreateUser(t, "slow", "pw")
+	user := xmpptest.UserName("slow")
+	srv.CreateUser(t, user, "pw")
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var bodies []string
@@ -431,7 +472,7 @@ func TestSlowHandler(t *testing.T) {
 		cfg.OnDisconnect = func(err error) { lost <- err }
 	})
 	ctx := ctxT(t, 20*time.Second)
-	alice := srv.Login(t, ctx, "slow", "pw")
+	alice := srv.Login(t, ctx, user, "pw")
 	const n = 50
 	for i := range n {
 		if err := alice.Encode(ctx, chatMessage{To: "2@" + compDomain, Body: fmt.Sprint(i)}); err != nil {
@@ -446,7 +487,7 @@ func TestSlowHandler(t *testing.T) {
 	if err := comp.Encode(ctx, chatMessage{From: "2@" + compDomain, To: alice.JID.String(), Body: "still here"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Next(ctx, isMessageFrom("2@"+compDomain)); err != nil {
+	if _, err := alice.Next(ctx, xmpptest.MessageFrom("2@"+compDomain)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
@@ -493,7 +534,7 @@ func TestConflictIsRetried(t *testing.T) {
 	defer stop1()
 	waitConnected(t, first, 10*time.Second)
 
-	second := startComponentNoWait(t, srv, cfg)
+	second := runComponent(t, cfg, newInbox())
 	time.Sleep(time.Second)
 	if second.Connected() {
 		t.Fatal("second component connected while the first is")
@@ -512,37 +553,16 @@ func TestConflictIsRetried(t *testing.T) {
 	}
 }
 
-func startComponentNoWait(t *testing.T, srv *xmpptest.Server, cfg xmppcomp.Config) *xmppcomp.Component {
-	c, err := xmppcomp.New(cfg, newInbox())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return c
-}
-
 // Roster pushes reach the test client's Next (Prosody pushes only to a
 // resource that fetched the roster) and, answered by the client itself,
 // leave the connection working: what a gateway's subscription tests need.
 func TestClientAnswersRosterPush(t *testing.T) {
 	kinds(t, func(t *testing.T, kind string) {
 		srv := shared(t, kind)
-		srv.CreateUser(t, "roster", "pw")
+		user := xmpptest.UserName("roster")
+		srv.CreateUser(t, user, "pw")
 		ctx := ctxT(t, 10*time.Second)
-		c := srv.Login(t, ctx, "roster", "pw")
+		c := srv.Login(t, ctx, user, "pw")
 		// Prosody pushes only to resources that have fetched the roster.
 		if st, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get'><query xmlns='jabber:iq:roster'/></iq>`))); err != nil || st.Type != "result" {
 			t.Fatalf("roster get: %v %s", err, st)

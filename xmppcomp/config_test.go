@@ -45,17 +45,34 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// Each wait lies between half and all of the nominal value, which doubles
+// from MinBackoff up to MaxBackoff; Reset starts again at MinBackoff. The
+// waits are spread (jitter), not all the same.
 func TestBackoff(t *testing.T) {
 	min, max := 500*time.Millisecond, 30*time.Second
-	for n := range 20 {
-		want := min << n
-		if n > 10 || want > max {
-			want = max
-		}
-		for range 50 {
-			if d := backoff(min, max, n); d < want/2 || d > want {
-				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+	capped := map[time.Duration]bool{}
+	for range 50 {
+		b := newBackOff(min, max)
+		check := func(n int) {
+			t.Helper()
+			want := max
+			if n < 10 && min<<n < max {
+				want = min << n
+			}
+			// The library works in float64: allow a nanosecond of rounding.
+			if d := b.next(); d < want/2-time.Nanosecond || d > want {
+				t.Fatalf("wait %d = %v, want in [%v, %v]", n, d, want/2, want)
 			}
 		}
+		for n := range 20 {
+			check(n)
+		}
+		capped[b.next()] = true
+		b.Reset()
+		check(0)
+		check(1)
+	}
+	if len(capped) < 10 {
+		t.Errorf("50 waits at MaxBackoff took only %d distinct values: no jitter", len(capped))
 	}
 }

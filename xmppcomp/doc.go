@@ -62,6 +62,11 @@
 // and reports ErrNotConnected: the stanza was not handed over, retry it
 // after the reconnect.
 //
+// A successful send means the stanza was written, not that the server read
+// it. Barrier(ctx, to) says when it has: it returns once the server has
+// processed everything this connection sent before, so a gateway can
+// forget messages (delete them from its queue) only then.
+//
 // # Liveness
 //
 // Every PingInterval the component pings its own domain: the server must
@@ -74,7 +79,9 @@
 // # Server configuration
 //
 // The configurations the tests run against are in xmpptest
-// (prosody.cfg.lua.tmpl, ejabberd.yml.tmpl). What a deployment needs:
+// (prosody.cfg.lua.tmpl, ejabberd.yml.tmpl); the tests that start those
+// servers carry the build tag integration (go test -tags integration).
+// What a deployment needs:
 //
 // Prosody, in the global section and at the end of prosody.cfg.lua:
 //

@@ -3,51 +3,18 @@ package xmppcomp_test
 import (
 	"context"
 	"encoding/xml"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"qqxmpp/xmppcomp"
-	"qqxmpp/xmppcomp/xmpptest"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	xmpptest.StopShared()
-	os.Exit(code)
-}
 
 const (
 	compDomain = "comp.localhost"
 	// Quotes and a backslash prove the configuration templates quote it.
 	compSecret = `s3cret "for" \tests'`
 )
-
-var sharedOpts = xmpptest.Options{ComponentDomain: compDomain, Secret: compSecret}
-
-// kinds runs f once per server kind as subtests.
-func kinds(t *testing.T, f func(t *testing.T, kind string)) {
-	for _, k := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
-		t.Run(k, func(t *testing.T) { f(t, k) })
-	}
-}
-
-func shared(t *testing.T, kind string) *xmpptest.Server {
-	t.Helper()
-	if kind == xmpptest.Prosody {
-		return xmpptest.SharedProsody(t, sharedOpts)
-	}
-	return xmpptest.SharedEjabberd(t, sharedOpts)
-}
-
-func private(t *testing.T, kind string) *xmpptest.Server {
-	t.Helper()
-	if kind == xmpptest.Prosody {
-		return xmpptest.StartProsody(t, sharedOpts)
-	}
-	return xmpptest.StartEjabberd(t, sharedOpts)
-}
 
 // inbox collects what the component's Handler receives.
 type inbox struct {
@@ -90,15 +57,10 @@ func (b *inbox) next(t *testing.T, timeout time.Duration, match func(xmppcomp.St
 	}
 }
 
-// startComponent runs a component against srv until the test ends and waits
-// until it is connected.
-func startComponent(t testing.TB, srv *xmpptest.Server, h xmppcomp.Handler, edit func(*xmppcomp.Config)) *xmppcomp.Component {
+// runComponent runs a component with cfg until the test ends, without
+// waiting for it to connect. At cleanup, Run must return nil promptly.
+func runComponent(t testing.TB, cfg xmppcomp.Config, h xmppcomp.Handler) *xmppcomp.Component {
 	t.Helper()
-	cfg := xmppcomp.Config{Domain: srv.ComponentDomain, Server: srv.ComponentAddr, Secret: srv.Secret,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, DialTimeout: 2 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
 	c, err := xmppcomp.New(cfg, h)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +79,6 @@ func startComponent(t testing.TB, srv *xmpptest.Server, h xmppcomp.Handler, edit
 			t.Errorf("Run did not return within 10s of cancel")
 		}
 	})
-	waitConnected(t, c, 10*time.Second)
 	return c
 }
 
@@ -147,8 +108,4 @@ type chatMessage struct {
 	Type    string   `xml:"type,attr,omitempty"`
 	ID      string   `xml:"id,attr,omitempty"`
 	Body    string   `xml:"body"`
-}
-
-func isMessageFrom(from string) func(xmppcomp.Stanza) bool {
-	return func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.From.String() == from }
 }

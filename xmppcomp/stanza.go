@@ -52,19 +52,7 @@ func ParseStanza(raw []byte) (Stanza, error) {
 	return fromElement(el), nil
 }
 
-func fromElement(el wire.Element) Stanza {
-	st := Stanza{
-		Name: el.Start.Name.Local,
-		ID:   wire.Attr(el.Start, "id"),
-		Type: wire.Attr(el.Start, "type"),
-		Lang: wire.Lang(el.Start),
-		Raw:  el.Raw,
-	}
-	// Invalid addresses stay zero; Raw still has the original text.
-	st.From, _ = jid.Parse(wire.Attr(el.Start, "from"))
-	st.To, _ = jid.Parse(wire.Attr(el.Start, "to"))
-	return st
-}
+func fromElement(el wire.Element) Stanza { return Stanza(wire.StanzaOf(el)) }
 
 // Handler receives inbound stanzas.
 type Handler interface {

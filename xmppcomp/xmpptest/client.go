@@ -114,7 +114,7 @@ func (c *Client) read() {
 		if !wire.IsStanzaName(el.Start.Name.Local) {
 			continue
 		}
-		st := stanzaOf(el)
+		st := xmppcomp.Stanza(wire.StanzaOf(el))
 		if st.Name == "iq" && (st.Type == "get" || st.Type == "set") {
 			c.answer(st, el.FirstChild)
 		}
@@ -124,21 +124,6 @@ func (c *Client) read() {
 		c.notify = make(chan struct{})
 		c.mu.Unlock()
 	}
-}
-
-// stanzaOf is xmppcomp's own conversion, repeated here to spare parsing
-// every received stanza twice.
-func stanzaOf(el wire.Element) xmppcomp.Stanza {
-	st := xmppcomp.Stanza{
-		Name: el.Start.Name.Local,
-		ID:   wire.Attr(el.Start, "id"),
-		Type: wire.Attr(el.Start, "type"),
-		Lang: wire.Lang(el.Start),
-		Raw:  el.Raw,
-	}
-	st.From, _ = jid.Parse(wire.Attr(el.Start, "from"))
-	st.To, _ = jid.Parse(wire.Attr(el.Start, "to"))
-	return st
 }
 
 // answer replies to an IQ request so the sender never hangs.

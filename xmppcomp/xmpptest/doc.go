@@ -4,11 +4,13 @@
 // directory, with one external component entry, stopped at cleanup.
 //
 //	srv := xmpptest.StartProsody(t, xmpptest.Options{ComponentDomain: "qq.localhost", Secret: "s"})
-//	srv.CreateUser(t, "alice", "pw")
-//	alice := srv.Login(t, ctx, "alice", "pw")
+//	user := xmpptest.UserName(t.Name())
+//	srv.CreateUser(t, user, "pw")
+//	alice := srv.Login(t, ctx, user, "pw")
 //	alice.SendPresence(ctx)
 //	// connect an xmppcomp.Component to srv.ComponentAddr ...
-//	msg, err := alice.Next(ctx, func(st xmppcomp.Stanza) bool { return st.Name == "message" })
+//	alice.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, "10001@qq.localhost")
+//	alice.Expect(t, ctx, "the buddy's answer", xmpptest.PresenceFrom("10001@qq.localhost", "subscribed"))
 //
 // StartProsody and StartEjabberd give a test its own server (Prosody
 // starts in about a second, ejabberd in two or three); Stop, Start,
@@ -25,14 +27,24 @@
 //
 // When a server is not installed the test is skipped with the apt-get
 // command that installs it; with the CI environment variable set it fails
-// instead. The configuration templates, ProsodyConfigTemplate and
+// instead. XMPPTEST_EJABBERD_LIBS names ejabberd's ERL_LIBS directory when
+// it is not where the Debian package puts it. The tests that start servers
+// are tagged integration across the repository, so that go test ./...
+// needs none.
+//
+// The configuration templates, ProsodyConfigTemplate and
 // EjabberdConfigTemplate (the files prosody.cfg.lua.tmpl and
-// ejabberd.yml.tmpl), are the ones the tests run against; the component
-// parts are marked.
+// ejabberd.yml.tmpl), filled by RenderConfig, are the ones every server
+// runs with: the tests', the end-to-end suite's and make demo's (through
+// cmd/xmppconfig). The parts a deployment needs are marked as snippets,
+// which README.md quotes.
 //
 // The Client is a plain c2s client (SASL without TLS, which the test
 // servers allow on loopback). It buffers everything it receives for Next,
 // answers roster pushes and pings with a result and every other IQ request
 // with service-unavailable (still buffering them), and sends no presence
-// until SendPresence.
+// until SendPresence. Expect is Next that fails the test, showing what was
+// received instead; PresenceFrom, MessageFrom and IQResult are matchers
+// for it; SendXML sends a formatted stanza. UserName makes user names
+// unique, since a shared server keeps its users for the whole test binary.
 package xmpptest

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,19 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"mellium.im/xmpp/jid"
-)
-
-// The configuration templates. They are the ones the tests run against, so
-// the documentation quotes them.
-var (
-	//go:embed prosody.cfg.lua.tmpl
-	ProsodyConfigTemplate string
-	//go:embed ejabberd.yml.tmpl
-	EjabberdConfigTemplate string
 )
 
 // Server kinds.
@@ -47,6 +36,11 @@ type Options struct {
 	ComponentDomain string // default "component." + Domain
 	Secret          string // default: random
 	Domain          string // the server's own virtual host; default "localhost"
+	LogLevel        string // the server's log level: "info" (default) or "debug"
+	// Dir holds the configuration, data and logs, and is left in place
+	// afterwards (for reading the logs); default a temporary directory that
+	// is removed.
+	Dir string
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -59,16 +53,25 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Secret == "" {
 		o.Secret = crand.Text()
 	}
-	for _, d := range []string{o.Domain, o.ComponentDomain} {
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	return o, checkDomains(o.Domain, o.ComponentDomain)
+}
+
+// checkDomains rejects what the templates could not quote or the servers
+// could not serve.
+func checkDomains(domain, component string) error {
+	for _, d := range []string{domain, component} {
 		j, err := jid.Parse(d)
 		if err != nil || j.Localpart() != "" || j.Resourcepart() != "" || strings.ContainsAny(d, " \"'\\\n") {
-			return o, fmt.Errorf("xmpptest: %q is not a plain domain", d)
+			return fmt.Errorf("xmpptest: %q is not a plain domain", d)
 		}
 	}
-	if o.Domain == o.ComponentDomain {
-		return o, fmt.Errorf("xmpptest: Domain and ComponentDomain are both %q", o.Domain)
+	if domain == component {
+		return fmt.Errorf("xmpptest: Domain and ComponentDomain are both %q", domain)
 	}
-	return o, nil
+	return nil
 }
 
 // Server is a real Prosody or ejabberd running on loopback in a temporary
@@ -83,9 +86,11 @@ type Server struct {
 	ClientAddr      string // host:port of the c2s listener
 	Dir             string // config, data and logs
 	ConfigFile      string
+	LogFile         string // the server's own log
 
-	apiAddr string // ejabberd's HTTP API, used to create users
-	erlLibs string // ejabberd: ERL_LIBS
+	apiAddr  string // ejabberd's HTTP API, used to create users
+	erlLibs  string // ejabberd: ERL_LIBS
+	logLevel string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -98,7 +103,7 @@ type Server struct {
 // CI environment variable is set.
 func StartProsody(t testing.TB, opts Options) *Server {
 	t.Helper()
-	return start(t, Prosody, opts, t.TempDir(), true)
+	return start(t, Prosody, opts, dirFor(t, opts), true)
 }
 
 // StartEjabberd is StartProsody for ejabberd. The server is started with
@@ -106,7 +111,14 @@ func StartProsody(t testing.TB, opts Options) *Server {
 // it needs no root and leaves nothing behind.
 func StartEjabberd(t testing.TB, opts Options) *Server {
 	t.Helper()
-	return start(t, Ejabberd, opts, t.TempDir(), true)
+	return start(t, Ejabberd, opts, dirFor(t, opts), true)
+}
+
+func dirFor(t testing.TB, opts Options) string {
+	if opts.Dir != "" {
+		return opts.Dir
+	}
+	return t.TempDir()
 }
 
 func start(t testing.TB, kind string, opts Options, dir string, cleanup bool) *Server {
@@ -156,7 +168,11 @@ func newServer(kind string, opts Options, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Kind: kind, Domain: opts.Domain, ComponentDomain: opts.ComponentDomain, Secret: opts.Secret, Dir: dir}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("xmpptest: %w", err)
+	}
+	s := &Server{Kind: kind, Domain: opts.Domain, ComponentDomain: opts.ComponentDomain, Secret: opts.Secret,
+		Dir: dir, LogFile: filepath.Join(dir, kind+".log"), logLevel: opts.LogLevel}
 	switch kind {
 	case Prosody:
 		if _, err := exec.LookPath("prosody"); err != nil {
@@ -221,46 +237,17 @@ func (s *Server) allocate() error {
 	}
 	s.ClientAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-	data := map[string]any{
-		"Domain": s.Domain, "ComponentDomain": s.ComponentDomain, "Secret": s.Secret,
-		"ClientPort": ports[0], "ComponentPort": ports[1],
-		"PidFile": filepath.Join(s.Dir, "prosody.pid"), "DataDir": filepath.Join(s.Dir, "data"),
-		"CertDir": filepath.Join(s.Dir, "certs"), "LogFile": s.logFile(), "LogLevel": "info",
-	}
-	text := ProsodyConfigTemplate
+	v := ConfigValues{Domain: s.Domain, ComponentDomain: s.ComponentDomain, Secret: s.Secret,
+		ClientPort: ports[0], ComponentPort: ports[1], Dir: s.Dir, LogLevel: s.logLevel}
 	if s.Kind == Ejabberd {
 		s.apiAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
-		data["APIPort"] = ports[2]
-		text = EjabberdConfigTemplate
+		v.APIPort = ports[2]
 	}
-	var buf bytes.Buffer
-	tmpl := template.Must(template.New(s.Kind).Funcs(template.FuncMap{"lua": luaQuote, "yaml": strconv.Quote}).Parse(text))
-	if err := tmpl.Execute(&buf, data); err != nil {
-		return fmt.Errorf("xmpptest: config template: %w", err)
+	text, err := RenderConfig(s.Kind, v)
+	if err != nil {
+		return err
 	}
-	return os.WriteFile(s.ConfigFile, buf.Bytes(), 0o600)
-}
-
-func (s *Server) logFile() string { return filepath.Join(s.Dir, s.Kind+".log") }
-
-// luaQuote returns s as a Lua string literal.
-func luaQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, "\\%03d", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return os.WriteFile(s.ConfigFile, text, 0o600)
 }
 
 func freePorts(n int) ([]int, error) {
@@ -349,7 +336,7 @@ func (s *Server) start() error {
 		cmd.Env = append(os.Environ(),
 			"ERL_LIBS="+s.erlLibs,
 			"EJABBERD_CONFIG_PATH="+s.ConfigFile,
-			"EJABBERD_LOG_PATH="+s.logFile(),
+			"EJABBERD_LOG_PATH="+s.LogFile,
 			"ERL_CRASH_DUMP="+filepath.Join(s.Dir, "erl_crash.dump"),
 		)
 	}
@@ -443,7 +430,7 @@ func (s *Server) kill() {
 
 func (s *Server) logTail() string {
 	var b strings.Builder
-	for _, f := range []string{s.logFile(), filepath.Join(s.Dir, "output.log")} {
+	for _, f := range []string{s.LogFile, filepath.Join(s.Dir, "output.log")} {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue

@@ -54,11 +54,14 @@ func sharedServer(t testing.TB, kind string, opts Options) *Server {
 		}
 		return s
 	}
-	dir, err := os.MkdirTemp("", "xmpptest-"+kind+"-")
-	if err != nil {
-		t.Fatal(err)
+	dir := opts.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "xmpptest-"+kind+"-"); err != nil {
+			t.Fatal(err)
+		}
+		shared.dirs = append(shared.dirs, dir)
 	}
-	shared.dirs = append(shared.dirs, dir)
 	s := start(t, kind, opts, dir, false)
 	if shared.servers == nil {
 		shared.servers = map[sharedKey]*Server{}
@@ -68,7 +71,7 @@ func sharedServer(t testing.TB, kind string, opts Options) *Server {
 }
 
 // StopShared stops the servers started by SharedProsody and SharedEjabberd
-// and removes their directories. Call it from TestMain:
+// and removes their directories (not an Options.Dir). Call it from TestMain:
 //
 //	func TestMain(m *testing.M) {
 //		code := m.Run()

@@ -9,6 +9,8 @@ import (
 	"io"
 	"sync"
 	"unicode"
+
+	"mellium.im/xmpp/jid"
 )
 
 // Namespaces a stanza may be qualified by before it is put on a stream.
@@ -433,4 +435,30 @@ func truncate(b []byte) string {
 		return string(b[:40]) + "..."
 	}
 	return string(b)
+}
+
+// Stanza is xmppcomp.Stanza's fields, in its order, so that the component
+// and the test client convert an Element the same way:
+// xmppcomp.Stanza(wire.StanzaOf(el)). The conversion stops compiling if
+// the two drift apart.
+type Stanza struct {
+	Name           string
+	ID, Type, Lang string
+	From, To       jid.JID
+	Raw            []byte
+}
+
+// StanzaOf reads the stanza's attributes from el. An address that is not a
+// valid JID stays zero; Raw still has its text.
+func StanzaOf(el Element) Stanza {
+	st := Stanza{
+		Name: el.Start.Name.Local,
+		ID:   Attr(el.Start, "id"),
+		Type: Attr(el.Start, "type"),
+		Lang: Lang(el.Start),
+		Raw:  el.Raw,
+	}
+	st.From, _ = jid.Parse(Attr(el.Start, "from"))
+	st.To, _ = jid.Parse(Attr(el.Start, "to"))
+	return st
 }
