@@ -26,7 +26,7 @@ type Sender interface {
 	Barrier(ctx context.Context, to jid.JID) error
 }
 
-// TODO(merge): var _ Sender = (*xmppcomp.Component)(nil)
+var _ Sender = (*xmppcomp.Component)(nil)
 
 // emitter builds and sends every stanza the gateway writes, from plain
 // values: handlers never assemble XML. Safe for concurrent use.

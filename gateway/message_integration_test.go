@@ -79,6 +79,7 @@ func newMsgEnv(t *testing.T, srv *xmpptest.Server, tune func(*Config), accounts 
 	srv.CreateUser(t, e.user, "pw")
 
 	e.cfg = testConfig(hs.URL + "/")
+	e.cfg.Clock = nil // real time: the servers' and the client's
 	e.cfg.Domain = itDomain
 	e.cfg.PollActive = 100 * time.Millisecond
 	e.cfg.PollIdle = 500 * time.Millisecond
