@@ -55,10 +55,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Encode(ctx, chatMessage{From: buddy, To: alice.JID.Bare().String(), Type: "chat", Body: "hi back ✓"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := alice.Next(ctx, xmpptest.MessageFrom(buddy))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := alice.Expect(t, ctx, "the component's chat", xmpptest.MessageFrom(buddy))
 		var out chatMessage
 		if err := got.Decode(&out); err != nil {
 			t.Fatal(err)
@@ -74,10 +71,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
 			t.Fatal(err)
 		}
-		got, err = alice.Next(ctx, xmpptest.MessageFrom(buddy))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got = alice.Expect(t, ctx, "the delayed message", xmpptest.MessageFrom(buddy))
 		var delayed struct {
 			Body  string `xml:"jabber:client body"`
 			Delay struct {
@@ -98,10 +92,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Send(ctx, xml.NewDecoder(strings.NewReader(pres))); err != nil {
 			t.Fatal(err)
 		}
-		got, err = alice.Next(ctx, func(st xmppcomp.Stanza) bool { return st.Name == "presence" && st.From.Bare().String() == buddy })
-		if err != nil {
-			t.Fatal(err)
-		}
+		got = alice.Expect(t, ctx, "the buddy's presence", xmpptest.PresenceFrom(buddy, ""))
 		var p struct {
 			Show  string `xml:"jabber:client show"`
 			Photo string `xml:"vcard-temp:x:update x>photo"`
@@ -313,9 +304,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		if err := comp.Encode(ctx, chatMessage{From: "1@" + compDomain, To: alice.JID.String(), Body: "back"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.Next(ctx, xmpptest.MessageFrom("1@"+compDomain)); err != nil {
-			t.Fatal(err)
-		}
+		alice.Expect(t, ctx, "the message after the reconnect", xmpptest.MessageFrom("1@"+compDomain))
 		if err := alice.Encode(ctx, chatMessage{To: "1@" + compDomain, Body: "in"}); err != nil {
 			t.Fatal(err)
 		}
@@ -475,9 +464,7 @@ func TestSlowHandler(t *testing.T) {
 	if err := comp.Encode(ctx, chatMessage{From: "2@" + compDomain, To: alice.JID.String(), Body: "still here"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Next(ctx, xmpptest.MessageFrom("2@"+compDomain)); err != nil {
-		t.Fatal(err)
-	}
+	alice.Expect(t, ctx, "the message sent while the handler is slow", xmpptest.MessageFrom("2@"+compDomain))
 	time.Sleep(time.Second)
 	select {
 	case err := <-lost:
