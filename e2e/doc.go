@@ -8,8 +8,9 @@
 //
 //	make e2e            # or: go test -tags e2e -count=1 -v ./e2e
 //
-// Without the tag, go test ./e2e only checks that the server configuration
-// snippets quoted in README.md are the ones the suite runs with
-// (testdata/prosody.cfg.lua, testdata/ejabberd.yml). scripts/demo.sh renders
-// the same Prosody template for make demo.
+// The servers are started by xmppcomp/xmpptest, with the configuration every
+// test server runs with (E2E_SERVER_LOG=debug for their debug logs, E2E_KEEP=1
+// to keep their directories with all logs). Without the tag, go test ./e2e
+// only checks that the server configuration snippets quoted in README.md are
+// the ones in xmpptest's templates, which make demo runs with too.
 package e2e

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"qqxmpp/xmppcomp/xmpptest"
 )
 
 // The journey's world and the user who lives it (testdata/world.toml).
@@ -22,7 +24,7 @@ const (
 	qqPassword = "correct horse"
 	xmppHost   = "localhost"
 	transport  = "qq.localhost"
-	xmppUser   = "traveller"
+	xmppUser   = "traveller" // with a random suffix (xmpptest.UserName)
 	xmppPass   = "旅行 password"
 )
 
@@ -33,45 +35,41 @@ func TestJourney(t *testing.T) {
 	bins := build(t)
 	t.Run("prosody", func(t *testing.T) {
 		t.Parallel()
-		requireProsody(t)
-		dir := workDir(t)
-		srv := startProsody(t, dir, xmppHost, transport, "prosody e2e secret")
-		journey(t, bins, srv, "prosody e2e secret", false)
+		srv := xmpptest.StartProsody(t, serverOptions(t, "prosody e2e secret"))
+		journey(t, bins, srv, false)
 	})
 	t.Run("ejabberd", func(t *testing.T) {
 		t.Parallel()
-		libs := requireEjabberd(t)
-		dir := workDir(t)
-		srv := startEjabberd(t, libs, dir, xmppHost, transport, "ejabberd e2e secret")
+		srv := xmpptest.StartEjabberd(t, serverOptions(t, "ejabberd e2e secret"))
 		// This run hands the gateway its secret through the environment
 		// rather than the file, the way a deployment keeps it out of config.
-		journey(t, bins, srv, "ejabberd e2e secret", true)
+		journey(t, bins, srv, true)
 	})
 }
 
 var summary = regexp.MustCompile(`^(\d+) passed, (\d+) failed$`)
 
-func journey(t *testing.T, bins binaries, srv *xmppServer, secret string, secretInEnv bool) {
-	if err := srv.createUser(xmppUser, xmppPass); err != nil {
-		t.Fatal(err)
-	}
-	simProc, simURL := startQQSim(t, bins.qqsim, srv.dir, worldFile)
+func journey(t *testing.T, bins binaries, srv *xmpptest.Server, secretInEnv bool) {
+	user := xmpptest.UserName(xmppUser)
+	srv.CreateUser(t, user, xmppPass)
+	simProc, simURL := startQQSim(t, bins.qqsim, srv.Dir, worldFile)
 
-	gwLog := filepath.Join(srv.dir, "qqgateway.log")
-	cfg := filepath.Join(srv.dir, "gateway.toml")
+	gwLog := filepath.Join(srv.Dir, "qqgateway.log")
+	cfg := filepath.Join(srv.Dir, "gateway.toml")
+	secret := srv.Secret
 	fileSecret, env := secret, []string(nil)
 	if secretInEnv {
 		fileSecret, env = "", []string{"QQGW_COMPONENT_SECRET=" + secret}
 	}
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(srv.componentAddr, fileSecret, simURL, filepath.Join(srv.dir, "gateway.db"))), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(gatewayConfig(srv.ComponentAddr, fileSecret, simURL, filepath.Join(srv.Dir, "gateway.db"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	gw := start(t, "qqgateway", gwLog, env, bins.gateway, "-config", cfg)
 
 	dump := func() {
-		t.Logf("--- %s: last lines of the gateway's log (%s):\n%s", srv.kind, gwLog, tail(gwLog, 60))
-		t.Logf("--- %s: last lines of %s:\n%s", srv.kind, srv.logFile, tail(srv.logFile, 30))
-		t.Logf("--- %s: last lines of qqsim's log:\n%s", srv.kind, tail(simProc.log, 20))
+		t.Logf("--- %s: last lines of the gateway's log (%s):\n%s", srv.Kind, gwLog, tail(gwLog, 60))
+		t.Logf("--- %s: last lines of %s:\n%s", srv.Kind, srv.LogFile, tail(srv.LogFile, 30))
+		t.Logf("--- %s: last lines of qqsim's log:\n%s", srv.Kind, tail(simProc.log, 20))
 	}
 
 	abs, err := filepath.Abs(worldFile)
@@ -81,8 +79,8 @@ func journey(t *testing.T, bins binaries, srv *xmppServer, secret string, secret
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "journey.py",
-		"--server", srv.clientAddr,
-		"--jid", xmppUser+"@"+srv.host, "--password", xmppPass,
+		"--server", srv.ClientAddr,
+		"--jid", user+"@"+srv.Domain, "--password", xmppPass,
 		"--transport", transport, "--sim", simURL, "--world", abs,
 		"--qq", qqUser, "--qq-password", qqPassword)
 	if testing.Verbose() && os.Getenv("E2E_STANZAS") != "" {
@@ -101,7 +99,7 @@ func journey(t *testing.T, bins binaries, srv *xmppServer, secret string, secret
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
-		t.Logf("%s: %s", srv.kind, line)
+		t.Logf("%s: %s", srv.Kind, line)
 		if strings.HasPrefix(line, "FAIL ") {
 			failed = append(failed, line)
 		}
@@ -134,9 +132,9 @@ func journey(t *testing.T, bins binaries, srv *xmppServer, secret string, secret
 
 	switch {
 	case sum == "":
-		t.Errorf("%s: the journey ended without its summary line (%v)", srv.kind, runErr)
+		t.Errorf("%s: the journey ended without its summary line (%v)", srv.Kind, runErr)
 	case runErr != nil || len(failed) > 0:
-		t.Errorf("%s: %s (exit: %v):\n%s", srv.kind, sum, runErr, strings.Join(failed, "\n"))
+		t.Errorf("%s: %s (exit: %v):\n%s", srv.Kind, sum, runErr, strings.Join(failed, "\n"))
 	}
 	if t.Failed() {
 		dump()

@@ -3,28 +3,36 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"qqxmpp/xmppcomp/xmpptest"
 )
 
-// readmeVars are the example values README.md shows in its configuration
-// snippets; the templates' placeholders are filled with them for comparing.
-var readmeVars = map[string]string{
-	"HOST":             "example.org",
-	"COMPONENT_DOMAIN": "qq.example.org",
-	"COMPONENT_SECRET": "change-this-secret",
-	"COMPONENT_PORT":   "5347",
+// readmeValues are the example values README.md shows in its configuration
+// snippets; the templates are filled with them for comparing.
+var readmeValues = xmpptest.ConfigValues{
+	Domain:          "example.org",
+	ComponentDomain: "qq.example.org",
+	Secret:          "change-this-secret",
+	ComponentPort:   5347,
+	ClientPort:      5222,
+	APIPort:         5280,
+	Dir:             "/var/lib/xmpp",
 }
 
-// serverTemplates are the configurations the suite runs with; every snippet
-// they mark must be quoted in the README.
-var serverTemplates = []string{"testdata/prosody.cfg.lua", "testdata/ejabberd.yml"}
+// serverTemplates are the configurations every test server runs with
+// (xmpptest's), by kind, and the files they are in; every snippet they
+// mark must be quoted in the README.
+var serverTemplates = []struct{ kind, file, text string }{
+	{xmpptest.Prosody, "xmppcomp/xmpptest/prosody.cfg.lua.tmpl", xmpptest.ProsodyConfigTemplate},
+	{xmpptest.Ejabberd, "xmppcomp/xmpptest/ejabberd.yml.tmpl", xmpptest.EjabberdConfigTemplate},
+}
 
 // readmeMarker introduces a quoted snippet in README.md:
 //
-//	<!-- snippet:prosody-component from e2e/testdata/prosody.cfg.lua -->
+//	<!-- snippet:prosody-component from xmppcomp/xmpptest/prosody.cfg.lua.tmpl -->
 //	```lua
 //	...
 //	```
@@ -65,8 +73,8 @@ func readmeSnippets(text string) (map[string][2]string, error) {
 }
 
 // TestReadmeSnippets proves that the server configuration README.md tells
-// an administrator to add is the configuration the end-to-end suite (and
-// make demo) actually runs with.
+// an administrator to add is the configuration the tests, the end-to-end
+// suite and make demo actually run with.
 func TestReadmeSnippets(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -78,32 +86,31 @@ func TestReadmeSnippets(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, tmpl := range serverTemplates {
-		data, err := os.ReadFile(tmpl)
+		// The README names the file; it must be the template in use.
+		if file, err := os.ReadFile("../" + tmpl.file); err != nil || string(file) != tmpl.text {
+			t.Errorf("%s is not the %s template xmpptest runs with (%v)", tmpl.file, tmpl.kind, err)
+		}
+		text, err := xmpptest.RenderConfig(tmpl.kind, readmeValues)
 		if err != nil {
 			t.Fatal(err)
 		}
-		marked, err := snippets(string(data))
+		marked, err := snippets(string(text))
 		if err != nil {
-			t.Fatalf("%s: %v", tmpl, err)
+			t.Fatalf("%s: %v", tmpl.file, err)
 		}
 		if len(marked) == 0 {
-			t.Errorf("%s marks no snippet; the README's setup instructions would be untested", tmpl)
+			t.Errorf("%s marks no snippet; the README's setup instructions would be untested", tmpl.file)
 		}
-		for name, text := range marked {
+		for name, want := range marked {
 			seen[name] = true
-			want, err := renderSome(text, readmeVars)
-			if err != nil {
-				t.Errorf("%s snippet %s: %v", tmpl, name, err)
-				continue
-			}
 			q, ok := quoted[name]
 			switch {
 			case !ok:
-				t.Errorf("README.md does not quote snippet %s of %s; add\n<!-- snippet:%s from e2e/%s -->\n```\n%s\n```", name, tmpl, name, tmpl, want)
-			case q[0] != filepath.ToSlash(filepath.Join("e2e", tmpl)):
-				t.Errorf("README.md says snippet %s is from %s; it is from e2e/%s", name, q[0], tmpl)
+				t.Errorf("README.md does not quote snippet %s of %s; add\n<!-- snippet:%s from %s -->\n```\n%s\n```", name, tmpl.file, name, tmpl.file, want)
+			case q[0] != tmpl.file:
+				t.Errorf("README.md says snippet %s is from %s; it is from %s: write <!-- snippet:%s from %s -->", name, q[0], tmpl.file, name, tmpl.file)
 			case q[1] != want:
-				t.Errorf("README.md snippet %s differs from e2e/%s.\nREADME:\n%s\nsuite (with the README's example values):\n%s", name, tmpl, q[1], want)
+				t.Errorf("README.md snippet %s differs from %s.\nREADME:\n%s\ntemplate (with the README's example values):\n%s", name, tmpl.file, q[1], want)
 			}
 		}
 	}
@@ -111,32 +118,6 @@ func TestReadmeSnippets(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("README.md quotes snippet %s from %s, which no template marks", name, q[0])
 		}
-	}
-}
-
-// renderSome is render for a part of a template: values it does not use
-// are fine, placeholders without a value are not.
-func renderSome(text string, vars map[string]string) (string, error) {
-	some := map[string]string{}
-	for _, m := range placeholder.FindAllString(text, -1) {
-		name := strings.Trim(m, "@")
-		if v, ok := vars[name]; ok {
-			some[name] = v
-		}
-	}
-	return render(text, some)
-}
-
-func TestRender(t *testing.T) {
-	got, err := render("a @X@ b @Y_2@ @X@", map[string]string{"X": "1", "Y_2": "two"})
-	if err != nil || got != "a 1 b two 1" {
-		t.Errorf("render = %q, %v; want %q", got, err, "a 1 b two 1")
-	}
-	if _, err := render("a @X@ @Z@", map[string]string{"X": "1"}); err == nil || !strings.Contains(err.Error(), "@Z@") {
-		t.Errorf("render with @Z@ unfilled: err = %v, want one naming @Z@", err)
-	}
-	if _, err := render("a @X@", map[string]string{"X": "1", "GONE": "2"}); err == nil || !strings.Contains(err.Error(), "GONE") {
-		t.Errorf("render with an unused value: err = %v, want one naming GONE", err)
 	}
 }
 
@@ -174,4 +155,43 @@ func TestReadmeSnippetsParser(t *testing.T) {
 	if _, err := readmeSnippets("<!-- snippet:p from x -->\n```\nopen\n"); err == nil {
 		t.Error("an unclosed block: nil error")
 	}
+}
+
+// snippetMarker matches the lines that delimit a README snippet in a
+// template, in Lua ("-- snippet:NAME begin") or YAML ("# snippet:NAME end").
+var snippetMarker = regexp.MustCompile(`^\s*(?:--|#) snippet:([a-z0-9-]+) (begin|end)\s*$`)
+
+// snippets returns the text between each pair of snippet markers of a
+// template, by name, markers excluded.
+func snippets(text string) (map[string]string, error) {
+	out := map[string]string{}
+	var name string
+	var lines []string
+	for i, line := range strings.Split(text, "\n") {
+		m := snippetMarker.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+			if name != "" {
+				lines = append(lines, line)
+			}
+		case m[2] == "begin":
+			if name != "" {
+				return nil, fmt.Errorf("line %d: snippet %q begins inside %q", i+1, m[1], name)
+			}
+			if _, dup := out[m[1]]; dup {
+				return nil, fmt.Errorf("line %d: snippet %q twice", i+1, m[1])
+			}
+			name, lines = m[1], nil
+		default:
+			if m[1] != name {
+				return nil, fmt.Errorf("line %d: snippet %q ends, but %q is open", i+1, m[1], name)
+			}
+			out[name] = strings.Join(lines, "\n")
+			name = ""
+		}
+	}
+	if name != "" {
+		return nil, fmt.Errorf("snippet %q never ends", name)
+	}
+	return out, nil
 }

@@ -49,7 +49,7 @@ if [ -f .demo/run/demo.pid ] && kill -0 "$(cat .demo/run/demo.pid)" 2>/dev/null;
   die "another demo is running (pid $(cat .demo/run/demo.pid)); stop it first"
 fi
 rm -rf .demo/run
-mkdir -p .demo/run/data .demo/bin
+mkdir -p .demo/run/data .demo/run/certs .demo/bin
 chmod 700 .demo .demo/run
 run=$root/.demo/run
 echo $$ > "$run/demo.pid"
@@ -104,8 +104,8 @@ wait_port() { # name pid port seconds
 }
 
 # ---- build ----------------------------------------------------------------------------------------
-echo "demo: building qqgateway and qqsim"
-"$GO" build -o .demo/bin/ ./cmd/qqgateway ./cmd/qqsim
+echo "demo: building qqgateway, qqsim and xmppconfig"
+"$GO" build -o .demo/bin/ ./cmd/qqgateway ./cmd/qqsim ./xmppcomp/xmpptest/cmd/xmppconfig
 
 # ---- Prosody ----------------------------------------------------------------------------------------
 if [ ! -f .demo/tls.crt ] || [ ! -f .demo/tls.key ]; then
@@ -117,19 +117,12 @@ fi
 cp .demo/tls.crt .demo/tls.key "$run/"
 SECRET=$(openssl rand -hex 16)
 
-# The same template the end-to-end suite runs Prosody with (e2e/testdata/prosody.cfg.lua).
-sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
-sed -e "s|@DIR@|$(sed_escape "$run")|g" \
-    -e "s|@LOG_LEVEL@|info|g" \
-    -e "s|@C2S_PORT@|$C2S_PORT|g" \
-    -e "s|@COMPONENT_PORT@|$COMPONENT_PORT|g" \
-    -e "s|@HOST@|$HOST|g" \
-    -e "s|@COMPONENT_DOMAIN@|$TRANSPORT|g" \
-    -e "s|@COMPONENT_SECRET@|$SECRET|g" \
-    e2e/testdata/prosody.cfg.lua > "$run/prosody.cfg.lua"
-if left=$(grep -o '@[A-Z][A-Z0-9_]*@' "$run/prosody.cfg.lua"); then
-  die "e2e/testdata/prosody.cfg.lua has placeholders this script does not fill: $(echo $left)"
-fi
+# The configuration every test server and the end-to-end suite run with (xmppcomp/xmpptest's
+# template), here with STARTTLS for desktop clients.
+XMPPCONFIG_SECRET=$SECRET .demo/bin/xmppconfig -kind prosody -dir "$run" -domain "$HOST" \
+  -component "$TRANSPORT" -c2s-port "$C2S_PORT" -component-port "$COMPONENT_PORT" \
+  -cert "$run/tls.crt" -key "$run/tls.key" > "$run/prosody.cfg.lua" \
+  || die "cannot write Prosody's configuration"
 prosodyctl --config "$run/prosody.cfg.lua" register "$XMPP_USER" "$HOST" "$XMPP_PASSWORD" >/dev/null \
   || die "prosodyctl could not create $XMPP_USER@$HOST"
 prosody --config "$run/prosody.cfg.lua" -F > "$run/prosody.out" 2>&1 &

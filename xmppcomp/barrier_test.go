@@ -51,7 +51,7 @@ func TestSendNotConnected(t *testing.T) {
 // result or an error alike; each call has its own id.
 func TestBarrierWaitsForTheAnswer(t *testing.T) {
 	fs := newFakeServer(t)
-	comp := runComponent(t, fs.config(), newInbox())
+	comp, _ := runComponent(t, fs.config(), newInbox())
 	sc := fs.accept(t)
 	waitConnected(t, comp, 10*time.Second)
 	ctx := ctxT(t, 10*time.Second)
@@ -91,7 +91,7 @@ func TestBarrierWaitsForTheAnswer(t *testing.T) {
 // connection drops returns ErrNotConnected.
 func TestBarrierWithoutAnswer(t *testing.T) {
 	fs := newFakeServer(t)
-	comp := runComponent(t, fs.config(), newInbox())
+	comp, _ := runComponent(t, fs.config(), newInbox())
 	sc := fs.accept(t)
 	waitConnected(t, comp, 10*time.Second)
 	to := jid.MustParse("example.org")

@@ -41,25 +41,13 @@ func BenchmarkClientToClient(b *testing.B) {
 }
 
 func benchKinds(b *testing.B, f func(*testing.B, *xmpptest.Server)) {
-	for _, kind := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
-		b.Run(kind, func(b *testing.B) {
-			var srv *xmpptest.Server
-			if kind == xmpptest.Prosody {
-				srv = xmpptest.SharedProsody(b, sharedOpts)
-			} else {
-				srv = xmpptest.SharedEjabberd(b, sharedOpts)
-			}
-			f(b, srv)
-		})
-	}
+	xmpptest.EachKind(b, func(b *testing.B, kind string) { f(b, xmpptest.Shared(b, kind, sharedOpts)) })
 }
 
 func login(b *testing.B, srv *xmpptest.Server, user string) *xmpptest.Client {
-	user = xmpptest.UserName(user)
-	srv.CreateUser(b, user, "pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := srv.Login(b, ctx, user, "pw")
+	c := srv.NewClient(b, ctx, user)
 	if err := c.SendPresence(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -23,14 +23,12 @@ import (
 // and what the component sends from such a JID reaches the user intact,
 // including payloads in their own namespaces.
 func TestMessagesBothWays(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
-		user := xmpptest.UserName("both")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		box := newInbox()
 		comp := startComponent(t, srv, box, nil)
 		ctx := ctxT(t, 20*time.Second)
-		alice := srv.Login(t, ctx, user, "pw")
+		alice := srv.NewClient(t, ctx, "both")
 		if err := alice.SendPresence(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -57,10 +55,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Encode(ctx, chatMessage{From: buddy, To: alice.JID.Bare().String(), Type: "chat", Body: "hi back ✓"}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := alice.Next(ctx, xmpptest.MessageFrom(buddy))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := alice.Expect(t, ctx, "the component's chat", xmpptest.MessageFrom(buddy))
 		var out chatMessage
 		if err := got.Decode(&out); err != nil {
 			t.Fatal(err)
@@ -76,10 +71,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
 			t.Fatal(err)
 		}
-		got, err = alice.Next(ctx, xmpptest.MessageFrom(buddy))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got = alice.Expect(t, ctx, "the delayed message", xmpptest.MessageFrom(buddy))
 		var delayed struct {
 			Body  string `xml:"jabber:client body"`
 			Delay struct {
@@ -100,10 +92,7 @@ func TestMessagesBothWays(t *testing.T) {
 		if err := comp.Send(ctx, xml.NewDecoder(strings.NewReader(pres))); err != nil {
 			t.Fatal(err)
 		}
-		got, err = alice.Next(ctx, func(st xmppcomp.Stanza) bool { return st.Name == "presence" && st.From.Bare().String() == buddy })
-		if err != nil {
-			t.Fatal(err)
-		}
+		got = alice.Expect(t, ctx, "the buddy's presence", xmpptest.PresenceFrom(buddy, ""))
 		var p struct {
 			Show  string `xml:"jabber:client show"`
 			Photo string `xml:"vcard-temp:x:update x>photo"`
@@ -125,13 +114,11 @@ func TestMessagesBothWays(t *testing.T) {
 // the Barrier, messages still on their way through the component's stream
 // would come after it.
 func TestBarrierCoversWhatWasSent(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
-		user := xmpptest.UserName("barrier")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		comp := startComponent(t, srv, newInbox(), nil)
 		ctx := ctxT(t, 30*time.Second)
-		alice := srv.Login(t, ctx, user, "pw")
+		alice := srv.NewClient(t, ctx, "barrier")
 		from := "3@" + compDomain
 		const n = 300
 		for i := range n {
@@ -159,10 +146,8 @@ func TestBarrierCoversWhatWasSent(t *testing.T) {
 // IQs: the component answers pings to its bare domain itself; other IQs go
 // to the Handler, which answers with Send (here a vCard) or ReplyError.
 func TestIQs(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
-		user := xmpptest.UserName("iq")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		var comp *xmppcomp.Component
 		var ready = make(chan struct{})
 		h := xmppcomp.HandlerFunc(func(ctx context.Context, st xmppcomp.Stanza) {
@@ -185,7 +170,7 @@ func TestIQs(t *testing.T) {
 		comp = startComponent(t, srv, h, nil)
 		close(ready)
 		ctx := ctxT(t, 20*time.Second)
-		c := srv.Login(t, ctx, user, "pw")
+		c := srv.NewClient(t, ctx, "iq")
 
 		iq := func(to, payload string) xmppcomp.Stanza {
 			t.Helper()
@@ -233,8 +218,8 @@ func TestIQs(t *testing.T) {
 // A wrong secret stops Run at once with an error that says what happened
 // and names the domain, instead of retrying forever or reporting EOF.
 func TestWrongSecret(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		c, err := xmppcomp.New(xmppcomp.Config{Domain: compDomain, Server: srv.ComponentAddr, Secret: "not-the-secret"}, newInbox())
 		if err != nil {
 			t.Fatal(err)
@@ -271,10 +256,8 @@ func TestWrongSecret(t *testing.T) {
 // meanwhile, and the component is back and passing traffic within the
 // backoff bound once the server listens again.
 func TestReconnectAfterServerRestart(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := private(t, kind)
-		user := xmpptest.UserName("restart")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Start(t, kind, sharedOpts)
 		box := newInbox()
 		var mu sync.Mutex
 		var connects int
@@ -314,16 +297,14 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 			t.Errorf("reconnected %v after the server was back, want within %v", took, limit)
 		}
 		ctx := ctxT(t, 20*time.Second)
-		alice := srv.Login(t, ctx, user, "pw")
+		alice := srv.NewClient(t, ctx, "restart")
 		if err := alice.SendPresence(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := comp.Encode(ctx, chatMessage{From: "1@" + compDomain, To: alice.JID.String(), Body: "back"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.Next(ctx, xmpptest.MessageFrom("1@"+compDomain)); err != nil {
-			t.Fatal(err)
-		}
+		alice.Expect(t, ctx, "the message after the reconnect", xmpptest.MessageFrom("1@"+compDomain))
 		if err := alice.Encode(ctx, chatMessage{To: "1@" + compDomain, Body: "in"}); err != nil {
 			t.Fatal(err)
 		}
@@ -341,13 +322,11 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 // 1,000 stanzas sent concurrently from 16 goroutines all arrive, each
 // sender's in its order.
 func TestConcurrentSends(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
-		user := xmpptest.UserName("many")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		comp := startComponent(t, srv, newInbox(), nil)
 		ctx := ctxT(t, 60*time.Second)
-		alice := srv.Login(t, ctx, user, "pw")
+		alice := srv.NewClient(t, ctx, "many")
 		const senders, total = 16, 1000
 		var wg sync.WaitGroup
 		errs := make(chan error, senders)
@@ -396,8 +375,8 @@ func TestConcurrentSends(t *testing.T) {
 // A hung server (SIGSTOP) is noticed by the pings within PingInterval +
 // PingTimeout, and the component reconnects once the server continues.
 func TestPingDetectsHungServer(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := private(t, kind)
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Start(t, kind, sharedOpts)
 		const interval, timeout = 300 * time.Millisecond, 300 * time.Millisecond
 		lost := make(chan error, 4)
 		comp := startComponent(t, srv, newInbox(), func(cfg *xmppcomp.Config) {
@@ -450,9 +429,7 @@ func TestPingDetectsHungServer(t *testing.T) {
 // passing while the queue is full, and everything is delivered in order
 // once the Handler continues.
 func TestSlowHandler(t *testing.T) {
-	srv := shared(t, xmpptest.Prosody)
-	user := xmpptest.UserName("slow")
-	srv.CreateUser(t, user, "pw")
+	srv := xmpptest.SharedProsody(t, sharedOpts)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var bodies []string
@@ -472,7 +449,7 @@ func TestSlowHandler(t *testing.T) {
 		cfg.OnDisconnect = func(err error) { lost <- err }
 	})
 	ctx := ctxT(t, 20*time.Second)
-	alice := srv.Login(t, ctx, user, "pw")
+	alice := srv.NewClient(t, ctx, "slow")
 	const n = 50
 	for i := range n {
 		if err := alice.Encode(ctx, chatMessage{To: "2@" + compDomain, Body: fmt.Sprint(i)}); err != nil {
@@ -487,9 +464,7 @@ func TestSlowHandler(t *testing.T) {
 	if err := comp.Encode(ctx, chatMessage{From: "2@" + compDomain, To: alice.JID.String(), Body: "still here"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Next(ctx, xmpptest.MessageFrom("2@"+compDomain)); err != nil {
-		t.Fatal(err)
-	}
+	alice.Expect(t, ctx, "the message sent while the handler is slow", xmpptest.MessageFrom("2@"+compDomain))
 	time.Sleep(time.Second)
 	select {
 	case err := <-lost:
@@ -521,33 +496,18 @@ func TestSlowHandler(t *testing.T) {
 // connection goes away (a restarted gateway whose old connection the server
 // has not yet noticed as dead).
 func TestConflictIsRetried(t *testing.T) {
-	srv := shared(t, xmpptest.Prosody)
+	srv := xmpptest.SharedProsody(t, sharedOpts)
 	cfg := xmppcomp.Config{Domain: compDomain, Server: srv.ComponentAddr, Secret: compSecret,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}
-	first, err := xmppcomp.New(cfg, newInbox())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx1, stop1 := context.WithCancel(context.Background())
-	done1 := make(chan error, 1)
-	go func() { done1 <- first.Run(ctx1) }()
-	defer stop1()
+	first, stopFirst := runComponent(t, cfg, newInbox())
 	waitConnected(t, first, 10*time.Second)
 
-	second := runComponent(t, cfg, newInbox())
+	second, _ := runComponent(t, cfg, newInbox())
 	time.Sleep(time.Second)
 	if second.Connected() {
 		t.Fatal("second component connected while the first is")
 	}
-	stop1()
-	select {
-	case err := <-done1:
-		if err != nil {
-			t.Fatalf("first Run = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("first Run did not return after cancel")
-	}
+	stopFirst()
 	if d := waitConnected(t, second, 5*time.Second); d > cfg.MaxBackoff+time.Second {
 		t.Errorf("second took %v to take over", d)
 	}
@@ -557,12 +517,10 @@ func TestConflictIsRetried(t *testing.T) {
 // resource that fetched the roster) and, answered by the client itself,
 // leave the connection working: what a gateway's subscription tests need.
 func TestClientAnswersRosterPush(t *testing.T) {
-	kinds(t, func(t *testing.T, kind string) {
-		srv := shared(t, kind)
-		user := xmpptest.UserName("roster")
-		srv.CreateUser(t, user, "pw")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		srv := xmpptest.Shared(t, kind, sharedOpts)
 		ctx := ctxT(t, 10*time.Second)
-		c := srv.Login(t, ctx, user, "pw")
+		c := srv.NewClient(t, ctx, "roster")
 		// Prosody pushes only to resources that have fetched the roster.
 		if st, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type='get'><query xmlns='jabber:iq:roster'/></iq>`))); err != nil || st.Type != "result" {
 			t.Fatalf("roster get: %v %s", err, st)

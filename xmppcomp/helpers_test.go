@@ -57,9 +57,10 @@ func (b *inbox) next(t *testing.T, timeout time.Duration, match func(xmppcomp.St
 	}
 }
 
-// runComponent runs a component with cfg until the test ends, without
-// waiting for it to connect. At cleanup, Run must return nil promptly.
-func runComponent(t testing.TB, cfg xmppcomp.Config, h xmppcomp.Handler) *xmppcomp.Component {
+// runComponent runs a component with cfg until stop is called or the test
+// ends, without waiting for it to connect. stop cancels Run and fails the
+// test unless Run returns nil promptly; it may be called again.
+func runComponent(t testing.TB, cfg xmppcomp.Config, h xmppcomp.Handler) (c *xmppcomp.Component, stop func()) {
 	t.Helper()
 	c, err := xmppcomp.New(cfg, h)
 	if err != nil {
@@ -68,18 +69,22 @@ func runComponent(t testing.TB, cfg xmppcomp.Config, h xmppcomp.Handler) *xmppco
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v after cancel, want nil", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v after cancel, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("Run did not return within 10s of cancel")
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return within 10s of cancel")
-		}
-	})
-	return c
+		})
+	}
+	t.Cleanup(stop)
+	return c, stop
 }
 
 func waitConnected(t testing.TB, c *xmppcomp.Component, timeout time.Duration) time.Duration {

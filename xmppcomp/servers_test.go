@@ -14,36 +14,9 @@ import (
 // The tests in files tagged integration run against real Prosody and
 // ejabberd (xmpptest): go test -tags integration ./xmppcomp/...
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	xmpptest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(xmpptest.Main(m)) }
 
 var sharedOpts = xmpptest.Options{ComponentDomain: compDomain, Secret: compSecret}
-
-// kinds runs f once per server kind as subtests.
-func kinds(t *testing.T, f func(t *testing.T, kind string)) {
-	for _, k := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
-		t.Run(k, func(t *testing.T) { f(t, k) })
-	}
-}
-
-func shared(t testing.TB, kind string) *xmpptest.Server {
-	t.Helper()
-	if kind == xmpptest.Prosody {
-		return xmpptest.SharedProsody(t, sharedOpts)
-	}
-	return xmpptest.SharedEjabberd(t, sharedOpts)
-}
-
-func private(t *testing.T, kind string) *xmpptest.Server {
-	t.Helper()
-	if kind == xmpptest.Prosody {
-		return xmpptest.StartProsody(t, sharedOpts)
-	}
-	return xmpptest.StartEjabberd(t, sharedOpts)
-}
 
 // componentConfig is a Config for srv with short waits for tests.
 func componentConfig(srv *xmpptest.Server) xmppcomp.Config {
@@ -59,7 +32,7 @@ func startComponent(t testing.TB, srv *xmpptest.Server, h xmppcomp.Handler, edit
 	if edit != nil {
 		edit(&cfg)
 	}
-	c := runComponent(t, cfg, h)
+	c, _ := runComponent(t, cfg, h)
 	waitConnected(t, c, 10*time.Second)
 	return c
 }

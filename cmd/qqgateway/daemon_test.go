@@ -1,3 +1,5 @@
+//go:build integration
+
 package main
 
 // The built binary against a real Prosody and qqsim: what an operator and a
@@ -5,7 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -25,13 +26,11 @@ import (
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
 	"qqxmpp/store"
-	"qqxmpp/xmppcomp"
 	"qqxmpp/xmppcomp/xmpptest"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	xmpptest.StopShared()
+	code := xmpptest.Main(m)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
@@ -193,34 +192,11 @@ format = "json"
 	if err := os.WriteFile(s.config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// Unique per run: the shared server outlives the test (-count=2).
-	s.user = "u" + strings.ToLower(rand.Text()[:10])
+	s.user = xmpptest.UserName(t.Name())
 	return s
 }
 
 func (s *stack) bare() string { return s.user + "@" + s.srv.Domain }
-
-func sendXML(t *testing.T, ctx context.Context, c *xmpptest.Client, format string, args ...any) {
-	t.Helper()
-	if err := c.Send(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(format, args...)))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func next(t *testing.T, ctx context.Context, c *xmpptest.Client, what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
-	t.Helper()
-	st, err := c.Next(ctx, match)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return st
-}
-
-func presFrom(from, typ string) func(xmppcomp.Stanza) bool {
-	return func(st xmppcomp.Stanza) bool {
-		return st.Name == "presence" && st.From.Bare().String() == from && st.Type == typ
-	}
-}
 
 // online starts the binary and brings the user online in QQ through it:
 // registration, subscriptions approved, Bob seen available.
@@ -245,14 +221,14 @@ func (s *stack) online(t *testing.T, ctx context.Context) (*process, *xmpptest.C
 	if err != nil || ans.Type != "result" {
 		t.Fatalf("registration: %s %v", ans, err)
 	}
-	next(t, ctx, c, "subscribe from the gateway", presFrom(dTransport, "subscribe"))
-	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, dTransport)
-	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, dTransport)
+	c.Expect(t, ctx, "subscribe from the gateway", xmpptest.PresenceFrom(dTransport, "subscribe"))
+	c.SendXML(t, ctx, `<presence to=%q type="subscribed"/>`, dTransport)
+	c.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, dTransport)
 	bob := "20001@" + dTransport
-	next(t, ctx, c, "subscribe from Bob", presFrom(bob, "subscribe"))
-	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, bob)
-	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, bob)
-	next(t, ctx, c, "Bob available", presFrom(bob, ""))
+	c.Expect(t, ctx, "subscribe from Bob", xmpptest.PresenceFrom(bob, "subscribe"))
+	c.SendXML(t, ctx, `<presence to=%q type="subscribed"/>`, bob)
+	c.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, bob)
+	c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(bob, ""))
 	if !s.sim.Session(10001).LoggedIn {
 		t.Fatal("the user is not logged in to QQ")
 	}
@@ -284,8 +260,8 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("shutdown took %v, want a few seconds at most", took)
 	}
-	next(t, ctx, c, "Bob unavailable", presFrom("20001@"+dTransport, "unavailable"))
-	next(t, ctx, c, "the transport unavailable", presFrom(dTransport, "unavailable"))
+	c.Expect(t, ctx, "Bob unavailable", xmpptest.PresenceFrom("20001@"+dTransport, "unavailable"))
+	c.Expect(t, ctx, "the transport unavailable", xmpptest.PresenceFrom(dTransport, "unavailable"))
 	if s.sim.Session(10001).LoggedIn {
 		t.Error("the QQ session survived the shutdown")
 	}
@@ -344,7 +320,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	s.block.Store(true)
 	p.signal(t, syscall.SIGTERM)
 	// The user is told first; the logout then hangs.
-	next(t, ctx, c, "Bob unavailable", presFrom("20001@"+dTransport, "unavailable"))
+	c.Expect(t, ctx, "Bob unavailable", xmpptest.PresenceFrom("20001@"+dTransport, "unavailable"))
 	select {
 	case <-p.done:
 		t.Fatalf("exited (code %d) although the QQ logout hangs", p.code)

@@ -61,6 +61,16 @@ func (s *Server) Login(t testing.TB, ctx context.Context, user, password string)
 	return c
 }
 
+// NewClient creates a user with a fresh name, UserName(name), and logs
+// them in; the client is closed at cleanup. For a user who logs in more
+// than once, use CreateUser and Login.
+func (s *Server) NewClient(t testing.TB, ctx context.Context, name string) *Client {
+	t.Helper()
+	user, password := UserName(name), crand.Text()
+	s.CreateUser(t, user, password)
+	return s.Login(t, ctx, user, password)
+}
+
 // Dial connects to the c2s listener at addr and logs in as j (bare or full;
 // without a resource a random one is used).
 func Dial(ctx context.Context, addr string, j jid.JID, password string) (*Client, error) {

@@ -4,20 +4,20 @@
 // directory, with one external component entry, stopped at cleanup.
 //
 //	srv := xmpptest.StartProsody(t, xmpptest.Options{ComponentDomain: "qq.localhost", Secret: "s"})
-//	user := xmpptest.UserName(t.Name())
-//	srv.CreateUser(t, user, "pw")
-//	alice := srv.Login(t, ctx, user, "pw")
+//	alice := srv.NewClient(t, ctx, "alice") // a new user, logged in
 //	alice.SendPresence(ctx)
 //	// connect an xmppcomp.Component to srv.ComponentAddr ...
 //	alice.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, "10001@qq.localhost")
 //	alice.Expect(t, ctx, "the buddy's answer", xmpptest.PresenceFrom("10001@qq.localhost", "subscribed"))
 //
-// StartProsody and StartEjabberd give a test its own server (Prosody
-// starts in about a second, ejabberd in two or three); Stop, Start,
-// Restart (same ports, same data), Pause and Resume (SIGSTOP/SIGCONT, a
-// hung server) act on it. SharedProsody and SharedEjabberd give every test
-// of a binary the same server for the same Options; such a server must not
-// be stopped or paused by a test, and TestMain should call StopShared.
+// StartProsody and StartEjabberd (or Start with the kind) give a test its
+// own server (Prosody starts in about a second, ejabberd in two or three);
+// Stop, Start, Restart (same ports, same data), Pause and Resume
+// (SIGSTOP/SIGCONT, a hung server) act on it. SharedProsody and
+// SharedEjabberd (or Shared) give every test of a binary the same server
+// for the same Options; such a server must not be stopped or paused by a
+// test, and TestMain should run the tests with Main, which stops them.
+// EachKind runs a subtest per kind.
 //
 // Only processes the package started are signalled, by their own process
 // group; they also get SIGKILL if the test binary dies. ejabberd is run
@@ -46,5 +46,6 @@
 // until SendPresence. Expect is Next that fails the test, showing what was
 // received instead; PresenceFrom, MessageFrom and IQResult are matchers
 // for it; SendXML sends a formatted stanza. UserName makes user names
-// unique, since a shared server keeps its users for the whole test binary.
+// unique, since a shared server keeps its users for the whole test binary;
+// NewClient creates such a user and logs in.
 package xmpptest

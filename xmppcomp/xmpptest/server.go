@@ -114,6 +114,20 @@ func StartEjabberd(t testing.TB, opts Options) *Server {
 	return start(t, Ejabberd, opts, dirFor(t, opts), true)
 }
 
+// Start is StartProsody or StartEjabberd, by kind.
+func Start(t testing.TB, kind string, opts Options) *Server {
+	t.Helper()
+	return start(t, kind, opts, dirFor(t, opts), true)
+}
+
+// EachKind runs f as a subtest of t, a *testing.T or *testing.B, once per
+// server kind: Prosody, then Ejabberd.
+func EachKind[T interface{ Run(string, func(T)) bool }](t T, f func(t T, kind string)) {
+	for _, k := range []string{Prosody, Ejabberd} {
+		t.Run(k, func(t T) { f(t, k) })
+	}
+}
+
 func dirFor(t testing.TB, opts Options) string {
 	if opts.Dir != "" {
 		return opts.Dir

@@ -23,8 +23,9 @@ type sharedKey struct {
 // SharedProsody returns a Prosody started once per test binary for these
 // Options and reused by every caller with equal Options. Tests using it
 // must not Stop, Pause or Restart it (use StartProsody for that) and should
-// use user names of their own. Call StopShared from TestMain after m.Run;
-// if that is forgotten the servers still die with the test binary.
+// use user names of their own (UserName). Run the tests with Main, which
+// stops the shared servers afterwards; if that is forgotten they still die
+// with the test binary.
 func SharedProsody(t testing.TB, opts Options) *Server {
 	t.Helper()
 	return sharedServer(t, Prosody, opts)
@@ -71,13 +72,7 @@ func sharedServer(t testing.TB, kind string, opts Options) *Server {
 }
 
 // StopShared stops the servers started by SharedProsody and SharedEjabberd
-// and removes their directories (not an Options.Dir). Call it from TestMain:
-//
-//	func TestMain(m *testing.M) {
-//		code := m.Run()
-//		xmpptest.StopShared()
-//		os.Exit(code)
-//	}
+// and removes their directories (not an Options.Dir). Main calls it.
 func StopShared() {
 	shared.Lock()
 	defer shared.Unlock()
@@ -89,4 +84,20 @@ func StopShared() {
 		_ = os.RemoveAll(d)
 	}
 	shared.dirs = nil
+}
+
+// Shared is SharedProsody or SharedEjabberd, by kind.
+func Shared(t testing.TB, kind string, opts Options) *Server {
+	t.Helper()
+	return sharedServer(t, kind, opts)
+}
+
+// Main runs the tests of a binary and then stops the shared servers; it
+// returns the exit code. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(xmpptest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	StopShared()
+	return code
 }
