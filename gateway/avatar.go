@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/xml"
 	"fmt"
 	"image"
 	"image/color"
@@ -47,7 +46,11 @@ type Avatars struct {
 
 // ForFace returns the avatar of a face number, drawing it once.
 func (a *Avatars) ForFace(face int) (Avatar, error) {
-	pic := avatarPicture(face)
+	return a.forPicture(avatarPicture(face))
+}
+
+// forPicture returns the avatar of a picture number, drawing it once.
+func (a *Avatars) forPicture(pic int) (Avatar, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if av, ok := a.cache[pic]; ok {
@@ -64,12 +67,6 @@ func (a *Avatars) ForFace(face int) (Avatar, error) {
 	}
 	a.cache[pic] = av
 	return av, nil
-}
-
-// RenderAvatar draws the avatar of a face number as PNG. The same face
-// always gives the same bytes.
-func RenderAvatar(face int) ([]byte, error) {
-	return renderAvatar(avatarPicture(face))
 }
 
 // avatarPicture is the picture number of a face, or 0 for a face no client
@@ -174,32 +171,19 @@ func abs(f float64) float64 {
 // mod2 is f modulo 2 for f >= 0.
 func mod2(f float64) float64 { return f - 2*float64(int(f/2)) }
 
-// glyph is a 3×5 pixel font for the digits and "?": each row is three bits,
-// the most significant on the left.
+// glyphs is a 3×5 pixel font for the digits 0 to 9 and, last, "?": each
+// row is three bits, the most significant on the left.
+var glyphs = [11][5]uint8{
+	{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+	{7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
+	{7, 1, 3, 0, 2},
+}
+
 func glyph(ch rune) [5]uint8 {
-	switch ch {
-	case '0':
-		return [5]uint8{7, 5, 5, 5, 7}
-	case '1':
-		return [5]uint8{2, 6, 2, 2, 7}
-	case '2':
-		return [5]uint8{7, 1, 7, 4, 7}
-	case '3':
-		return [5]uint8{7, 1, 7, 1, 7}
-	case '4':
-		return [5]uint8{5, 5, 7, 1, 1}
-	case '5':
-		return [5]uint8{7, 4, 7, 1, 7}
-	case '6':
-		return [5]uint8{7, 4, 7, 5, 7}
-	case '7':
-		return [5]uint8{7, 1, 1, 1, 1}
-	case '8':
-		return [5]uint8{7, 5, 7, 5, 7}
-	case '9':
-		return [5]uint8{7, 5, 7, 1, 7}
+	if ch >= '0' && ch <= '9' {
+		return glyphs[ch-'0']
 	}
-	return [5]uint8{7, 1, 3, 0, 2} // ?
+	return glyphs[10]
 }
 
 // drawLabel draws text centred in img, as large as fits inside the disc.
@@ -232,30 +216,3 @@ func drawLabel(img draw.Image, text string, ink color.Color) {
 		}
 	}
 }
-
-// NSVCardUpdate is XEP-0153's namespace: a presence payload carrying the
-// hash of the sender's vCard photo.
-const NSVCardUpdate = "vcard-temp:x:update"
-
-// vcardUpdate is <x xmlns='vcard-temp:x:update'><photo>hash</photo></x>.
-type vcardUpdate struct {
-	XMLName xml.Name `xml:"vcard-temp:x:update x"`
-	Photo   string   `xml:"photo"`
-}
-
-// buddyPresenceExtras are the payloads of a buddy's available presence:
-// the XEP-0153 hash of its avatar, which its vCard's PHOTO carries.
-func (s *session) buddyPresenceExtras(b *buddy) []any {
-	av, err := s.g.flow.avatars.ForFace(b.face)
-	if err != nil {
-		return nil
-	}
-	return []any{vcardUpdate{Photo: av.Hash}}
-}
-
-// extraGatewayFeatures are disco features of the domain beyond the core's.
-func (s *session) extraGatewayFeatures() []string { return nil }
-
-// extraContactFeatures are disco features of buddy JIDs beyond the core's:
-// they confirm messages that ask for a receipt.
-func (s *session) extraContactFeatures() []string { return []string{NSReceipts} }

@@ -15,11 +15,11 @@ import (
 )
 
 func TestAvatarIsDeterministicPNG(t *testing.T) {
-	a, err := RenderAvatar(270)
+	a, err := renderFace(270)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := RenderAvatar(270)
+	b, err := renderFace(270)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestAvatarHashIsSHA1OfPNG(t *testing.T) {
 	if av.Hash != hex.EncodeToString(sum[:]) || len(av.Hash) != 40 {
 		t.Errorf("hash %q is not the hex SHA-1 of the PNG", av.Hash)
 	}
-	raw, _ := RenderAvatar(0)
+	raw, _ := renderFace(0)
 	if !bytes.Equal(raw, av.PNG) {
 		t.Error("cached avatar differs from a fresh rendering")
 	}
@@ -127,7 +127,7 @@ func TestAvatarsConcurrent(t *testing.T) {
 
 func BenchmarkAvatarRender(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		if _, err := RenderAvatar(i % 600); err != nil {
+		if _, err := renderFace(i % 600); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -154,11 +154,11 @@ func TestNewFaceOfOnlineBuddyIsAnnounced(t *testing.T) {
 	const face = 30
 	done := make(chan struct{})
 	h.g.sched.submit(s.task, func(context.Context) {
-		s.qq = &faceSetter{QQ: s.qq, uin: 20001, face: face}
+		s.link.qq = &faceSetter{QQ: s.link.qq, uin: 20001, face: face}
 		close(done)
 	})
 	<-done
-	want, err := h.g.flow.avatars.ForFace(face)
+	want, err := h.g.emit.avatars.ForFace(face)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,3 +189,6 @@ func (f *faceSetter) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error)
 	}
 	return bs, err
 }
+
+// renderFace draws the avatar of a face number.
+func renderFace(face int) ([]byte, error) { return renderAvatar(avatarPicture(face)) }

@@ -33,7 +33,9 @@ func BenchmarkIdleSessions(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		g, err := New(Config{Domain: testDomain, Logger: quietLogger()}, st)
+		cfg := DefaultConfig(testDomain)
+		cfg.Logger = quietLogger()
+		g, err := New(cfg, st)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -45,17 +47,17 @@ func BenchmarkIdleSessions(b *testing.B) {
 			s := newSession(g, bare)
 			s.loaded = true
 			s.setRegistration(&store.Registration{JID: s.key, UIN: int64(100000 + j)})
-			s.resources["phone"] = resource{prio: 0, seq: 1}
-			s.state = stateOnline
-			s.status = qqproto.StatusOnline
+			s.res.set("phone", 0, true, &presenceIn{}, 1)
+			s.link.state = stateOnline
+			s.link.status = qqproto.StatusOnline
 			for k := 0; k < buddies; k++ {
 				bd := s.buddy(qqproto.UIN(200000 + k))
 				bd.nick, bd.listed, bd.status = "好友昵称", true, qqproto.StatusOnline
 				bd.sent = presenceFor(bd)
 			}
 			g.sessions[s.key] = s
-			s.nextMsg = now.Add(time.Hour)
-			s.nextStat = now.Add(time.Hour)
+			s.link.nextMsg = now.Add(time.Hour)
+			s.link.nextStat = now.Add(time.Hour)
 			s.reschedule()
 		}
 		runtime.GC()

@@ -6,13 +6,14 @@ import (
 	"io"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
 	"qqxmpp/qqproto"
 )
 
-// Defaults of Config.
+// Defaults of Config, as DefaultConfig sets them.
 const (
 	DefaultName            = "QQ"
 	DefaultPollActive      = time.Second
@@ -22,6 +23,7 @@ const (
 	DefaultLoginBackoffMin = 5 * time.Second
 	DefaultLoginBackoffMax = 5 * time.Minute
 	DefaultShutdownTimeout = 5 * time.Second
+	DefaultResourceGrace   = 15 * time.Second
 	// DefaultProfileFetches bounds the GetInfo requests one roster import
 	// makes for the nicknames of offline buddies.
 	DefaultProfileFetches = 200
@@ -31,7 +33,8 @@ const (
 	DefaultMaxMessageBytes = 2000
 )
 
-// Config configures a Gateway. Zero fields take the defaults above.
+// Config configures a Gateway. Every field is taken as it is: start from
+// DefaultConfig and change what differs.
 type Config struct {
 	// Domain is the component's domain, e.g. "qq.example.org"; buddies are
 	// <uin>@Domain.
@@ -65,17 +68,44 @@ type Config struct {
 	// ShutdownTimeout bounds what Run does after its context ended:
 	// unavailable presences and QQ logouts.
 	ShutdownTimeout time.Duration
+	// ResourceGrace is how long after a reconnect a user's server has to
+	// answer the probe for each resource the session knew; resources it
+	// does not confirm went away while the connection was down.
+	ResourceGrace time.Duration
 	// ProfileFetches bounds the GetInfo requests of one roster import (the
-	// nicknames of offline buddies not yet known); a negative value means
-	// none.
+	// nicknames of offline buddies not yet known); 0 means none.
 	ProfileFetches int
 	// MaxMessageBytes bounds the UTF-8 bytes of text in one CLTMSG; a longer
 	// message is split on character boundaries into several.
 	MaxMessageBytes int
 
+	// Clock tells the time and runs the timers; nil means the real one.
+	// Tests pass a fake to step through poll intervals without sleeping.
+	Clock clockwork.Clock
+
 	// Logger receives the gateway's log; nil discards it. Session lines
 	// carry the fields jid and uin; passwords and their MD5 never appear.
 	Logger logrus.FieldLogger
+}
+
+// DefaultConfig is the configuration of a gateway for domain with every
+// other field at its default.
+func DefaultConfig(domain string) Config {
+	return Config{
+		Domain:          domain,
+		Name:            DefaultName,
+		Version:         "dev",
+		PollActive:      DefaultPollActive,
+		PollIdle:        DefaultPollIdle,
+		ActiveFor:       DefaultActiveFor,
+		MaxInFlight:     DefaultMaxInFlight,
+		LoginBackoffMin: DefaultLoginBackoffMin,
+		LoginBackoffMax: DefaultLoginBackoffMax,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		ResourceGrace:   DefaultResourceGrace,
+		ProfileFetches:  DefaultProfileFetches,
+		MaxMessageBytes: DefaultMaxMessageBytes,
+	}
 }
 
 func (c *Config) validate() (jid.JID, error) {
@@ -86,52 +116,11 @@ func (c *Config) validate() (jid.JID, error) {
 	if err != nil || dom.Localpart() != "" || dom.Resourcepart() != "" {
 		return jid.JID{}, fmt.Errorf("gateway: Config.Domain %q is not a bare domain like \"qq.example.org\"", c.Domain)
 	}
-	for _, d := range []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"PollActive", &c.PollActive, DefaultPollActive},
-		{"PollIdle", &c.PollIdle, DefaultPollIdle},
-		{"ActiveFor", &c.ActiveFor, DefaultActiveFor},
-		{"LoginBackoffMin", &c.LoginBackoffMin, DefaultLoginBackoffMin},
-		{"LoginBackoffMax", &c.LoginBackoffMax, DefaultLoginBackoffMax},
-		{"ShutdownTimeout", &c.ShutdownTimeout, DefaultShutdownTimeout},
-		{"StatusInterval", &c.StatusInterval, 0},
-	} {
-		if *d.v < 0 {
-			return jid.JID{}, fmt.Errorf("gateway: Config.%s is negative (%v)", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	if err := c.checkNumbers(); err != nil {
+		return jid.JID{}, err
 	}
-	if c.PollActive > c.PollIdle {
-		return jid.JID{}, fmt.Errorf("gateway: Config.PollActive (%v) is longer than Config.PollIdle (%v)", c.PollActive, c.PollIdle)
-	}
-	if c.LoginBackoffMin > c.LoginBackoffMax {
-		return jid.JID{}, fmt.Errorf("gateway: Config.LoginBackoffMin (%v) is longer than Config.LoginBackoffMax (%v)", c.LoginBackoffMin, c.LoginBackoffMax)
-	}
-	if c.MaxInFlight < 0 {
-		return jid.JID{}, fmt.Errorf("gateway: Config.MaxInFlight is negative (%d)", c.MaxInFlight)
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.MaxMessageBytes < 0 || (c.MaxMessageBytes > 0 && c.MaxMessageBytes < minSplitSize) {
-		return jid.JID{}, fmt.Errorf("gateway: Config.MaxMessageBytes is %d; want 0 (the default, %d) or at least %d", c.MaxMessageBytes, DefaultMaxMessageBytes, minSplitSize)
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.ProfileFetches == 0 {
-		c.ProfileFetches = DefaultProfileFetches
-	}
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.Version == "" {
-		c.Version = "dev"
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	if c.Logger == nil {
 		l := logrus.New()
@@ -143,7 +132,44 @@ func (c *Config) validate() (jid.JID, error) {
 	}
 	if c.NewQQ == nil {
 		opts := c.QQ
-		c.NewQQ = func(uin qqproto.UIN) QQ { return qqproto.NewClient(uin, opts) }
+		c.NewQQ = func(uin qqproto.UIN) QQ { return newQQClient(uin, opts) }
 	}
 	return dom, nil
+}
+
+// checkNumbers rejects durations and counts that cannot work.
+func (c *Config) checkNumbers() error {
+	for _, d := range []struct {
+		name   string
+		v      time.Duration
+		zeroOK bool
+	}{
+		{"PollActive", c.PollActive, false},
+		{"PollIdle", c.PollIdle, false},
+		{"ActiveFor", c.ActiveFor, false},
+		{"LoginBackoffMin", c.LoginBackoffMin, false},
+		{"LoginBackoffMax", c.LoginBackoffMax, false},
+		{"ShutdownTimeout", c.ShutdownTimeout, false},
+		{"ResourceGrace", c.ResourceGrace, false},
+		{"StatusInterval", c.StatusInterval, true},
+	} {
+		if d.v < 0 || (d.v == 0 && !d.zeroOK) {
+			return fmt.Errorf("gateway: Config.%s is %v; want a positive duration (DefaultConfig sets every field)", d.name, d.v)
+		}
+	}
+	switch {
+	case c.PollActive > c.PollIdle:
+		return fmt.Errorf("gateway: Config.PollActive (%v) is longer than Config.PollIdle (%v)", c.PollActive, c.PollIdle)
+	case c.LoginBackoffMin > c.LoginBackoffMax:
+		return fmt.Errorf("gateway: Config.LoginBackoffMin (%v) is longer than Config.LoginBackoffMax (%v)", c.LoginBackoffMin, c.LoginBackoffMax)
+	case c.MaxInFlight <= 0:
+		return fmt.Errorf("gateway: Config.MaxInFlight is %d; want at least 1", c.MaxInFlight)
+	case c.MaxMessageBytes < minSplitSize:
+		return fmt.Errorf("gateway: Config.MaxMessageBytes is %d; want at least %d (default %d)", c.MaxMessageBytes, minSplitSize, DefaultMaxMessageBytes)
+	case c.ProfileFetches < 0:
+		return fmt.Errorf("gateway: Config.ProfileFetches is %d; want 0 or more", c.ProfileFetches)
+	case c.Name == "" || c.Version == "":
+		return errors.New("gateway: Config.Name and Config.Version must not be empty")
+	}
+	return nil
 }

@@ -9,9 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
-
-	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/store"
@@ -27,14 +24,13 @@ func refusedAllText(uin qqproto.UIN) string {
 
 // addRequested takes MT=2, someone asking to add the user: a subscribe
 // from their JID with their reason as status. The user's subscribed or
-// unsubscribed answers it (onUserSubscribed, onUserUnsubscribed).
-func (s *session) addRequested(ctx context.Context, m qqproto.Message) error {
-	b := s.buddy(m.From)
-	p := presence{From: s.g.buddyJID(m.From), To: s.key, Type: presSubscribe, Status: strings.TrimSpace(m.Text), Nick: newNick(b.nick)}
-	if err := s.send(ctx, p); err != nil {
+// unsubscribed answers it (approveAdd, userUnsubscribed).
+func (s *session) addRequested(ctx context.Context, from qqproto.UIN, reason string) error {
+	b := s.buddy(from)
+	if err := s.e.subscription(ctx, from, s.key, presSubscribe, strings.TrimSpace(reason), b.nick); err != nil {
 		return err
 	}
-	if c, err := s.g.st.Contact(ctx, s.key, int64(m.From)); err == nil && c.Sub == store.Both {
+	if c, err := s.g.st.Contact(ctx, s.key, int64(from)); err == nil && c.Sub == store.Both {
 		return nil // already mutual: the answer changes nothing here
 	}
 	s.markContact(ctx, b, store.PendingIn)
@@ -43,9 +39,9 @@ func (s *session) addRequested(ctx context.Context, m qqproto.Message) error {
 
 // addAccepted takes MT=3: the buddy the user asked to add accepted, so the
 // user's subscribe is approved, and the buddy's state learnt soon.
-func (s *session) addAccepted(ctx context.Context, m qqproto.Message) error {
-	b := s.buddy(m.From)
-	if err := s.send(ctx, presence{From: s.g.buddyJID(m.From), To: s.key, Type: presSubscribed}); err != nil {
+func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
+	b := s.buddy(from)
+	if err := s.e.subscription(ctx, from, s.key, presSubscribed, "", ""); err != nil {
 		return err
 	}
 	b.listed = true
@@ -57,53 +53,41 @@ func (s *session) addAccepted(ctx context.Context, m qqproto.Message) error {
 
 // addRefused takes MT=4: the buddy refused; the user's subscribe is denied
 // with their reason as status.
-func (s *session) addRefused(ctx context.Context, m qqproto.Message) error {
-	p := presence{From: s.g.buddyJID(m.From), To: s.key, Type: presUnsubscribed, Status: strings.TrimSpace(m.Text)}
-	if err := s.send(ctx, p); err != nil {
+func (s *session) addRefused(ctx context.Context, from qqproto.UIN, reason string) error {
+	if err := s.e.subscription(ctx, from, s.key, presUnsubscribed, strings.TrimSpace(reason), ""); err != nil {
 		return err
 	}
-	if c, err := s.g.st.Contact(ctx, s.key, int64(m.From)); err == nil && c.Sub == store.PendingOut {
-		s.deleteContact(ctx, m.From)
+	if c, err := s.g.st.Contact(ctx, s.key, int64(from)); err == nil && c.Sub == store.PendingOut {
+		s.deleteContact(ctx, from)
 	}
 	return nil
 }
 
-// The hooks the core's handleQQMessage calls for unqueued items.
-
-func (s *session) onAddRequest(ctx context.Context, m qqproto.Message)  { s.addRequested(ctx, m) }
-func (s *session) onAddAccepted(ctx context.Context, m qqproto.Message) { s.addAccepted(ctx, m) }
-func (s *session) onAddRefused(ctx context.Context, m qqproto.Message)  { s.addRefused(ctx, m) }
-
 // statSoon asks for the buddies' states at the next poll: a new buddy's is
 // not known yet.
 func (s *session) statSoon() {
-	if s.state != stateOnline {
+	if !s.online() {
 		return
 	}
-	s.nextStat = time.Now()
+	s.link.nextStat = s.g.clock.Now()
 	s.reschedule()
 }
 
 // ---- the user's side (presence to a buddy JID) ----
 
-// onUserSubscribe takes the user's subscribe to a number not on the QQ
-// buddy list: AddToList. CD=0 adds at once (subscribed, then presence);
-// CD=1 (or 2) asks the buddy with Ack_AddToList CD=2, the subscribe's
-// status as the reason, and the answer comes as MT=3 or MT=4; CD=3 is a
-// refusal (unsubscribed with a text saying so).
-func (s *session) onUserSubscribe(ctx context.Context, uin qqproto.UIN, p presence) {
-	from := s.g.buddyJID(uin)
-	if s.state != stateOnline {
-		s.send(ctx, presence{From: from, To: s.key, Type: presError,
-			Error: &stanza.Error{Type: stanza.Wait, Condition: stanza.RemoteServerTimeout,
-				Text: map[string]string{"": "Not logged in to QQ; go online with the gateway and try again."}}})
-		return
+// addBuddy takes the user's subscribe to a number not on the QQ buddy
+// list: AddToList. CD=0 adds at once (subscribed, then presence); CD=1 (or
+// 2) asks the buddy with Ack_AddToList CD=2, the subscribe's status as the
+// reason, and the answer comes as MT=3 or MT=4; CD=3 is a refusal
+// (unsubscribed with a text saying so).
+func (s *session) addBuddy(ctx context.Context, uin qqproto.UIN, reason string) error {
+	if !s.online() {
+		return errNotOnline(s.link.state, "the request was not sent.")
 	}
 	b := s.buddy(uin)
-	res, err := s.qq.AddBuddy(ctx, uin)
+	res, err := s.link.qq.AddBuddy(ctx, uin)
 	if err != nil {
-		s.subscribeFailed(ctx, uin, "AddToList", err)
-		return
+		return s.subscribeFailed(ctx, uin, "AddToList", err)
 	}
 	switch res {
 	case qqproto.AddAccepted:
@@ -111,114 +95,120 @@ func (s *session) onUserSubscribe(ctx context.Context, uin qqproto.UIN, p presen
 		s.confirmContact(ctx, b)
 		s.statSoon()
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
-		if err := s.qq.AnswerAdd(ctx, uin, qqproto.AckRequest, strings.TrimSpace(p.Status)); err != nil {
-			var re *qqproto.ResultError
-			if errors.As(err, &re) && re.Code == 3 {
-				// The emulator's (and a plausible server's) "nobody may add"
-				// answer to the request itself.
-				s.send(ctx, presence{From: from, To: s.key, Type: presUnsubscribed, Status: refusedAllText(uin)})
-				return
-			}
-			s.subscribeFailed(ctx, uin, "Ack_AddToList", err)
-			return
+		if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckRequest, reason); err != nil {
+			return s.subscribeFailed(ctx, uin, "Ack_AddToList", err)
 		}
 		s.markContact(ctx, b, store.PendingOut)
 	case qqproto.AddRefused:
-		s.send(ctx, presence{From: from, To: s.key, Type: presUnsubscribed, Status: refusedAllText(uin)})
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed, refusedAllText(uin), "")
 	default:
-		s.send(ctx, presence{From: from, To: s.key, Type: presUnsubscribed,
-			Status: fmt.Sprintf("QQ answered the request to add %d with an unknown code (CD=%d).", uin, int(res))})
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed,
+			fmt.Sprintf("QQ answered the request to add %d with an unknown code (CD=%d).", uin, int(res)), "")
 	}
+	return nil
 }
 
 // subscribeFailed answers a subscribe whose QQ request failed: a number QQ
-// does not know is denied (unsubscribed, so the request does not hang in
-// the roster); any other failure is a presence error the user can retry.
-func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, cmd string, err error) {
+// does not know, or one that accepts nobody, is denied (unsubscribed, so
+// the request does not hang in the roster); any other failure is a
+// presence error the user can retry.
+func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, cmd string, err error) error {
 	s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: " + cmd + " failed")
-	from := s.g.buddyJID(uin)
-	var re *qqproto.ResultError
-	if errors.As(err, &re) && re.Code == qqproto.ResInvalidUIN {
-		s.send(ctx, presence{From: from, To: s.key, Type: presUnsubscribed,
-			Status: fmt.Sprintf("QQ does not know the number %d.", uin)})
-		return
+	switch {
+	case errors.Is(err, ErrUnknownNumber):
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed, fmt.Sprintf("QQ does not know the number %d.", uin), "")
+		return nil
+	case errors.Is(err, ErrAcceptsNobody):
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed, refusedAllText(uin), "")
+		return nil
 	}
-	se := toStanzaError(err, forRequest)
-	s.send(ctx, presence{From: from, To: s.key, Type: presError, Error: &se})
+	return err
 }
 
-// onUserSubscribed takes the user's approval of someone not on the QQ list:
-// the answer to their add request (MT=2), Ack_AddToList CD=0.
-func (s *session) onUserSubscribed(ctx context.Context, uin qqproto.UIN) {
+// approveAdd takes the user's approval of someone not on the QQ list: the
+// answer to their add request (MT=2), Ack_AddToList CD=0.
+func (s *session) approveAdd(ctx context.Context, uin qqproto.UIN) error {
 	c, err := s.g.st.Contact(ctx, s.key, int64(uin))
 	switch {
 	case err == nil && c.Sub != store.PendingIn:
-		return // no request waits for an answer (a client's automatic reply, say)
+		return nil // no request waits for an answer (a client's automatic reply, say)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.log.WithError(err).Warn("gateway: cannot read a contact")
 	}
-	if s.state != stateOnline {
-		s.tellNotSent(ctx, uin, "approval")
-		return
+	if !s.online() {
+		return errNotOnline(s.link.state, "your approval was not sent.")
 	}
-	if err := s.qq.AnswerAdd(ctx, uin, qqproto.AckApprove, ""); err != nil {
-		s.log.WithError(err).Warn("gateway: Ack_AddToList approve failed")
-		se := toStanzaError(err, forRequest)
-		s.send(ctx, presence{From: s.g.buddyJID(uin), To: s.key, Type: presError, Error: &se})
-		return
+	if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckApprove, ""); err != nil {
+		return err
 	}
 	// They may now list the user; the user's own QQ list is unchanged,
 	// so the contact is no longer pending but not mutual either.
 	s.markContact(ctx, s.buddy(uin), store.None)
+	return nil
 }
 
-// onUserUnsubscribed takes the user's refusal of a pending add request
+// userUnsubscribed takes the user's refusal of a pending add request
 // (MT=2): Ack_AddToList CD=1. Revoking a listed buddy's subscription has
 // no QQ equivalent and changes nothing there.
-func (s *session) onUserUnsubscribed(ctx context.Context, uin qqproto.UIN) {
-	c, err := s.g.st.Contact(ctx, s.key, int64(uin))
+func (s *session) userUnsubscribed(ctx context.Context, in inbound) error {
+	c, err := s.g.st.Contact(ctx, s.key, int64(in.uin))
 	if err != nil || c.Sub != store.PendingIn {
-		return
+		return nil
 	}
-	if b := s.buddies[uin]; b != nil && b.listed {
-		return // a listed buddy's import request: the roster simply lacks it
+	if b := s.buddies[in.uin]; b != nil && b.listed {
+		return nil // a listed buddy's import request: the roster simply lacks it
 	}
-	if s.state != stateOnline {
-		s.tellNotSent(ctx, uin, "refusal")
-		return
+	if !s.online() {
+		return errNotOnline(s.link.state, "your refusal was not sent.")
 	}
-	if err := s.qq.AnswerAdd(ctx, uin, qqproto.AckReject, ""); err != nil {
-		s.log.WithError(err).Warn("gateway: Ack_AddToList reject failed")
-		se := toStanzaError(err, forRequest)
-		s.send(ctx, presence{From: s.g.buddyJID(uin), To: s.key, Type: presError, Error: &se})
-		return
+	if err := s.link.qq.AnswerAdd(ctx, in.uin, qqproto.AckReject, ""); err != nil {
+		return err
 	}
-	s.deleteContact(ctx, uin)
+	s.deleteContact(ctx, in.uin)
+	return nil
 }
 
-// onUserUnsubscribe takes the user's unsubscribe from a buddy: DelFromList,
+// userUnsubscribe takes the user's unsubscribe from a buddy: DelFromList,
 // and the contact leaves the roster.
-func (s *session) onUserUnsubscribe(ctx context.Context, uin qqproto.UIN) {
-	if s.state == stateOnline {
-		if err := s.qq.RemoveBuddy(ctx, uin); err != nil {
-			s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: DelFromList failed")
-			se := toStanzaError(err, forRequest)
-			s.send(ctx, presence{From: s.g.buddyJID(uin), To: s.key, Type: presError, Error: &se})
+func (s *session) userUnsubscribe(ctx context.Context, in inbound) error {
+	var err error
+	if s.online() {
+		if err = s.link.qq.RemoveBuddy(ctx, in.uin); err != nil {
+			s.log.WithError(err).WithField("buddy", int64(in.uin)).Warn("gateway: DelFromList failed")
 		}
 	}
-	from := s.g.buddyJID(uin)
-	s.send(ctx, presence{From: from, To: s.key, Type: presUnsubscribed})
-	s.send(ctx, presence{From: from, To: s.key, Type: presUnavailable})
-	s.deleteContact(ctx, uin)
-	delete(s.buddies, uin)
+	s.e.subscription(ctx, in.uin, s.key, presUnsubscribed, "", "")
+	s.e.subscription(ctx, in.uin, s.key, presUnavailable, "", "")
+	s.deleteContact(ctx, in.uin)
+	delete(s.buddies, in.uin)
+	return err
 }
 
-// tellNotSent says, as a presence error from the buddy's JID, that an
-// answer to an add request could not reach QQ.
-func (s *session) tellNotSent(ctx context.Context, uin qqproto.UIN, what string) {
-	s.send(ctx, presence{From: s.g.buddyJID(uin), To: s.key, Type: presError,
-		Error: &stanza.Error{Type: stanza.Wait, Condition: stanza.RemoteServerTimeout,
-			Text: map[string]string{"": "Not logged in to QQ: your " + what + " was not sent. Go online with the gateway and answer again."}}})
+// confirmContact approves the user's subscription to a listed buddy and
+// shows the buddy's presence.
+func (s *session) confirmContact(ctx context.Context, b *buddy) {
+	s.e.subscription(ctx, b.uin, s.key, presSubscribed, "", "")
+	s.markContact(ctx, b, store.Both)
+	s.reshow(ctx, b)
+}
+
+// markContact records a buddy's subscription state in the store.
+func (s *session) markContact(ctx context.Context, b *buddy, sub store.Subscription) {
+	c, err := s.g.st.Contact(ctx, s.key, int64(b.uin))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.WithError(err).Warn("gateway: cannot read a contact")
+		return
+	}
+	if err == nil && c.Sub == sub && c.Nick == b.nick {
+		return
+	}
+	c.UIN, c.Sub = int64(b.uin), sub
+	if b.nick != "" {
+		c.Nick, c.Face = b.nick, b.face
+	}
+	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
+		s.log.WithError(err).Warn("gateway: cannot store a contact")
+	}
 }
 
 func (s *session) deleteContact(ctx context.Context, uin qqproto.UIN) {

@@ -10,14 +10,22 @@
 // ways. One scheduler polls all sessions with a bounded number of requests
 // in flight: often while a conversation is active, slowly when idle.
 //
+// Inside, each stanza is read once at the door (door.go) into a plain value
+// and queued on its sender's session (session.go), whose handlers return
+// errors that one function turns into stanza errors (errors.go). A session
+// is split by job: its QQ link (qqlink.go), the user's resources
+// (resources.go), and the emitter (emit.go) that builds every outgoing
+// stanza from plain values. Messages to QQ are in toqq.go, from QQ in
+// toxmpp.go. docs/architecture.md draws both paths.
+//
 // Wiring, as cmd/qqgateway does it:
 //
-//	g, _ := gateway.New(cfg, st)
+//	g, _ := gateway.New(gateway.DefaultConfig("qq.example.org"), st)
 //	comp, _ := xmppcomp.New(xmppcomp.Config{..., OnConnect: g.OnConnect}, g)
 //	go g.Run(ctx, comp)     // scheduler; on ctx end: unavailable to all, QQ logout
 //	comp.Run(compCtx)       // cancel compCtx only after g.Run returned
 //
 // The QQ side is reached through the narrow QQ interface (legacy.go), which
-// *qqproto.Client satisfies; stanzas leave through Sender, which
-// *xmppcomp.Component satisfies.
+// an adapter of *qqproto.Client satisfies and tests replace with a fake;
+// stanzas leave through Sender, which *xmppcomp.Component satisfies.
 package gateway

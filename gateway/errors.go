@@ -7,39 +7,56 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"qqxmpp/qqproto"
 	"qqxmpp/store"
 )
 
-// condError is an error that already knows the stanza error it becomes:
-// handlers return one for everything a user can cause.
-type condError struct {
+// userError is an error the gateway itself raises for something a user
+// did; it already knows the stanza error it becomes.
+type userError struct {
 	cond stanza.Condition
-	typ  stanza.ErrorType
 	text string
 	err  error // the cause, for logs; may be nil
 }
 
-func (e *condError) Error() string {
+func (e *userError) Error() string {
 	if e.err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.cond, e.text, e.err)
 	}
 	return fmt.Sprintf("%s: %s", e.cond, e.text)
 }
 
-func (e *condError) Unwrap() error { return e.err }
+func (e *userError) Unwrap() error { return e.err }
 
-// newCondError builds a condError with the type RFC 6120 recommends for
-// the condition.
-func newCondError(cond stanza.Condition, format string, args ...any) *condError {
-	return &condError{cond: cond, typ: defaultErrorType(cond), text: fmt.Sprintf(format, args...)}
+func newUserError(cond stanza.Condition, format string, args ...any) *userError {
+	return &userError{cond: cond, text: fmt.Sprintf(format, args...)}
 }
 
-func badRequest(format string, args ...any) *condError {
-	return newCondError(stanza.BadRequest, format, args...)
+func badRequest(format string, args ...any) *userError {
+	return newUserError(stanza.BadRequest, format, args...)
 }
 
-func defaultErrorType(c stanza.Condition) stanza.ErrorType {
+// The gateway's own refusals.
+var (
+	errRegistrationRequired = newUserError(stanza.RegistrationRequired, "Register your QQ number with this gateway first.")
+	errNotRegistered        = newUserError(stanza.RegistrationRequired, "You are not registered with this gateway.")
+	errNoMessagesToDomain   = newUserError(stanza.ServiceUnavailable, "The gateway takes no messages; write to 12345@<this gateway> to reach QQ number 12345.")
+	errNoGroupChat          = newUserError(stanza.FeatureNotImplemented, "QQ has no group chat here.")
+	errMalformed            = badRequest("The stanza is not well-formed.")
+	errNoPayload            = badRequest("The request has no payload.")
+)
+
+// errNotAContact answers a stanza to a JID whose localpart is no QQ number.
+func errNotAContact(localpart string) error {
+	return newUserError(stanza.ItemNotFound, "%s is not a QQ contact: the part before @ must be a QQ number", localpart)
+}
+
+// errNotOnline answers what needs QQ while the session is not logged in.
+func errNotOnline(state loginState, what string) error {
+	return newUserError(stanza.ServiceUnavailable, "Not logged in to QQ (%s): %s Go online with the gateway and try again.", state, what)
+}
+
+// errorType is the type RFC 6120 recommends for a condition.
+func errorType(c stanza.Condition) stanza.ErrorType {
 	switch c {
 	case stanza.BadRequest, stanza.NotAcceptable, stanza.JIDMalformed, stanza.PolicyViolation, stanza.UnexpectedRequest:
 		return stanza.Modify
@@ -51,63 +68,69 @@ func defaultErrorType(c stanza.Condition) stanza.ErrorType {
 	return stanza.Cancel
 }
 
-// errPurpose says what failed, where one Go error maps to different
+// errPurpose says what failed, where one error maps to different
 // conditions: a refused QQ login is not-acceptable to a registration form
 // (the user typed a wrong password) but not-authorized to a presence (the
 // stored password no longer works).
 type errPurpose int
 
 const (
-	forRequest      errPurpose = iota // an iq or message the user sent
+	forRequest      errPurpose = iota // an iq, message or presence the user sent
 	forRegistration                   // a jabber:iq:register set
 	forLogin                          // a session login, answered as presence
 )
 
-// toStanzaError turns any error into the stanza error the user sees: a
+// stanzaError is the one place an error becomes what the user sees: a
 // condition, its type and a human text. Internal details (SQL, file names)
-// never reach the text; they are logged by the caller.
-func toStanzaError(err error, purpose errPurpose) stanza.Error {
-	se := func(cond stanza.Condition, typ stanza.ErrorType, text string) stanza.Error {
-		e := stanza.Error{Condition: cond, Type: typ}
-		if text != "" {
-			e.Text = map[string]string{"": text}
-		}
-		return e
+// never reach the text; callers log them.
+func stanzaError(err error, purpose errPurpose) stanza.Error {
+	cond, text := condition(err, purpose)
+	e := stanza.Error{Condition: cond, Type: errorType(cond)}
+	if cond == stanza.ServiceUnavailable && !errors.As(err, new(*userError)) {
+		e.Type = stanza.Wait // QQ or the gateway is busy: worth trying again
 	}
+	if text != "" {
+		e.Text = map[string]string{"": text}
+	}
+	return e
+}
+
+func condition(err error, purpose errPurpose) (stanza.Condition, string) {
 	var (
-		ce *condError
-		le *qqproto.LoginError
-		te *qqproto.TransportError
-		re *qqproto.ResultError
+		ue *userError
+		le *LoginRefusedError
+		ne *UnreachableError
+		re *RefusedError
 	)
 	switch {
-	case errors.As(err, &ce):
-		return se(ce.cond, ce.typ, ce.text)
+	case errors.As(err, &ue):
+		return ue.cond, ue.text
 	case errors.As(err, &le):
 		text := le.Reason
 		if text == "" {
-			text = fmt.Sprintf("QQ refused the login (RS=%d)", le.Code)
+			text = "QQ refused the login."
 		}
 		if purpose == forRegistration {
-			return se(stanza.NotAcceptable, stanza.Modify, text)
+			return stanza.NotAcceptable, text
 		}
-		return se(stanza.NotAuthorized, stanza.Auth, text)
+		return stanza.NotAuthorized, text
 	case errors.Is(err, store.ErrConflict):
-		return se(stanza.Conflict, stanza.Cancel, "This QQ number is already registered by another Jabber user.")
-	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
-		return se(stanza.RemoteServerTimeout, stanza.Wait, "The QQ server did not answer; try again later.")
-	case errors.Is(err, qqproto.ErrNotLoggedIn):
-		return se(stanza.ServiceUnavailable, stanza.Wait, "Not logged in to QQ at the moment; try again shortly.")
-	case errors.As(err, &re):
-		if re.Code == qqproto.ResInvalidUIN {
-			if purpose == forRegistration {
-				return se(stanza.NotAcceptable, stanza.Modify, "QQ does not know this QQ number.")
-			}
-			return se(stanza.ItemNotFound, stanza.Cancel, "QQ does not know this QQ number.")
+		return stanza.Conflict, "This QQ number is already registered by another Jabber user."
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return stanza.RemoteServerTimeout, "The QQ server did not answer; try again later."
+	case errors.Is(err, ErrSessionLost):
+		return stanza.ServiceUnavailable, "Not logged in to QQ at the moment; try again shortly."
+	case errors.Is(err, ErrUnknownNumber):
+		if purpose == forRegistration {
+			return stanza.NotAcceptable, "QQ does not know this QQ number."
 		}
-		return se(stanza.ServiceUnavailable, stanza.Wait, fmt.Sprintf("The QQ server refused the request (RES=%d).", re.Code))
+		return stanza.ItemNotFound, "QQ does not know this QQ number."
+	case errors.Is(err, ErrAcceptsNobody):
+		return stanza.NotAllowed, "This QQ user accepts nobody as a buddy."
+	case errors.As(err, &re):
+		return stanza.ServiceUnavailable, "The QQ server refused the request."
 	case errors.Is(err, context.Canceled):
-		return se(stanza.ServiceUnavailable, stanza.Wait, "The gateway is shutting down.")
+		return stanza.ServiceUnavailable, "The gateway is shutting down."
 	}
-	return se(stanza.InternalServerError, stanza.Wait, "Internal error of the gateway.")
+	return stanza.InternalServerError, "Internal error of the gateway."
 }

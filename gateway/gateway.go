@@ -3,17 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
-	"qqxmpp/qqproto"
 	"qqxmpp/store"
-	"qqxmpp/xmppcomp"
 )
 
 // Gateway is the transport: it implements xmppcomp.Handler, keeps the
@@ -22,24 +19,23 @@ import (
 // Run with the component as Sender.
 type Gateway struct {
 	cfg    Config
+	clock  clockwork.Clock
 	domain jid.JID
-	dom    string // domain as text, the from of the gateway's own stanzas
 	st     *store.Store
 	log    logrus.FieldLogger
 	sched  *scheduler
 	self   *task // the gateway's own work: probes after a connect
+	emit   *emitter
+	iqs    iqRoutes
+	vcards profileCache
 
-	out     atomic.Pointer[Sender]
 	running atomic.Bool
 	epoch   atomic.Uint64 // component connections so far
 
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
 
-	resourceGrace time.Duration // resourceGrace, shorter in tests
-
-	flow   gatewayFlow // message flows, vCards, avatars (message.go)
-	outbox outbox      // queued messages to QQ with work waiting (outbox.go)
+	outbox outbox // queued messages to QQ with work waiting (outbox.go)
 }
 
 // New checks cfg and returns a Gateway that serves nothing until Run.
@@ -54,15 +50,15 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg:      cfg,
+		clock:    cfg.Clock,
 		domain:   dom,
-		dom:      dom.String(),
 		st:       st,
 		log:      cfg.Logger.WithField("component", dom.String()),
 		sessions: make(map[string]*session),
-
-		resourceGrace: resourceGrace,
+		emit:     &emitter{dom: dom.String(), domJID: dom},
+		iqs:      newIQRoutes(),
 	}
-	g.sched = newScheduler(cfg.MaxInFlight, g.log)
+	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
 	return g, nil
 }
@@ -81,32 +77,13 @@ func (g *Gateway) Run(ctx context.Context, out Sender) error {
 	if !g.running.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run is already active")
 	}
-	g.out.Store(&out)
+	g.emit.out.Store(&out)
 	g.sched.start(ctx)
 	g.log.Info("gateway: running")
 	<-ctx.Done()
 	g.sched.wait()
 	g.shutdown()
 	return nil
-}
-
-// HandleStanza implements xmppcomp.Handler. It never blocks on I/O: the
-// stanza goes to its sender's session queue and is handled there, in
-// order with everything else of that user.
-func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
-	if st.From.Domainpart() == "" {
-		g.log.WithField("stanza", st.Name).Debug("gateway: dropping stanza without a valid from")
-		return
-	}
-	if st.To.Domainpart() != g.domain.Domainpart() {
-		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
-		return
-	}
-	if id := g.persistOutgoing(st); id != 0 {
-		g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.handleOutgoing(ctx, st, id) })
-		return
-	}
-	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.handle(ctx, st) })
 }
 
 // OnConnect is for xmppcomp.Config.OnConnect: after each handshake it
@@ -119,43 +96,29 @@ func (g *Gateway) OnConnect(context.Context) {
 	g.sched.submit(g.self, func(ctx context.Context) { g.connected(ctx, epoch) })
 }
 
-// resourceGrace is how long after a reconnect a user's server has to
-// answer the probe for each resource the session knew; resources it does
-// not confirm went away while the connection was down.
-const resourceGrace = 15 * time.Second
-
 func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 	regs, err := g.st.Registrations(ctx)
 	if err != nil {
-		g.log.WithError(err).Error("gateway: cannot list registrations to probe")
+		g.log.WithError(err).Error("gateway: cannot list registered users to ask for their presence")
+		return
 	}
 	for _, r := range regs {
-		err := g.send(ctx, presence{From: g.dom, To: r.JID, Type: presProbe})
-		if err != nil {
-			g.log.WithError(err).WithField("jid", r.JID).Warn("gateway: probe not sent")
+		if err := g.emit.probe(ctx, r.JID); err != nil {
+			g.log.WithError(err).WithField("jid", r.JID).Warn("gateway: presence probe not sent")
 			break // the connection is gone again; the next OnConnect probes
 		}
 	}
-	g.log.WithField("users", len(regs)).Info("gateway: connected; probed registered users")
+	g.log.WithField("users", len(regs)).Info("gateway: connected; asked every registered user's server for their presence")
 	for _, s := range g.snapshot() {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx) })
 	}
 	if epoch > 1 {
-		time.AfterFunc(g.resourceGrace, func() {
+		g.clock.AfterFunc(g.cfg.ResourceGrace, func() {
 			for _, s := range g.snapshot() {
 				g.submitTo(s, func(ctx context.Context, s *session) { s.sweepResources(ctx, epoch) })
 			}
 		})
 	}
-}
-
-// send encodes one stanza with the Run's Sender.
-func (g *Gateway) send(ctx context.Context, v any) error {
-	p := g.out.Load()
-	if p == nil {
-		return xmppcomp.ErrNotConnected
-	}
-	return (*p).Encode(ctx, v)
 }
 
 // enqueue runs fn on bare's session, creating the session if needed.
@@ -196,7 +159,7 @@ func (g *Gateway) snapshot() []*session {
 // to the gateway without leaving a session behind. Called from s's own
 // work item.
 func (g *Gateway) maybeDrop(s *session) {
-	if s.reg != nil || len(s.resources) > 0 || s.state != stateOffline || s.qq != nil {
+	if s.reg != nil || s.res.any() || s.link.state != stateOffline || s.link.qq != nil {
 		return
 	}
 	g.mu.Lock()
@@ -211,37 +174,30 @@ func (g *Gateway) maybeDrop(s *session) {
 	}
 }
 
-// sessionCount is the number of sessions in memory.
-func (g *Gateway) sessionCount() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.sessions)
-}
-
 // shutdown runs after the scheduler stopped, so it may touch every
 // session's state: nothing else does any more.
 func (g *Gateway) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	sessions := g.snapshot()
-	// One session per user server, to confirm the presences reached it.
-	confirm := map[string]*session{}
+	// One barrier per user server, to confirm the presences reached it.
+	servers := map[string]jid.JID{}
 	for _, s := range sessions {
 		s.hideAll(ctx, "gateway shutting down")
-		confirm[s.jid.Domainpart()] = s
+		servers[s.jid.Domainpart()] = s.jid
 	}
 	// The component closes its stream right after Run returns: without a
 	// round trip, a server may drop what it had not routed yet.
-	for _, s := range confirm {
-		if err := s.confirmDelivery(ctx); err != nil {
-			s.log.WithError(err).Warn("gateway: unavailable presences at shutdown not confirmed")
+	for _, to := range servers {
+		if err := g.emit.barrier(ctx, to); err != nil {
+			g.log.WithError(err).WithField("server", to.Domainpart()).Warn("gateway: unavailable presences at shutdown not confirmed")
 		}
 	}
 	sem := make(chan struct{}, g.cfg.MaxInFlight)
 	var wg sync.WaitGroup
 	n := 0
 	for _, s := range sessions {
-		if s.state != stateOnline || s.qq == nil {
+		if s.link.state != stateOnline || s.link.qq == nil {
 			continue
 		}
 		n++
@@ -249,27 +205,9 @@ func (g *Gateway) shutdown() {
 		sem <- struct{}{}
 		go func(s *session) {
 			defer func() { <-sem; wg.Done() }()
-			if err := s.qq.Logout(ctx); err != nil {
-				s.log.WithError(err).Warn("gateway: QQ logout at shutdown failed")
-			}
-			s.state = stateOffline
+			s.link.logout(ctx, s.log)
 		}(s)
 	}
 	wg.Wait()
 	g.log.WithField("logouts", n).Info("gateway: stopped")
-}
-
-// target says what a stanza's to addresses: the gateway's domain itself,
-// or the buddy <uin>@domain. A localpart that is no QQ number is neither.
-func (g *Gateway) target(to jid.JID) (domain bool, uin qqproto.UIN, ok bool) {
-	if to.Localpart() == "" {
-		return true, 0, true
-	}
-	uin, ok = qqproto.ParseUIN(to.Localpart())
-	return false, uin, ok
-}
-
-// buddyJID is the JID of a QQ number.
-func (g *Gateway) buddyJID(uin qqproto.UIN) string {
-	return fmt.Sprintf("%d@%s", int64(uin), g.dom)
 }

@@ -19,6 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
 	"qqxmpp/store"
@@ -33,10 +38,11 @@ const (
 
 // recorder is a Sender that keeps what the gateway sends.
 type recorder struct {
-	mu   sync.Mutex
-	got  []xmppcomp.Stanza
-	down atomic.Bool // while true, sends fail as if disconnected
-	t    testing.TB
+	mu       sync.Mutex
+	got      []xmppcomp.Stanza
+	down     atomic.Bool // while true, sends fail as if disconnected
+	barriers atomic.Int64
+	t        testing.TB
 }
 
 func (r *recorder) Send(_ context.Context, tr xml.TokenReader) error {
@@ -71,6 +77,26 @@ func (r *recorder) Encode(_ context.Context, v any) error {
 		return err
 	}
 	return r.add(b)
+}
+
+// ReplyError answers st as xmppcomp.Component does.
+func (r *recorder) ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.Error) error {
+	start := xml.StartElement{Name: xml.Name{Local: st.Name}, Attr: []xml.Attr{
+		{Name: xml.Name{Local: "type"}, Value: "error"},
+		{Name: xml.Name{Local: "id"}, Value: st.ID},
+		{Name: xml.Name{Local: "from"}, Value: st.To.String()},
+		{Name: xml.Name{Local: "to"}, Value: st.From.String()},
+	}}
+	return r.Send(ctx, xmlstream.Wrap(e.TokenReader(), start))
+}
+
+// Barrier is immediate: what the recorder got, it has.
+func (r *recorder) Barrier(context.Context, jid.JID) error {
+	if r.down.Load() {
+		return xmppcomp.ErrNotConnected
+	}
+	r.barriers.Add(1)
+	return nil
 }
 
 func (r *recorder) add(b []byte) error {
@@ -108,19 +134,19 @@ type harness struct {
 // testConfig is quick: everything a test waits for happens within a
 // second or so.
 func testConfig(qqURL string) Config {
-	return Config{
-		Domain: testDomain,
-		QQ: qqproto.Options{
-			Server: qqURL, Timeout: 2 * time.Second, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond,
-		},
-		PollActive:      100 * time.Millisecond,
-		PollIdle:        200 * time.Millisecond,
-		StatusInterval:  300 * time.Millisecond,
-		LoginBackoffMin: 100 * time.Millisecond,
-		LoginBackoffMax: 400 * time.Millisecond,
-		ShutdownTimeout: 3 * time.Second,
-		Logger:          quietLogger(),
-	}
+	cfg := DefaultConfig(testDomain)
+	cfg.QQ = qqproto.Options{Server: qqURL, Timeout: 2 * time.Second, MaxAttempts: 2, RetryBackoff: 10 * time.Millisecond}
+	cfg.PollActive = 100 * time.Millisecond
+	cfg.PollIdle = 200 * time.Millisecond
+	cfg.StatusInterval = 300 * time.Millisecond
+	cfg.LoginBackoffMin = 100 * time.Millisecond
+	cfg.LoginBackoffMax = 400 * time.Millisecond
+	cfg.ShutdownTimeout = 3 * time.Second
+	cfg.Logger = quietLogger()
+	// Time moves only when a test moves it (advance), or while waitFor
+	// waits and the gateway has nothing left to do.
+	cfg.Clock = clockwork.NewFakeClockAt(time.Now().Truncate(timerQuantum))
+	return cfg
 }
 
 // newHarness starts qqsim with accounts and a gateway on a fresh store.
@@ -229,8 +255,43 @@ func (h *harness) presence(from, to, typ, inner string) {
 
 const waitTimeout = 10 * time.Second
 
+// fakeClock is the harness's clock.
+func (h *harness) fakeClock() *clockwork.FakeClock { return h.cfg.Clock.(*clockwork.FakeClock) }
+
+// quiesce waits (in real time) until the gateway has nothing to do: no
+// work item runs or waits and no poll is due by its clock. What it sent by
+// then is all it will send until the clock moves or a stanza comes in.
+func (h *harness) quiesce() {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !h.g.sched.quiet() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the gateway is still busy after %v", waitTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// tick moves the gateway's clock by one scheduler quantum.
+func (h *harness) tick() {
+	h.fakeClock().Advance(timerQuantum)
+	h.g.sched.nudge()
+}
+
+// advance moves the gateway's clock by d, one scheduler quantum at a time,
+// letting it do all it has to at each step.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.quiesce()
+	for moved := time.Duration(0); moved < d; moved += timerQuantum {
+		h.tick()
+		h.quiesce()
+	}
+}
+
 // waitFor returns the first stanza from the cursor on that matches, and
-// moves the cursor past it.
+// moves the cursor past it. While none has come and the gateway is idle,
+// its clock moves on.
 func (h *harness) waitFor(what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
 	h.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
@@ -249,7 +310,10 @@ func (h *harness) waitFor(what string, match func(xmppcomp.Stanza) bool) xmppcom
 			}
 			h.t.Fatalf("no %s within %v; sent since the last match:%s", what, waitTimeout, b.String())
 		}
-		time.Sleep(5 * time.Millisecond)
+		if h.g.sched.quiet() {
+			h.tick()
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -268,7 +332,8 @@ func (h *harness) sent(match func(xmppcomp.Stanza) bool) []xmppcomp.Stanza {
 // skipAll moves the cursor past everything sent so far.
 func (h *harness) skipAll() { h.cursor = len(h.out.all()) }
 
-// eventually polls cond until it holds.
+// eventually polls cond until it holds. While it does not and the
+// gateway is idle, its clock moves on.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
@@ -276,7 +341,10 @@ func (h *harness) eventually(what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%s: not within %v", what, waitTimeout)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if h.g.sched.quiet() {
+			h.tick()
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway
 
 // The proof against real XMPP servers (issue part 9): Prosody and ejabberd
@@ -99,6 +101,7 @@ func newEnv(t *testing.T, srv *xmpptest.Server, accounts ...qqsim.Account) *itEn
 func (e *itEnv) startGateway() {
 	e.t.Helper()
 	cfg := testConfig(e.qqURL)
+	cfg.Clock = nil // real time: the servers' and the client's
 	cfg.Domain = itDomain
 	cfg.PollActive = 200 * time.Millisecond
 	cfg.PollIdle = itPollIdle

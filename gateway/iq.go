@@ -7,160 +7,149 @@ import (
 	"sort"
 	"strings"
 
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/receipts"
 	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
-	"qqxmpp/xmppcomp"
 )
 
-// handleIQ routes a request by its payload's namespace and its target:
-// the domain (the gateway) or a buddy JID (a contact).
-func (s *session) handleIQ(ctx context.Context, st xmppcomp.Stanza) {
-	if st.Type != "get" && st.Type != "set" {
-		return // a result or error: the gateway asks nothing
-	}
-	var ch iqChildren
-	if err := st.Decode(&ch); err != nil {
-		s.replyError(ctx, st, badRequest("The request is not well-formed."), forRequest)
-		return
-	}
-	name, ok := ch.payload()
-	if !ok {
-		s.replyError(ctx, st, badRequest("The request has no payload."), forRequest)
-		return
-	}
-	domain, uin, ok := s.g.target(st.To)
-	if !ok {
-		s.replyError(ctx, st, newCondError(stanza.ItemNotFound,
-			"%s is not a QQ contact: the part before @ must be a QQ number", st.To.Localpart()), forRequest)
-		return
-	}
-	if domain {
-		s.domainIQ(ctx, st, name)
-	} else {
-		s.buddyIQ(ctx, st, uin, name)
-	}
+// Namespaces the gateway serves.
+const (
+	nsDiscoInfo  = "http://jabber.org/protocol/disco#info"
+	nsDiscoItems = "http://jabber.org/protocol/disco#items"
+	nsRegister   = "jabber:iq:register"
+	nsGateway    = "jabber:iq:gateway"
+	nsVersion    = "jabber:iq:version"
+	nsVCard      = "vcard-temp"
+)
+
+// iqRoute is what an iq request is routed by, as mellium's mux does: its
+// type, its payload's name, and whether it is to a buddy or the domain.
+type iqRoute struct {
+	typ     string // get or set
+	payload xml.Name
+	buddy   bool
 }
 
-func (s *session) domainIQ(ctx context.Context, st xmppcomp.Stanza, name xml.Name) {
-	get := st.Type == "get"
-	switch {
-	case get && name.Space == nsDiscoInfo:
-		s.discoInfoDomain(ctx, st)
-	case get && name.Space == nsDiscoItems:
-		s.replyResult(ctx, st, discoItems{})
-	case name.Space == nsRegister && name.Local == "query":
-		if get {
-			s.registerGet(ctx, st)
-		} else {
-			s.registerSet(ctx, st)
+// iqHandler serves one request; it returns the result's payload (nil:
+// an empty result) or an error that serve turns into the stanza error.
+type iqHandler func(s *session, ctx context.Context, in inbound) (any, error)
+
+type iqRoutes map[iqRoute]iqHandler
+
+func newIQRoutes() iqRoutes {
+	r := iqRoutes{}
+	name := func(space, local string) xml.Name { return xml.Name{Space: space, Local: local} }
+	for _, buddy := range []bool{false, true} {
+		r[iqRoute{"get", name(nsDiscoInfo, "query"), buddy}] = (*session).discoInfo
+		r[iqRoute{"get", name(nsDiscoItems, "query"), buddy}] = emptyResult
+		r[iqRoute{"get", name(ping.NS, "ping"), buddy}] = emptyResult
+		r[iqRoute{"get", name(nsVCard, "vCard"), buddy}] = func(s *session, ctx context.Context, in inbound) (any, error) {
+			return s.vcardOf(ctx, in.uin)
 		}
-	case name.Space == nsGateway && name.Local == "query":
-		if get {
-			s.gatewayGet(ctx, st)
-		} else {
-			s.gatewaySet(ctx, st)
-		}
-	case get && name.Space == nsVersion:
-		s.replyResult(ctx, st, versionQuery{Name: "qqgateway", Version: s.g.cfg.Version})
-	case get && name.Space == nsPing:
-		s.replyResult(ctx, st, nil)
-	case get && name.Space == nsVCard && name.Local == "vCard":
-		s.vcardIQ(ctx, st, 0)
-	default:
-		s.replyError(ctx, st, newCondError(stanza.ServiceUnavailable, "The gateway does not serve %s.", name.Space), forRequest)
 	}
+	r[iqRoute{"get", name(nsRegister, "query"), false}] = (*session).registerForm
+	r[iqRoute{"set", name(nsRegister, "query"), false}] = (*session).registerSet
+	r[iqRoute{"get", name(nsGateway, "query"), false}] = gatewayPrompt
+	r[iqRoute{"set", name(nsGateway, "query"), false}] = gatewayJID
+	r[iqRoute{"get", name(nsVersion, "query"), false}] = func(s *session, _ context.Context, _ inbound) (any, error) {
+		return versionQuery{Name: "qqgateway", Version: s.g.cfg.Version}, nil
+	}
+	return r
 }
 
-func (s *session) buddyIQ(ctx context.Context, st xmppcomp.Stanza, uin qqproto.UIN, name xml.Name) {
-	if s.reg == nil {
-		s.replyError(ctx, st, errRegistrationRequired, forRequest)
-		return
-	}
-	get := st.Type == "get"
+func emptyResult(*session, context.Context, inbound) (any, error) { return nil, nil }
+
+// handleIQ serves a request by its route.
+func (s *session) handleIQ(ctx context.Context, in inbound) error {
+	h, ok := s.g.iqs[iqRoute{in.st.Type, in.iq, !in.domain}]
 	switch {
-	case get && name.Space == nsDiscoInfo:
-		s.discoInfoBuddy(ctx, st, uin)
-	case get && name.Space == nsDiscoItems:
-		s.replyResult(ctx, st, discoItems{})
-	case get && name.Space == nsPing:
-		s.replyResult(ctx, st, nil)
-	case get && name.Space == nsVCard && name.Local == "vCard":
-		s.vcardIQ(ctx, st, uin)
-	default:
-		s.replyError(ctx, st, newCondError(stanza.ServiceUnavailable, "QQ contacts do not answer %s.", name.Space), forRequest)
+	case !in.domain && s.reg == nil:
+		return errRegistrationRequired
+	case !ok && in.domain:
+		return newUserError(stanza.ServiceUnavailable, "The gateway does not serve %s.", in.iq.Space)
+	case !ok:
+		return newUserError(stanza.ServiceUnavailable, "QQ contacts do not answer %s.", in.iq.Space)
 	}
+	payload, err := h(s, ctx, in)
+	if err != nil {
+		return err
+	}
+	s.e.result(ctx, in.st, payload)
+	if then := s.afterResult; then != nil {
+		s.afterResult = nil
+		then(ctx)
+	}
+	return nil
 }
 
-// gatewayFeatures are the features the domain announces.
-var gatewayFeatures = []string{nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, nsPing, nsVCard}
+// ---- disco ----
 
-// contactFeatures are the features a buddy JID announces.
-var contactFeatures = []string{nsDiscoInfo, nsPing, nsVCard}
-
-func (s *session) discoInfoDomain(ctx context.Context, st xmppcomp.Stanza) {
+// discoInfo answers disco#info of the domain (a gateway) or a buddy (a
+// contact that confirms messages that ask for a receipt).
+func (s *session) discoInfo(_ context.Context, in inbound) (any, error) {
 	var q struct {
-		Query discoInfo
+		Query struct {
+			Node string `xml:"node,attr"`
+		} `xml:"http://jabber.org/protocol/disco#info query"`
 	}
-	if err := st.Decode(&q); err == nil && q.Query.Node != "" {
-		s.replyError(ctx, st, newCondError(stanza.ItemNotFound, "No such node."), forRequest)
-		return
+	if err := xml.Unmarshal(in.st.Raw, &q); err == nil && q.Query.Node != "" {
+		return nil, newUserError(stanza.ItemNotFound, "No such node.")
 	}
-	s.replyResult(ctx, st, discoInfo{
-		Identities: []discoIdentity{{Category: "gateway", Type: "qq", Name: s.g.cfg.Name}},
-		Features:   features(gatewayFeatures, s.extraGatewayFeatures()),
-	})
-}
-
-func (s *session) discoInfoBuddy(ctx context.Context, st xmppcomp.Stanza, uin qqproto.UIN) {
-	name := uin.String()
-	if b := s.buddies[uin]; b != nil && b.nick != "" {
+	if in.domain {
+		return discoAnswer(info.Identity{Category: "gateway", Type: "qq", Name: s.g.cfg.Name},
+			nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard), nil
+	}
+	name := in.uin.String()
+	if b := s.buddies[in.uin]; b != nil && b.nick != "" {
 		name = b.nick
 	}
-	s.replyResult(ctx, st, discoInfo{
-		Identities: []discoIdentity{{Category: "client", Type: "pc", Name: name}},
-		Features:   features(contactFeatures, s.extraContactFeatures()),
-	})
+	return discoAnswer(info.Identity{Category: "client", Type: "pc", Name: name},
+		nsDiscoInfo, ping.NS, nsVCard, receipts.NS), nil
 }
 
-// features merges feature lists, sorted and without repeats.
-func features(lists ...[]string) []discoFeature {
-	seen := map[string]bool{}
-	var vars []string
-	for _, l := range lists {
-		for _, v := range l {
-			if !seen[v] {
-				seen[v] = true
-				vars = append(vars, v)
-			}
-		}
-	}
-	sort.Strings(vars)
-	out := make([]discoFeature, len(vars))
-	for i, v := range vars {
-		out[i] = discoFeature{Var: v}
+// discoAnswer is a disco#info result with the features sorted.
+func discoAnswer(id info.Identity, features ...string) disco.Info {
+	sort.Strings(features)
+	out := disco.Info{Identity: []info.Identity{id}}
+	for _, f := range features {
+		out.Features = append(out.Features, info.Feature{Var: f})
 	}
 	return out
 }
 
-// ---- XEP-0100 jabber:iq:gateway ----
-
-const (
-	gatewayDesc   = "Enter the QQ number of the person you would like to contact."
-	gatewayPrompt = "QQ number"
-)
-
-func (s *session) gatewayGet(ctx context.Context, st xmppcomp.Stanza) {
-	s.replyResult(ctx, st, gatewayQuery{Desc: gatewayDesc, Prompt: strPtr(gatewayPrompt)})
+// versionQuery is XEP-0092's software version.
+type versionQuery struct {
+	XMLName xml.Name `xml:"jabber:iq:version query"`
+	Name    string   `xml:"name,omitempty"`
+	Version string   `xml:"version,omitempty"`
 }
 
-func (s *session) gatewaySet(ctx context.Context, st xmppcomp.Stanza) {
+// ---- XEP-0100 jabber:iq:gateway ----
+
+// gatewayQuery is XEP-0100's jabber:iq:gateway query and answer.
+type gatewayQuery struct {
+	XMLName xml.Name `xml:"jabber:iq:gateway query"`
+	Desc    string   `xml:"desc,omitempty"`
+	Prompt  *string  `xml:"prompt"`
+	JID     string   `xml:"jid,omitempty"`
+}
+
+func gatewayPrompt(*session, context.Context, inbound) (any, error) {
+	prompt := "QQ number"
+	return gatewayQuery{Desc: "Enter the QQ number of the person you would like to contact.", Prompt: &prompt}, nil
+}
+
+// gatewayJID turns a QQ number into its JID.
+func gatewayJID(s *session, _ context.Context, in inbound) (any, error) {
 	var q struct {
 		Query gatewayQuery
 	}
-	if err := st.Decode(&q); err != nil {
-		s.replyError(ctx, st, badRequest("The request is not well-formed."), forRequest)
-		return
+	if err := xml.Unmarshal(in.st.Raw, &q); err != nil {
+		return nil, errMalformed
 	}
 	text := ""
 	if q.Query.Prompt != nil {
@@ -168,12 +157,11 @@ func (s *session) gatewaySet(ctx context.Context, st xmppcomp.Stanza) {
 	}
 	uin, ok := qqproto.ParseUIN(text)
 	if !ok {
-		s.replyError(ctx, st, badRequest("%s", notAUINText(text)), forRequest)
-		return
+		return nil, badRequest("%s", notAUINText(text))
 	}
-	j := s.g.buddyJID(uin)
+	j := s.e.buddyJID(uin)
 	// XEP-0100 6.3: <jid/>; older clients read <prompt/>.
-	s.replyResult(ctx, st, gatewayQuery{JID: j, Prompt: strPtr(j)})
+	return gatewayQuery{JID: j, Prompt: &j}, nil
 }
 
 // notAUINText explains why text is not a QQ number.
@@ -185,31 +173,4 @@ func notAUINText(text string) string {
 		text = text[:40] + "…"
 	}
 	return fmt.Sprintf("%q is not a QQ number: a QQ number is 5 to 11 digits and does not start with 0.", text)
-}
-
-// ---- replies ----
-
-// replyResult answers an iq with a result carrying payload (nil: empty).
-func (s *session) replyResult(ctx context.Context, st xmppcomp.Stanza, payload any) {
-	s.send(ctx, iq{From: st.To.String(), To: st.From.String(), ID: st.ID, Type: "result", Payload: payload})
-}
-
-// replyError answers any stanza with the stanza error err maps to. An
-// error or an iq result is never answered (RFC 6120 8.3.1).
-func (s *session) replyError(ctx context.Context, st xmppcomp.Stanza, err error, purpose errPurpose) {
-	if st.Type == "error" || (st.Name == "iq" && st.Type == "result") {
-		return
-	}
-	se := toStanzaError(err, purpose)
-	from, to := st.To.String(), st.From.String()
-	var v any
-	switch st.Name {
-	case "iq":
-		v = iq{From: from, To: to, ID: st.ID, Type: "error", Error: &se}
-	case "presence":
-		v = presence{From: from, To: to, ID: st.ID, Type: presError, Error: &se}
-	default:
-		v = message{From: from, To: to, ID: st.ID, Type: "error", Error: &se}
-	}
-	s.send(ctx, v)
 }

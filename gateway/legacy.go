@@ -2,14 +2,17 @@ package gateway
 
 import (
 	"context"
-	"encoding/xml"
+	"errors"
+	"fmt"
 
 	"qqxmpp/qqproto"
 )
 
-// QQ is everything the gateway asks of the legacy network for one account:
-// the methods of *qqproto.Client it uses. It is the one seam where another
-// network (or a test fake) could plug in.
+// QQ is everything the gateway asks of the legacy network for one account.
+// It is the one seam where another network (or a test fake) plugs in. Its
+// methods fail with the gateway's own errors (ErrSessionLost,
+// ErrUnknownNumber, ErrAcceptsNobody, *LoginRefusedError, *UnreachableError,
+// *RefusedError), so nothing past this file reads protocol codes.
 type QQ interface {
 	Login(ctx context.Context, passwordMD5 string) (qqproto.LoginResult, error)
 	Buddies(ctx context.Context) ([]qqproto.UIN, error)
@@ -24,11 +27,125 @@ type QQ interface {
 	SendMessage(ctx context.Context, to qqproto.UIN, text string) error
 }
 
-var _ QQ = (*qqproto.Client)(nil)
+// Errors of the QQ seam.
+var (
+	// ErrSessionLost: the server no longer knows the session (QQ's RES=20);
+	// a quiet re-login fixes it.
+	ErrSessionLost = errors.New("the QQ server ended the session")
+	// ErrUnknownNumber: QQ knows no account with that number.
+	ErrUnknownNumber = errors.New("QQ does not know this number")
+	// ErrAcceptsNobody: the account lets nobody add it as a buddy.
+	ErrAcceptsNobody = errors.New("this QQ user accepts nobody as a buddy")
+)
 
-// Sender puts stanzas on the XMPP side; *xmppcomp.Component satisfies it.
-// Encode takes a value encoding/xml can marshal (the structs of stanza.go).
-type Sender interface {
-	Send(ctx context.Context, r xml.TokenReader) error
-	Encode(ctx context.Context, v any) error
+// LoginRefusedError is a login QQ refused; Reason is its text, such as
+// 密码错误 (wrong password), possibly empty.
+type LoginRefusedError struct {
+	Reason string
+	Err    error
+}
+
+func (e *LoginRefusedError) Error() string { return "QQ refused the login: " + e.Err.Error() }
+func (e *LoginRefusedError) Unwrap() error { return e.Err }
+
+// UnreachableError is a request that got no usable answer: the QQ server
+// is down, slow or answering garbage.
+type UnreachableError struct{ Err error }
+
+func (e *UnreachableError) Error() string { return "QQ server unreachable: " + e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// RefusedError is any other refusal of a request by the QQ server.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return "QQ refused the request: " + e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// resAcceptsNobody is what a server answers Ack_AddToList CD=2 with when
+// the account accepts nobody (the emulator does, and so may a real one).
+const resAcceptsNobody = 3
+
+// qqClient adapts *qqproto.Client to QQ: the protocol's errors become the
+// seam's.
+type qqClient struct{ c *qqproto.Client }
+
+func newQQClient(uin qqproto.UIN, opts qqproto.Options) QQ {
+	return qqClient{qqproto.NewClient(uin, opts)}
+}
+
+// seamError translates an error of qqproto into the seam's.
+func seamError(err error) error {
+	var (
+		le *qqproto.LoginError
+		te *qqproto.TransportError
+		re *qqproto.ResultError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, qqproto.ErrNotLoggedIn):
+		return fmt.Errorf("%w: %w", ErrSessionLost, err)
+	case errors.As(err, &le):
+		return &LoginRefusedError{Reason: le.Reason, Err: err}
+	case errors.As(err, &re) && re.Code == qqproto.ResInvalidUIN:
+		return fmt.Errorf("%w: %w", ErrUnknownNumber, err)
+	case errors.As(err, &re):
+		return &RefusedError{Err: err}
+	case errors.As(err, &te):
+		return &UnreachableError{Err: err}
+	}
+	return err // context errors and the like keep their identity
+}
+
+func (q qqClient) Login(ctx context.Context, md5 string) (qqproto.LoginResult, error) {
+	r, err := q.c.Login(ctx, md5)
+	return r, seamError(err)
+}
+
+func (q qqClient) Buddies(ctx context.Context) ([]qqproto.UIN, error) {
+	r, err := q.c.Buddies(ctx)
+	return r, seamError(err)
+}
+
+func (q qqClient) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
+	r, err := q.c.OnlineBuddies(ctx)
+	return r, seamError(err)
+}
+
+func (q qqClient) Profile(ctx context.Context, uin qqproto.UIN) (qqproto.Profile, error) {
+	r, err := q.c.Profile(ctx, uin)
+	return r, seamError(err)
+}
+
+func (q qqClient) AddBuddy(ctx context.Context, uin qqproto.UIN) (qqproto.AddResult, error) {
+	r, err := q.c.AddBuddy(ctx, uin)
+	return r, seamError(err)
+}
+
+func (q qqClient) AnswerAdd(ctx context.Context, uin qqproto.UIN, code qqproto.AckCode, reason string) error {
+	err := q.c.AnswerAdd(ctx, uin, code, reason)
+	var re *qqproto.ResultError
+	if code == qqproto.AckRequest && errors.As(err, &re) && re.Code == resAcceptsNobody {
+		return fmt.Errorf("%w: %w", ErrAcceptsNobody, err)
+	}
+	return seamError(err)
+}
+
+func (q qqClient) RemoveBuddy(ctx context.Context, uin qqproto.UIN) error {
+	return seamError(q.c.RemoveBuddy(ctx, uin))
+}
+
+func (q qqClient) SetStatus(ctx context.Context, st qqproto.Status) error {
+	return seamError(q.c.SetStatus(ctx, st))
+}
+
+func (q qqClient) Logout(ctx context.Context) error { return seamError(q.c.Logout(ctx)) }
+
+func (q qqClient) Messages(ctx context.Context) ([]qqproto.Message, error) {
+	r, err := q.c.Messages(ctx)
+	return r, seamError(err)
+}
+
+func (q qqClient) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
+	return seamError(q.c.SendMessage(ctx, to, text))
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway
 
 // The message and contact flows proved against real XMPP servers (issue 6,
@@ -77,6 +79,7 @@ func newMsgEnv(t *testing.T, srv *xmpptest.Server, tune func(*Config), accounts 
 	srv.CreateUser(t, e.user, "pw")
 
 	e.cfg = testConfig(hs.URL + "/")
+	e.cfg.Clock = nil // real time: the servers' and the client's
 	e.cfg.Domain = itDomain
 	e.cfg.PollActive = 100 * time.Millisecond
 	e.cfg.PollIdle = 500 * time.Millisecond

@@ -102,24 +102,24 @@ func TestQQMessagesWaitWhileDisconnectedThenFlowInOrderWithDelay(t *testing.T) {
 	h.online("")
 	h.skipAll()
 	h.out.down.Store(true)
-	before := time.Now()
+	before := h.fakeClock().Now()
 	for i := 1; i <= 5; i++ {
 		if err := h.sim.Send(20001+qqproto.UIN(i%2), 10001, fmt.Sprintf("msg %d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	h.eventually("5 messages fetched into the queue", func() bool { return len(h.pendingToXMPP()) == 5 })
-	fetched := time.Now()
+	fetched := h.fakeClock().Now()
 	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
 		t.Fatalf("%d messages went out while disconnected", n)
 	}
-	time.Sleep(50 * time.Millisecond)
+	h.advance(50 * time.Millisecond)
 	h.out.down.Store(false)
 	h.g.OnConnect(context.Background())
 	// Until the server confirms the user is still there (its answer to
 	// the gateway's probe), the messages wait in the gateway's queue.
 	h.waitFor("probe of alice", presenceMatch(testDomain, "probe"))
-	time.Sleep(3 * h.cfg.PollActive)
+	h.advance(3 * h.cfg.PollActive)
 	if n := len(h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" })); n != 0 {
 		t.Fatalf("%d messages sent before the user was confirmed online", n)
 	}
@@ -183,7 +183,7 @@ func TestOldQueueItemsGoBeforeNewMessages(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.register("10001", "secret")
 	if _, err := h.st.Enqueue(context.Background(), store.Item{Dir: store.ToXMPP, JID: aliceBare, Peer: 20002,
-		Text: "old", Meta: queueMeta(qqproto.MsgBuddy)}); err != nil {
+		Text: "old", MsgType: int(qqproto.MsgBuddy)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.sim.Send(20001, 10001, "new"); err != nil {
@@ -242,7 +242,7 @@ func TestLostPollRepliesLoseAndDoubleNothing(t *testing.T) {
 			t.Fatalf("message %d is %q", i, m.Body)
 		}
 	}
-	time.Sleep(5 * h.cfg.PollActive)
+	h.advance(5 * h.cfg.PollActive)
 	if extra := h.sent(messageFrom(buddyAddr(20001))); len(extra) != 0 {
 		t.Errorf("%d messages came twice", len(extra))
 	}
@@ -369,7 +369,7 @@ func TestMessageFailingMidwayNamesThePartsSent(t *testing.T) {
 	h.g.mu.Unlock()
 	done := make(chan struct{})
 	h.g.sched.submit(s.task, func(context.Context) {
-		s.qq = &failAfter{QQ: s.qq, n: 1, calls: &calls}
+		s.link.qq = &failAfter{QQ: s.link.qq, n: 1, calls: &calls}
 		close(done)
 	})
 	<-done
@@ -393,7 +393,7 @@ type failAfter struct {
 func (f *failAfter) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
 	*f.calls++
 	if *f.calls > f.n {
-		return &qqproto.TransportError{Cmd: qqproto.CmdCLTMSG, Attempts: 1, Err: fmt.Errorf("connection refused")}
+		return &UnreachableError{Err: fmt.Errorf("connection refused")}
 	}
 	return f.QQ.SendMessage(ctx, to, text)
 }
@@ -415,7 +415,7 @@ func TestReceiptOnlyAfterQQAccepted(t *testing.T) {
 	// A refused message gets its error and no receipt.
 	h.userMessage("r2", buddyAddr(99999), `<body>x</body><request xmlns="urn:xmpp:receipts"/>`)
 	h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Type == "error" && st.ID == "r2" })
-	time.Sleep(100 * time.Millisecond)
+	h.quiesce()
 	if rs := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "message" && decodeChat(t, st).Received != nil }); len(rs) != 0 {
 		t.Errorf("receipt for a refused message: %v", rs)
 	}
@@ -441,12 +441,12 @@ func benchSession(b *testing.B) (*session, *recorder) {
 	}
 	out := &recorder{t: b}
 	var sender Sender = out
-	g.out.Store(&sender)
+	g.emit.out.Store(&sender)
 	bare, _ := jid.Parse(aliceBare)
 	s := newSession(g, bare)
-	s.reg, s.loaded, s.state = &reg, true, stateOnline
-	s.resources["phone"] = resource{epoch: g.epoch.Load()}
-	s.flow.drained = true
+	s.reg, s.loaded, s.link.state = &reg, true, stateOnline
+	s.res.set("phone", 0, true, &presenceIn{}, g.epoch.Load())
+	s.drained = true
 	return s, out
 }
 
@@ -469,7 +469,7 @@ func BenchmarkDeliverQueued(b *testing.B) {
 		s.deliverQQ(ctx, msgs)
 	}
 	b.StopTimer()
-	if len(out.all()) != 20*b.N || !s.flow.drained {
+	if len(out.all()) != 20*b.N || !s.drained {
 		b.Fatalf("%d stanzas for %d batches", len(out.all()), b.N)
 	}
 }
@@ -483,7 +483,7 @@ func BenchmarkDeliverUnqueued(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, m := range msgs {
-			s.deliverEvent(ctx, m, 0, nil)
+			s.deliverItem(ctx, store.Item{Peer: int64(m.From), Text: m.Text, MsgType: int(m.Type)}, false)
 		}
 	}
 	b.StopTimer()
@@ -540,7 +540,7 @@ func TestOutgoingMessagesSurviveAGatewayStop(t *testing.T) {
 		h.in(`<message xmlns="jabber:component:accept" type="chat" id="s%d" from=%q to=%q><body>waiting %d</body></message>`,
 			i, aliceFull, buddyAddr(20002), i)
 	}
-	time.Sleep(400 * time.Millisecond) // one or two get through
+	h.eventually("the first message in 20002's inbox", func() bool { return len(inboxTexts(h.sim, 20002)) > 0 })
 	h.stop()
 	if before := len(inboxTexts(h.sim, 20002)); before >= n {
 		t.Fatal("the whole burst reached QQ before the stop; the test proves nothing")

@@ -2,155 +2,119 @@ package gateway
 
 import (
 	"context"
-	"errors"
 
-	"mellium.im/xmpp/stanza"
-
-	"qqxmpp/qqproto"
 	"qqxmpp/store"
-	"qqxmpp/xmppcomp"
 )
 
 // handlePresence serves a presence of the user to the domain or a buddy.
-func (s *session) handlePresence(ctx context.Context, st xmppcomp.Stanza) {
-	var p presence
-	if err := st.Decode(&p); err != nil {
-		// Only the payload is unreadable; type and addresses are known.
-		s.log.WithError(err).Debug("gateway: unreadable presence payload")
-		p = presence{}
-	}
-	domain, uin, ok := s.g.target(st.To)
-	if !ok {
-		if st.Type != presError && st.Type != presUnavailable {
-			s.replyError(ctx, st, newCondError(stanza.ItemNotFound, "%s is not a QQ contact: the part before @ must be a QQ number", st.To.Localpart()), forRequest)
+func (s *session) handlePresence(ctx context.Context, in inbound) error {
+	typ := in.st.Type
+	if in.bad != nil {
+		if typ != presError && typ != presUnavailable {
+			return in.bad
 		}
-		return
+		return nil
 	}
-	switch st.Type {
+	buddy := !in.domain
+	switch typ {
 	case presAvailable, presUnavailable:
-		if !domain && s.reg == nil {
-			if st.Type == presAvailable {
-				s.replyError(ctx, st, errRegistrationRequired, forRequest)
-			}
-			return
-		}
-		res := st.From.Resourcepart()
-		if res == "" && st.Type == presUnavailable {
-			return // not about any resource (see setResource)
-		}
-		s.setResource(res, uin, st.Type == presAvailable, p.Show, p.priority())
-		s.update(ctx)
-		s.flushBacklog(ctx)
+		return s.resourcePresence(ctx, in)
 	case presProbe:
-		s.answerProbe(ctx, st, domain, uin)
+		s.answerProbe(ctx, in)
 	case presSubscribe:
-		s.userSubscribe(ctx, st, domain, uin, p)
+		return s.userSubscribe(ctx, in)
 	case presSubscribed:
-		if !domain && s.reg != nil {
-			s.userSubscribed(ctx, uin)
+		if buddy && s.reg != nil {
+			return s.userSubscribed(ctx, in)
 		}
 	case presUnsubscribe:
-		if !domain && s.reg != nil {
-			s.onUserUnsubscribe(ctx, uin)
+		if buddy && s.reg != nil {
+			return s.userUnsubscribe(ctx, in)
 		}
 	case presUnsubscribed:
-		if !domain && s.reg != nil {
-			s.onUserUnsubscribed(ctx, uin)
+		if buddy && s.reg != nil {
+			return s.userUnsubscribed(ctx, in)
 		}
 	case presError:
 		// An error from a resource we send to means it is gone (RFC 6121
 		// 4.6.3 lets servers answer presence to a vanished resource so).
-		if r := st.From.Resourcepart(); r != "" {
-			if _, known := s.resources[r]; known {
-				delete(s.resources, r)
-				s.update(ctx)
-			}
+		if r := in.st.From.Resourcepart(); r != "" && s.res.forget(r) {
+			s.update(ctx)
 		}
 	}
+	return nil
 }
 
-// errRegistrationRequired answers a user who talks to a buddy JID without
-// having registered (XEP-0100).
-var errRegistrationRequired = newCondError(stanza.RegistrationRequired,
-	"Register your QQ number with this gateway first.")
+// resourcePresence takes an available or unavailable presence of one of
+// the user's resources: it may log the session in or out, change the QQ
+// state, and let what waits in the queue flow.
+func (s *session) resourcePresence(ctx context.Context, in inbound) error {
+	available := in.st.Type == presAvailable
+	if !in.domain && s.reg == nil {
+		if available {
+			return errRegistrationRequired
+		}
+		return nil
+	}
+	res := in.st.From.Resourcepart()
+	if res == "" && !available {
+		// Not about any resource: servers send one to acknowledge a
+		// subscribe (Prosody) or to answer a probe; resources gone unseen
+		// are swept after a reconnect.
+		return nil
+	}
+	s.res.set(res, in.uin, available, in.pres, s.g.epoch.Load())
+	s.update(ctx)
+	s.flushBacklog(ctx)
+	return nil
+}
 
 // answerProbe answers the user's server's probe with the current presence
 // of the domain or the buddy.
-func (s *session) answerProbe(ctx context.Context, st xmppcomp.Stanza, domain bool, uin qqproto.UIN) {
-	to := st.From.String()
-	if domain {
-		p := presence{From: s.g.dom, To: to}
-		if s.state != stateOnline {
-			p.Type = presUnavailable
-		}
-		s.send(ctx, p)
+func (s *session) answerProbe(ctx context.Context, in inbound) {
+	to := in.st.From.String()
+	if in.domain {
+		s.e.domainPresence(ctx, to, s.online(), "")
 		return
 	}
-	b := s.buddies[uin]
-	if b == nil || s.state != stateOnline {
-		s.send(ctx, presence{From: s.g.buddyJID(uin), To: to, Type: presUnavailable})
-		return
+	var sp shownPresence
+	if b := s.buddies[in.uin]; b != nil && s.online() {
+		sp = presenceFor(b)
 	}
-	s.send(ctx, s.buddyPresence(b, presenceFor(b), to))
+	s.e.buddyPresence(ctx, in.uin, to, sp)
 }
 
 // userSubscribe takes the user's request to see the domain's or a buddy's
 // presence.
-func (s *session) userSubscribe(ctx context.Context, st xmppcomp.Stanza, domain bool, uin qqproto.UIN, p presence) {
+func (s *session) userSubscribe(ctx context.Context, in inbound) error {
 	switch {
-	case domain && s.reg != nil:
-		s.send(ctx, presence{From: s.g.dom, To: s.key, Type: presSubscribed})
-		if s.state == stateOnline {
-			s.send(ctx, presence{From: s.g.dom, To: s.key})
+	case in.domain && s.reg != nil:
+		s.e.subscription(ctx, 0, s.key, presSubscribed, "", "")
+		if s.online() {
+			s.e.domainPresence(ctx, s.key, true, "")
 		}
-	case domain:
-		s.send(ctx, presence{From: s.g.dom, To: s.key, Type: presUnsubscribed})
+	case in.domain:
+		s.e.subscription(ctx, 0, s.key, presUnsubscribed, "", "")
 	case s.reg == nil:
-		s.replyError(ctx, st, errRegistrationRequired, forRequest)
+		return errRegistrationRequired
 	default:
-		if b := s.buddies[uin]; b != nil && b.listed {
+		if b := s.buddies[in.uin]; b != nil && b.listed {
 			// Already a QQ buddy (the import asked the user about it):
 			// approve at once.
 			s.confirmContact(ctx, b)
-			return
+			return nil
 		}
-		s.onUserSubscribe(ctx, uin, p)
+		return s.addBuddy(ctx, in.uin, in.pres.status)
 	}
+	return nil
 }
 
 // userSubscribed takes the user's approval of a buddy's subscribe.
-func (s *session) userSubscribed(ctx context.Context, uin qqproto.UIN) {
-	if b := s.buddies[uin]; b != nil && b.listed {
+func (s *session) userSubscribed(ctx context.Context, in inbound) error {
+	if b := s.buddies[in.uin]; b != nil && b.listed {
 		s.markContact(ctx, b, store.Both)
 		s.reshow(ctx, b) // the roster item is new: show it afresh
-		return
+		return nil
 	}
-	s.onUserSubscribed(ctx, uin)
-}
-
-// confirmContact approves the user's subscription to a listed buddy and
-// shows the buddy's presence.
-func (s *session) confirmContact(ctx context.Context, b *buddy) {
-	s.send(ctx, presence{From: s.g.buddyJID(b.uin), To: s.key, Type: presSubscribed})
-	s.markContact(ctx, b, store.Both)
-	s.reshow(ctx, b)
-}
-
-// markContact records a buddy's subscription state in the store.
-func (s *session) markContact(ctx context.Context, b *buddy, sub store.Subscription) {
-	c, err := s.g.st.Contact(ctx, s.key, int64(b.uin))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.WithError(err).Warn("gateway: cannot read a contact")
-		return
-	}
-	if err == nil && c.Sub == sub && c.Nick == b.nick {
-		return
-	}
-	c.UIN, c.Sub = int64(b.uin), sub
-	if b.nick != "" {
-		c.Nick, c.Face = b.nick, b.face
-	}
-	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
-		s.log.WithError(err).Warn("gateway: cannot store a contact")
-	}
+	return s.approveAdd(ctx, in.uin)
 }

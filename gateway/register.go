@@ -2,15 +2,16 @@ package gateway
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"time"
 
+	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/store"
-	"qqxmpp/xmppcomp"
 )
 
 const (
@@ -22,78 +23,92 @@ const (
 	registerTimeout = 30 * time.Second
 )
 
-// registerGet answers XEP-0077's get: instructions, the legacy fields and
+// registerQuery is XEP-0077's jabber:iq:register query, with the legacy
+// fields and a XEP-0004 form.
+type registerQuery struct {
+	XMLName      xml.Name   `xml:"jabber:iq:register query"`
+	Instructions string     `xml:"instructions,omitempty"`
+	Registered   *struct{}  `xml:"registered"`
+	Username     *string    `xml:"username"`
+	Password     *string    `xml:"password"`
+	Remove       *struct{}  `xml:"remove"`
+	Form         *form.Data `xml:"jabber:x:data x"`
+}
+
+// registerForm answers XEP-0077's get: instructions, the legacy fields and
 // a data form, or for a registered user <registered/> and their number.
-func (s *session) registerGet(ctx context.Context, st xmppcomp.Stanza) {
+func (s *session) registerForm(context.Context, inbound) (any, error) {
 	uinText := ""
 	if s.reg != nil {
-		uinText = qqproto.UIN(s.reg.UIN).String()
+		uinText = s.uin().String()
 	}
+	user := []form.Option{form.Label("QQ number"), form.Required}
+	if uinText != "" {
+		user = append(user, form.Value(uinText))
+	}
+	empty := ""
 	q := registerQuery{
 		Instructions: registerInstructions,
-		Username:     strPtr(uinText),
-		Password:     strPtr(""),
-		Form: &dataForm{
-			Type:         "form",
-			Title:        registerTitle,
-			Instructions: registerInstructions,
-			Fields: []formField{
-				{Var: "FORM_TYPE", Type: "hidden", Values: []string{nsRegister}},
-				{Var: "username", Type: "text-single", Label: "QQ number", Required: &struct{}{}, Values: nonEmpty(uinText)},
-				{Var: "password", Type: "text-private", Label: "Password", Required: &struct{}{}},
-			},
-		},
+		Username:     &uinText,
+		Password:     &empty,
+		Form: form.New(
+			form.Title(registerTitle),
+			form.Instructions(registerInstructions),
+			form.Hidden("FORM_TYPE", form.Value(nsRegister)),
+			form.Text("username", user...),
+			form.TextPrivate("password", form.Label("Password"), form.Required),
+		),
 	}
 	if s.reg != nil {
 		q.Registered = &struct{}{}
 	}
-	s.replyResult(ctx, st, q)
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
+	return q, nil
 }
 
 // registerSet takes a registration, a password change or a removal.
-func (s *session) registerSet(ctx context.Context, st xmppcomp.Stanza) {
+func (s *session) registerSet(ctx context.Context, in inbound) (any, error) {
 	var req struct {
 		Query registerQuery
 	}
-	if err := st.Decode(&req); err != nil {
-		s.replyError(ctx, st, badRequest("The registration request is not well-formed."), forRegistration)
-		return
+	if err := xml.Unmarshal(in.st.Raw, &req); err != nil {
+		return nil, badRequest("The registration request is not well-formed.")
 	}
-	q := req.Query
-	if q.Remove != nil {
-		s.unregister(ctx, st)
-		return
+	if req.Query.Remove != nil {
+		return nil, s.unregister(ctx)
 	}
-	username, password, err := registrationFields(q)
+	username, password, err := registrationFields(req.Query, in.st.Raw)
 	if err != nil {
-		s.replyError(ctx, st, err, forRegistration)
-		return
+		return nil, err
 	}
-	if err := s.register(ctx, username, password); err != nil {
-		s.replyError(ctx, st, err, forRegistration)
-		return
-	}
-	s.replyResult(ctx, st, nil)
-	s.afterRegister(ctx)
+	return nil, s.register(ctx, username, password)
+}
+
+// submittedForm reads the type attribute mellium's form.Data keeps to
+// itself: only a submitted form registers.
+type submittedForm struct {
+	Query struct {
+		X *struct {
+			Type string `xml:"type,attr"`
+		} `xml:"jabber:x:data x"`
+	} `xml:"jabber:iq:register query"`
 }
 
 // registrationFields reads the QQ number and password from the submitted
 // form, or from the legacy fields.
-func registrationFields(q registerQuery) (username, password string, err error) {
+func registrationFields(q registerQuery, raw []byte) (username, password string, err error) {
 	if q.Form != nil {
-		switch q.Form.Type {
+		var sf submittedForm
+		_ = xml.Unmarshal(raw, &sf)
+		typ := ""
+		if sf.Query.X != nil {
+			typ = sf.Query.X.Type
+		}
+		switch typ {
 		case "submit":
-			username, _ = q.Form.value("username")
-			password, _ = q.Form.value("password")
+			username, _ = q.Form.GetString("username")
+			password, _ = q.Form.GetString("password")
 		case "cancel":
-			return "", "", newCondError(stanza.NotAcceptable, "Registration cancelled.")
+			return "", "", newUserError(stanza.NotAcceptable, "Registration cancelled.")
 		default:
 			return "", "", badRequest("A registration form must be submitted with type submit.")
 		}
@@ -107,29 +122,21 @@ func registrationFields(q registerQuery) (username, password string, err error) 
 	}
 	username = strings.TrimSpace(username)
 	if username == "" || password == "" {
-		return "", "", newCondError(stanza.NotAcceptable, "Both the QQ number and the password are required.")
+		return "", "", newUserError(stanza.NotAcceptable, "Both the QQ number and the password are required.")
 	}
 	return username, password, nil
 }
 
-// registerResult is what afterRegister needs from register.
-type registerResult struct {
-	first   bool // a new registration, not a change
-	login   qqproto.LoginResult
-	client  QQ
-	changed bool // the QQ number changed
-}
-
 // register checks a registration for real and stores it: the number must
-// be free, and QQ must accept the password. Its outcome waits in
-// s.pending for afterRegister, which runs after the iq result went out.
+// be free, and QQ must accept the password. What follows (presences, the
+// session's login) waits until the iq result is out.
 func (s *session) register(ctx context.Context, username, password string) error {
 	uin, ok := qqproto.ParseUIN(username)
 	if !ok {
 		return badRequest("%s", notAUINText(username))
 	}
 	if s.jid.Localpart() == "" {
-		return newCondError(stanza.NotAllowed, "Only user accounts can register.")
+		return newUserError(stanza.NotAllowed, "Only user accounts can register.")
 	}
 	// Never log in as a number another user holds: that Login would end
 	// their session.
@@ -141,9 +148,8 @@ func (s *session) register(ctx context.Context, username, password string) error
 		return err
 	}
 	md5 := qqproto.PasswordMD5(password)
-
-	client := s.qq
-	if client == nil || s.qqUIN != uin {
+	client := s.link.qq
+	if client == nil || s.link.uin != uin {
 		client = s.g.cfg.NewQQ(uin)
 	}
 	lctx, cancel := context.WithTimeout(ctx, registerTimeout)
@@ -154,9 +160,8 @@ func (s *session) register(ctx context.Context, username, password string) error
 		return err
 	}
 	old := s.reg
-	err = s.g.st.PutRegistration(ctx, store.Registration{JID: s.key, UIN: int64(uin), PasswordMD5: md5})
-	if err != nil {
-		if s.qq != client || s.state != stateOnline {
+	if err := s.g.st.PutRegistration(ctx, store.Registration{JID: s.key, UIN: int64(uin), PasswordMD5: md5}); err != nil {
+		if client != s.link.qq || !s.online() {
 			client.Logout(ctx)
 		}
 		return err
@@ -166,77 +171,59 @@ func (s *session) register(ctx context.Context, username, password string) error
 		return err
 	}
 	s.setRegistration(&reg)
-	s.pending = &registerResult{first: old == nil, login: res, client: client, changed: old != nil && old.UIN != int64(uin)}
+	first, changed := old == nil, old != nil && old.UIN != int64(uin)
+	s.afterResult = func(ctx context.Context) { s.registered(ctx, first, changed, client, res) }
 	return nil
 }
 
-// afterRegister finishes a stored registration once the iq result is out:
+// registered finishes a stored registration once the iq result is out:
 // the gateway asks for the user's presence (XEP-0100), and the trial
 // login becomes the session's login if the user is online.
-func (s *session) afterRegister(ctx context.Context) {
-	r := s.pending
-	s.pending = nil
-	if r == nil {
-		return
-	}
-	if r.changed {
+func (s *session) registered(ctx context.Context, first, changed bool, client QQ, res qqproto.LoginResult) {
+	if changed {
 		// Another QQ number: the old session and its buddies are gone.
 		s.hideAll(ctx, "")
-		if s.qq != nil && s.state == stateOnline {
-			s.qq.Logout(ctx)
-		}
-		s.state = stateOffline
+		s.link.logout(ctx, s.log)
 		s.g.sched.cancel(s.task)
 		clear(s.buddies)
 	}
 	s.log.Info("gateway: registered")
-	if r.first {
-		s.send(ctx, presence{From: s.g.dom, To: s.key, Type: presSubscribe})
+	if first {
+		s.e.subscription(ctx, 0, s.key, presSubscribe, "", "")
 	}
-	s.qq, s.qqUIN = r.client, s.uin()
-	if !s.wantOnline() {
-		if err := r.client.Logout(ctx); err != nil {
+	s.link.qq, s.link.uin = client, s.uin()
+	if !s.res.any() {
+		if err := client.Logout(ctx); err != nil {
 			s.log.WithError(err).Debug("gateway: logout after the trial login failed")
 		}
-		s.state = stateOffline
+		s.link.state = stateOffline
 		return
 	}
-	s.loggedIn(ctx, r.login)
+	s.loggedIn(ctx, res)
 }
 
-// unregister takes <remove/>: log out, delete everything of the user, and
-// take every JID of the transport out of their roster.
-func (s *session) unregister(ctx context.Context, st xmppcomp.Stanza) {
+// unregister takes <remove/>: log out, delete everything of the user, and,
+// once the result is out, take every JID of the transport out of their
+// roster.
+func (s *session) unregister(ctx context.Context) error {
 	if s.reg == nil {
-		s.replyError(ctx, st, newCondError(stanza.RegistrationRequired, "You are not registered with this gateway."), forRequest)
-		return
+		return errNotRegistered
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
 	if err != nil {
-		s.replyError(ctx, st, err, forRequest)
-		return
+		return err
 	}
 	if err := s.g.st.DeleteUser(ctx, s.key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.WithError(err).Error("gateway: cannot delete user")
-		s.replyError(ctx, st, err, forRequest)
-		return
+		return err
 	}
-	if s.qq != nil && s.state == stateOnline {
-		if err := s.qq.Logout(ctx); err != nil {
-			s.log.WithError(err).Warn("gateway: QQ logout at unregistration failed")
-		}
-	}
+	s.link.logout(ctx, s.log)
 	s.g.sched.cancel(s.task)
-	s.replyResult(ctx, st, nil)
-
 	seen := map[qqproto.UIN]bool{}
 	var uins []qqproto.UIN
 	for _, c := range contacts {
-		u := qqproto.UIN(c.UIN)
-		if !seen[u] {
-			seen[u] = true
-			uins = append(uins, u)
-		}
+		seen[qqproto.UIN(c.UIN)] = true
+		uins = append(uins, qqproto.UIN(c.UIN))
 	}
 	for _, b := range s.sortedBuddies() {
 		if !seen[b.uin] {
@@ -244,20 +231,16 @@ func (s *session) unregister(ctx context.Context, st xmppcomp.Stanza) {
 			uins = append(uins, b.uin)
 		}
 	}
-	for _, u := range uins {
-		from := s.g.buddyJID(u)
-		for _, typ := range []string{presUnsubscribe, presUnsubscribed, presUnavailable} {
-			s.send(ctx, presence{From: from, To: s.key, Type: typ})
-		}
-	}
-	for _, typ := range []string{presUnsubscribe, presUnsubscribed, presUnavailable} {
-		s.send(ctx, presence{From: s.g.dom, To: s.key, Type: typ})
-	}
 	s.log.WithField("contacts", len(uins)).Info("gateway: unregistered")
 	s.setRegistration(nil)
-	s.state = stateOffline
-	s.status = qqproto.StatusOffline
-	s.domainShown = false
-	s.qq, s.qqUIN = nil, 0
+	s.shown = false
+	s.link = qqLink{}
+	s.link.init(&s.g.cfg)
 	clear(s.buddies)
+	s.afterResult = func(ctx context.Context) {
+		for _, u := range append(uins, 0) { // the domain last
+			s.e.goodbye(ctx, u, s.key)
+		}
+	}
+	return nil
 }

@@ -18,112 +18,117 @@ import (
 // import sends only what changed. Nicknames of offline buddies come from
 // the store, or from GetInfo (at most Config.ProfileFetches per import).
 func (s *session) importRoster(ctx context.Context) {
-	s.needImport = true // until this import completes
-	uins, err := s.qq.Buddies(ctx)
+	s.importDue = true // until this import completes
+	uins, err := s.link.qq.Buddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
 		return
 	}
-	online, err := s.qq.OnlineBuddies(ctx)
+	online, err := s.link.qq.OnlineBuddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
 		return
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
 	if err != nil {
-		s.log.WithError(err).Error("gateway: cannot read contacts; roster import postponed")
+		s.log.WithError(err).Error("gateway: cannot read contacts; buddy list import postponed")
 		return
 	}
-	known := make(map[qqproto.UIN]store.Contact, len(contacts))
+	im := rosterImport{known: map[qqproto.UIN]store.Contact{}, online: map[qqproto.UIN]qqproto.Buddy{},
+		listed: map[qqproto.UIN]bool{}, fetches: s.g.cfg.ProfileFetches}
 	for _, c := range contacts {
-		known[qqproto.UIN(c.UIN)] = c
+		im.known[qqproto.UIN(c.UIN)] = c
 	}
-	onlineBy := make(map[qqproto.UIN]qqproto.Buddy, len(online))
 	for _, ob := range online {
-		onlineBy[ob.UIN] = ob
+		im.online[ob.UIN] = ob
 	}
-
-	listed := make(map[qqproto.UIN]bool, len(uins))
-	fetches := s.g.cfg.ProfileFetches
-	var puts []store.Contact
 	for _, u := range uins {
-		if u == s.uin() || listed[u] {
+		if u == s.uin() || im.listed[u] {
 			continue
 		}
-		listed[u] = true
-		b := s.buddy(u)
-		b.listed = true
-		c, isContact := known[u]
-		if ob, ok := onlineBy[u]; ok {
-			b.status, b.face = ob.Status, ob.Face
-			if ob.Nick != "" {
-				b.nick = ob.Nick
-			}
-		} else {
-			b.status = qqproto.StatusOffline
-		}
-		if b.nick == "" && isContact && c.Nick != "" {
-			b.nick, b.face = c.Nick, c.Face
-		}
-		if b.nick == "" && fetches > 0 {
-			fetches--
-			p, err := s.qq.Profile(ctx, u)
-			switch {
-			case err == nil:
-				b.nick, b.face = p.Nick, p.Face
-			case errors.Is(err, qqproto.ErrNotLoggedIn):
-				s.qqFailed(ctx, err)
-				return
-			default:
-				s.log.WithError(err).WithField("buddy", u).Debug("gateway: no profile for a buddy's nickname")
-			}
-		}
-		switch {
-		case !isContact:
-			// A new buddy: ask the user to take it into the roster.
-			p := presence{From: s.g.buddyJID(u), To: s.key, Type: presSubscribe, Nick: newNick(b.nick)}
-			if s.send(ctx, p) != nil {
-				continue // not stored, so the next import asks again
-			}
-			puts = append(puts, store.Contact{UIN: int64(u), Nick: b.nick, Face: b.face, Sub: store.PendingIn})
-		case (b.nick != "" && b.nick != c.Nick) || b.face != c.Face:
-			c.Nick, c.Face = b.nick, b.face
-			puts = append(puts, c)
+		im.listed[u] = true
+		if !s.importBuddy(ctx, u, &im) {
+			return
 		}
 	}
-	if err := s.g.st.PutContacts(ctx, s.key, puts); err != nil {
+	if err := s.g.st.PutContacts(ctx, s.key, im.puts); err != nil {
 		s.log.WithError(err).Error("gateway: cannot store imported contacts")
 	}
+	s.dropUnlisted(ctx, contacts, im.listed)
+	s.importDue = false
+	s.applyOnline(ctx, online)
+	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked}).Info("gateway: buddy list imported")
+}
 
-	// Contacts the user had confirmed that QQ no longer lists were removed
-	// on the QQ side. Pending ones are left to the contact flows: they may
-	// be requests still waiting for an answer.
+// rosterImport is the state of one importRoster.
+type rosterImport struct {
+	known   map[qqproto.UIN]store.Contact
+	online  map[qqproto.UIN]qqproto.Buddy
+	listed  map[qqproto.UIN]bool
+	fetches int             // GetInfo requests left
+	puts    []store.Contact // contacts to store
+	asked   int             // new buddies the user was asked to take
+}
+
+// importBuddy takes one listed buddy into the session, asks the user to
+// take a new one into the roster, and notes what to store. It reports
+// false when the session was lost on the way.
+func (s *session) importBuddy(ctx context.Context, u qqproto.UIN, im *rosterImport) bool {
+	b := s.buddy(u)
+	b.listed = true
+	c, isContact := im.known[u]
+	if ob, ok := im.online[u]; ok {
+		b.status, b.face = ob.Status, ob.Face
+		b.nick = firstNonEmpty(ob.Nick, b.nick)
+	} else {
+		b.status = qqproto.StatusOffline
+	}
+	if b.nick == "" && isContact && c.Nick != "" {
+		b.nick, b.face = c.Nick, c.Face
+	}
+	if b.nick == "" && im.fetches > 0 {
+		im.fetches--
+		p, err := s.link.qq.Profile(ctx, u)
+		switch {
+		case err == nil:
+			b.nick, b.face = p.Nick, p.Face
+		case errors.Is(err, ErrSessionLost):
+			s.qqFailed(ctx, err)
+			return false
+		default:
+			s.log.WithError(err).WithField("buddy", u).Debug("gateway: no profile for a buddy's nickname")
+		}
+	}
+	switch {
+	case !isContact:
+		if s.e.subscription(ctx, u, s.key, presSubscribe, "", b.nick) != nil {
+			return true // not stored, so the next import asks again
+		}
+		im.asked++
+		im.puts = append(im.puts, store.Contact{UIN: int64(u), Nick: b.nick, Face: b.face, Sub: store.PendingIn})
+	case (b.nick != "" && b.nick != c.Nick) || b.face != c.Face:
+		c.Nick, c.Face = b.nick, b.face
+		im.puts = append(im.puts, c)
+	}
+	return true
+}
+
+// dropUnlisted removes the contacts the user had confirmed that QQ no
+// longer lists: they were removed on the QQ side. Pending ones are left to
+// the contact flows: they may be requests still waiting for an answer.
+func (s *session) dropUnlisted(ctx context.Context, contacts []store.Contact, listed map[qqproto.UIN]bool) {
 	for _, c := range contacts {
 		u := qqproto.UIN(c.UIN)
 		if listed[u] || c.Sub != store.Both {
 			continue
 		}
-		s.dropContact(ctx, u)
+		s.e.goodbye(ctx, u, s.key)
+		s.deleteContact(ctx, u)
+		delete(s.buddies, u)
 	}
 	for u, b := range s.buddies {
 		if b.listed && !listed[u] {
 			b.listed = false
 		}
 	}
-	added := len(puts)
-	s.needImport = false
-	s.applyOnline(ctx, online)
-	s.log.WithFields(logrus.Fields{"buddies": len(listed), "online": len(online), "stored": added}).Info("gateway: buddy list imported")
-}
-
-// dropContact removes a contact from the user's roster and the store.
-func (s *session) dropContact(ctx context.Context, u qqproto.UIN) {
-	from := s.g.buddyJID(u)
-	for _, typ := range []string{presUnsubscribe, presUnsubscribed, presUnavailable} {
-		s.send(ctx, presence{From: from, To: s.key, Type: typ})
-	}
-	if err := s.g.st.DeleteContact(ctx, s.key, int64(u)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.WithError(err).Warn("gateway: cannot delete a contact")
-	}
-	delete(s.buddies, u)
 }

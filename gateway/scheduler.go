@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 )
 
@@ -45,8 +46,9 @@ const taskBatch = 8
 // a min-heap of due times; workers are started on demand for ready tasks
 // and exit when none is left, so idle sessions hold no goroutine.
 type scheduler struct {
-	max int
-	log logrus.FieldLogger
+	max   int
+	clock clockwork.Clock
+	log   logrus.FieldLogger
 
 	mu      sync.Mutex
 	heap    taskHeap
@@ -61,8 +63,8 @@ type scheduler struct {
 	wakeups atomic.Int64 // timer loop iterations, for tests
 }
 
-func newScheduler(max int, log logrus.FieldLogger) *scheduler {
-	return &scheduler{max: max, log: log, wake: make(chan struct{}, 1)}
+func newScheduler(max int, clock clockwork.Clock, log logrus.FieldLogger) *scheduler {
+	return &scheduler{max: max, clock: clock, log: log, wake: make(chan struct{}, 1)}
 }
 
 // start runs the timer loop and the work queued so far; everything stops
@@ -102,10 +104,16 @@ func (sc *scheduler) schedule(t *task, at time.Time) {
 	nudge := sc.timerAt.IsZero() || quantumCeil(at).Before(sc.timerAt)
 	sc.mu.Unlock()
 	if nudge {
-		select {
-		case sc.wake <- struct{}{}:
-		default:
-		}
+		sc.nudge()
+	}
+}
+
+// nudge makes the timer loop look at the heap now. Tests call it after
+// moving a fake clock, whose timers the loop may not have set yet.
+func (sc *scheduler) nudge() {
+	select {
+	case sc.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -133,6 +141,18 @@ func (sc *scheduler) cancel(t *task) {
 // scheduled, and is not waiting for a worker; the caller must hold sc.mu.
 func (t *task) idleLocked() bool {
 	return len(t.work) == 0 && !t.pollDue && t.idx < 0 && !t.queued
+}
+
+// quiet reports whether nothing runs, nothing waits for a worker and no
+// poll is due by the clock: until the clock moves or work comes in, the
+// scheduler will do nothing.
+func (sc *scheduler) quiet() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.workers > 0 || sc.readyAt < len(sc.ready) {
+		return false
+	}
+	return len(sc.heap) == 0 || sc.heap[0].due.After(sc.clock.Now())
 }
 
 func (sc *scheduler) markReadyLocked(t *task) {
@@ -227,12 +247,12 @@ func (sc *scheduler) run(ctx context.Context, fn func(context.Context)) {
 // due task to the workers, and sleeps again.
 func (sc *scheduler) loop(ctx context.Context) {
 	defer sc.wg.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := sc.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
 		sc.mu.Lock()
-		now := time.Now()
+		now := sc.clock.Now()
 		for len(sc.heap) > 0 && !sc.heap[0].due.After(now) {
 			t := heap.Pop(&sc.heap).(*task)
 			t.pollDue = true
@@ -247,7 +267,7 @@ func (sc *scheduler) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer.Chan():
 		case <-sc.wake:
 		}
 		sc.wakeups.Add(1)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 )
 
@@ -20,7 +21,7 @@ func quietLogger() logrus.FieldLogger {
 
 func startScheduler(t testing.TB, max int) *scheduler {
 	t.Helper()
-	sc := newScheduler(max, quietLogger())
+	sc := newScheduler(max, clockwork.NewRealClock(), quietLogger())
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.start(ctx)
 	t.Cleanup(func() {
@@ -33,7 +34,7 @@ func startScheduler(t testing.TB, max int) *scheduler {
 // A task's work runs in submission order, never two items at once, and
 // work submitted before start runs once started.
 func TestSchedulerRunsTaskWorkInOrder(t *testing.T) {
-	sc := newScheduler(4, quietLogger())
+	sc := newScheduler(4, clockwork.NewRealClock(), quietLogger())
 	tk := newTask(func(context.Context) {})
 	var (
 		mu      sync.Mutex
@@ -124,27 +125,42 @@ func TestSchedulerSurvivesPanic(t *testing.T) {
 
 // Polls run when due and cancel stops them.
 func TestSchedulerPollAndCancel(t *testing.T) {
-	sc := startScheduler(t, 2)
+	clock := clockwork.NewFakeClock()
+	sc := newScheduler(2, clock, quietLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.start(ctx)
+	t.Cleanup(func() { cancel(); sc.wait() })
 	var polls atomic.Int32
 	var tk *task
 	tk = newTask(func(context.Context) {
 		polls.Add(1)
-		sc.schedule(tk, time.Now().Add(20*time.Millisecond))
+		sc.schedule(tk, clock.Now().Add(100*time.Millisecond))
 	})
-	sc.schedule(tk, time.Now())
-	deadline := time.Now().Add(5 * time.Second)
-	for polls.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	sc.schedule(tk, clock.Now())
+	// step moves the clock one quantum and waits until the scheduler has
+	// done all that became due.
+	step := func() {
+		clock.Advance(timerQuantum)
+		sc.nudge()
+		deadline := time.Now().Add(5 * time.Second)
+		for !sc.quiet() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 	}
-	if polls.Load() < 3 {
-		t.Fatalf("%d polls in 5s, want at least 3", polls.Load())
+	for i := 0; i < 6; i++ { // 300 ms of the scheduler's time
+		step()
+	}
+	if n := polls.Load(); n < 3 || n > 4 {
+		t.Fatalf("%d polls in 300 ms at one per 100 ms, want 3 or 4", n)
 	}
 	// Cancel from the task's own turn, so no poll is running meanwhile.
 	cancelled := make(chan struct{})
 	sc.submit(tk, func(context.Context) { sc.cancel(tk); close(cancelled) })
 	<-cancelled
 	n := polls.Load()
-	time.Sleep(200 * time.Millisecond)
+	for i := 0; i < 20; i++ { // a second of the scheduler's time
+		step()
+	}
 	if got := polls.Load(); got != n {
 		t.Errorf("%d polls after cancel", got-n)
 	}
@@ -211,7 +227,7 @@ func BenchmarkSchedulerIdleSessions(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		sc := newScheduler(DefaultMaxInFlight, quietLogger())
+		sc := newScheduler(DefaultMaxInFlight, clockwork.NewRealClock(), quietLogger())
 		ctx, cancel := context.WithCancel(context.Background())
 		sc.start(ctx)
 		now := time.Now()

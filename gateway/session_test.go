@@ -85,7 +85,7 @@ func TestBuddyStateChangesAreSentOnce(t *testing.T) {
 		t.Fatalf("Bob busy: %s", st)
 	}
 	// Several MT=99 polls and Query_Stat periods later, still one presence.
-	time.Sleep(4 * h.cfg.StatusInterval)
+	h.advance(4 * h.cfg.StatusInterval)
 	if n := len(h.sent(presenceMatch(buddyAddr(20001), ""))); n != 0 {
 		t.Errorf("%d more presences from Bob with nothing changed", n)
 	}
@@ -101,7 +101,7 @@ func TestBuddyStateChangesAreSentOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("Bob unavailable", presenceMatch(buddyAddr(20001), "unavailable"))
-	time.Sleep(2 * h.cfg.StatusInterval)
+	h.advance(2 * h.cfg.StatusInterval)
 	for _, u := range []int{20001, 20002, 20003} {
 		if n := len(h.sent(func(st xmppcomp.Stanza) bool {
 			return st.Name == "presence" && st.From.String() == buddyAddr(u) && (st.Type == "" || st.Type == "unavailable")
@@ -215,7 +215,7 @@ func TestRosterImportPagesAndSendsOnlyChanges(t *testing.T) {
 	h.goOnline("")
 	h.waitFor("subscribe from the newcomer", presenceMatch(buddyAddr(50000), "subscribe"))
 	h.waitFor("removed buddy unsubscribed", presenceMatch(buddyAddr(40000), "unsubscribed"))
-	time.Sleep(2 * h.cfg.StatusInterval)
+	h.advance(2 * h.cfg.StatusInterval)
 	subs := 0
 	for _, st := range h.sentSinceLogin() {
 		if st.Type == "subscribe" {
@@ -294,7 +294,7 @@ func TestUnregisteredUserGetsRegistrationRequired(t *testing.T) {
 	// Nothing lingers for a JID that is not registered.
 	h.presence(aliceFull, buddyAddr(20001), "unavailable", "")
 	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`)
-	h.eventually("session dropped", func() bool { return h.g.sessionCount() == 0 })
+	h.eventually("session dropped", func() bool { return sessionCount(h.g) == 0 })
 }
 
 func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
@@ -317,10 +317,10 @@ func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
 	if cond, typ, text := stanzaErr(t, st); cond != "not-authorized" || typ != "auth" || text != "密码错误" || st.To.String() != aliceFull {
 		t.Errorf("refused login: %s", st)
 	}
-	time.Sleep(10 * h.cfg.LoginBackoffMin)
+	h.advance(10 * h.cfg.LoginBackoffMin)
 	h.goOnline("away") // a show change is no reason to try again
 	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`)
-	time.Sleep(5 * h.cfg.LoginBackoffMin)
+	h.advance(5 * h.cfg.LoginBackoffMin)
 	if n := logins(); n != 1 {
 		t.Errorf("%d logins after a refusal, want 1", n)
 	}
@@ -369,7 +369,7 @@ func TestLoginRetriesWithBackoffWhileQQIsDown(t *testing.T) {
 	if cond, typ, _ := stanzaErr(t, st); cond != "remote-server-timeout" || typ != "wait" {
 		t.Errorf("QQ down: %s", st)
 	}
-	time.Sleep(2 * h.cfg.LoginBackoffMax)
+	h.advance(2 * h.cfg.LoginBackoffMax)
 	if n := len(h.sent(presenceMatch(testDomain, "error"))); n != 0 {
 		t.Errorf("%d more presence errors during one outage, want none", n)
 	}
@@ -402,13 +402,13 @@ func TestLostQQSessionIsQuietlyRestored(t *testing.T) {
 	h.online("")
 	h.waitFor("Bob available", presenceMatch(buddyAddr(20001), ""))
 	h.waitFor("Carol away", presenceMatch(buddyAddr(20002), ""))
-	time.Sleep(h.cfg.PollIdle)
+	h.advance(h.cfg.PollIdle)
 	h.skipAll()
 	// The server drops the session: the gateway's next poll meets RES=20.
 	clk.advance(2 * time.Minute)
 	h.eventually("second login", func() bool { return h.sim.Session(10001).Logins == 2 })
 	h.eventually("logged in", func() bool { return h.sim.Session(10001).LoggedIn })
-	time.Sleep(3 * h.cfg.StatusInterval)
+	h.advance(3 * h.cfg.StatusInterval)
 	for _, st := range h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" }) {
 		t.Errorf("the user saw %s during a quiet re-login", st)
 	}
@@ -463,7 +463,7 @@ func TestReconnectReannouncesLostPresence(t *testing.T) {
 	if err := h.sim.SetState(20001, qqproto.StatusBusy); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * h.cfg.StatusInterval)
+	h.advance(3 * h.cfg.StatusInterval)
 	h.out.down.Store(false)
 	h.g.OnConnect(context.Background())
 	mark := h.cursor
@@ -504,7 +504,7 @@ func TestDefaultMessageRelay(t *testing.T) {
 // answering the probe) went away while the connection was down.
 func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
-	h.g.resourceGrace = 300 * time.Millisecond
+	h.g.cfg.ResourceGrace = 300 * time.Millisecond
 	h.online("dnd")
 	h.presence("alice@example.org/desk", testDomain, "", "<priority>5</priority>")
 	h.iq("get", testDomain, `<ping xmlns="urn:xmpp:ping"/>`) // a barrier: the desk is known
@@ -513,7 +513,7 @@ func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h.g.OnConnect(context.Background()) // a reconnect
 	// The server answers the probe for the phone only: the desk is gone.
 	h.goOnline("dnd")
-	time.Sleep(3 * h.g.resourceGrace)
+	h.advance(3 * h.g.cfg.ResourceGrace)
 	// Had the desk (priority 5, no show) stayed, QQ would show online.
 	if s := h.sim.Session(10001); !s.LoggedIn || s.State != qqproto.StatusBusy {
 		t.Fatalf("after the sweep: %+v, want logged in and busy (the phone)", s)
@@ -540,4 +540,11 @@ func TestMessageAnsweredWhenRegistrationUnreadable(t *testing.T) {
 	if cond, _, _ := stanzaErr(t, ans); cond != "internal-server-error" {
 		t.Errorf("condition %q, want internal-server-error", cond)
 	}
+}
+
+// sessionCount is the number of sessions in memory.
+func sessionCount(g *Gateway) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"qqxmpp/qqproto"
-	"qqxmpp/xmppcomp"
 )
 
 // NSVCard is the namespace of vcard-temp (XEP-0054).
@@ -200,31 +198,25 @@ func (c *profileCache) evictLocked(now time.Time) {
 	}
 }
 
-// vcardIQ answers a vcard-temp get of the domain (uin 0) or of a buddy:
+// vcardOf answers a vcard-temp get of the domain (uin 0) or of a buddy:
 // the buddy's GetInfo profile (cached for profileCacheTTL) with its
 // avatar; while the session is not logged in, what is known of the buddy.
-func (s *session) vcardIQ(ctx context.Context, st xmppcomp.Stanza, uin qqproto.UIN) {
+func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 	if uin == 0 {
-		s.replyResult(ctx, st, TransportVCard(s.g.dom))
-		return
+		return TransportVCard(s.e.dom), nil
 	}
-	cache := &s.g.flow.vcards
-	p, ok := cache.get(uin, time.Now())
-	if !ok && s.state == stateOnline {
-		var err error
-		p, err = s.qq.Profile(ctx, uin)
-		if errors.Is(err, qqproto.ErrNotLoggedIn) {
-			s.relogin(ctx)
-			if s.state == stateOnline {
-				p, err = s.qq.Profile(ctx, uin)
-			}
-		}
+	cache := &s.g.vcards
+	p, ok := cache.get(uin, s.g.clock.Now())
+	if !ok && s.online() {
+		err := s.withRelogin(ctx, func(qq QQ) (err error) {
+			p, err = qq.Profile(ctx, uin)
+			return err
+		})
 		if err != nil {
 			s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: GetInfo failed")
-			s.replyError(ctx, st, err, forRequest)
-			return
+			return nil, err
 		}
-		cache.put(uin, p, time.Now())
+		cache.put(uin, p, s.g.clock.Now())
 		ok = true
 	}
 	if !ok {
@@ -236,10 +228,10 @@ func (s *session) vcardIQ(ctx context.Context, st xmppcomp.Stanza, uin qqproto.U
 		p.Nick = firstNonEmpty(p.Nick, uin.String())
 	}
 	var photo *Avatar
-	if av, err := s.g.flow.avatars.ForFace(p.Face); err == nil {
+	if av, err := s.e.avatars.ForFace(p.Face); err == nil {
 		photo = &av
 	} else {
 		s.log.WithError(err).Warn("gateway: no avatar")
 	}
-	s.replyResult(ctx, st, BuddyVCard(p, photo))
+	return BuddyVCard(p, photo), nil
 }

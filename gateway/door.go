@@ -1,0 +1,226 @@
+package gateway
+
+// The door: every inbound stanza is read here once, into a plain value,
+// and handed to its sender's session queue. A user's message to a buddy is
+// also written to the store's outbox before it is queued, so that a crash
+// cannot lose it.
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/receipts"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+)
+
+// inbound is one stanza of a user as the gateway reads it.
+type inbound struct {
+	st     xmppcomp.Stanza // addresses, id, type; Raw only for iq payloads
+	domain bool            // to the gateway's domain, not a buddy
+	uin    qqproto.UIN     // the buddy it is to
+	bad    error           // why it cannot be served, answered as such
+
+	msg  *outgoing   // a message with text for QQ
+	pres *presenceIn // a presence
+	iq   xml.Name    // an iq get or set: its payload
+}
+
+// outgoing is a user's message to a QQ buddy.
+type outgoing struct {
+	queueID      int64 // its outbox row; 0 if it could not be stored
+	to           qqproto.UIN
+	text         string
+	id, typ      string // the stanza's id and type
+	wantsReceipt bool
+}
+
+// presenceIn is a user's presence.
+type presenceIn struct {
+	show, status string
+	prio         int
+}
+
+// HandleStanza implements xmppcomp.Handler. It never blocks on QQ: the
+// stanza is read once and goes to its sender's session queue, to be served
+// there in order with everything else of that user.
+func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
+	switch {
+	case st.From.Domainpart() == "":
+		g.log.WithField("stanza", st.Name).Debug("gateway: dropping stanza without a valid from")
+		return
+	case st.To.Domainpart() != g.domain.Domainpart():
+		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
+		return
+	}
+	in := g.read(st)
+	if in.msg != nil {
+		g.keep(&in)
+	}
+	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
+}
+
+// read decodes st into an inbound.
+func (g *Gateway) read(st xmppcomp.Stanza) inbound {
+	in := inbound{st: st}
+	in.st.Raw = nil
+	if st.To.Localpart() == "" {
+		in.domain = true
+	} else if u, ok := qqproto.ParseUIN(st.To.Localpart()); ok {
+		in.uin = u
+	} else {
+		in.bad = errNotAContact(st.To.Localpart())
+	}
+	switch st.Name {
+	case "message":
+		in.msg, in.bad = readMessage(st, in)
+	case "presence":
+		in.pres = readPresence(st)
+	case "iq":
+		in.iq, in.bad = readIQ(st, in.bad)
+		in.st.Raw = st.Raw // payload handlers decode their own part
+	}
+	return in
+}
+
+// wireMessage is what the gateway reads of a user's message.
+type wireMessage struct {
+	Lang    string             `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
+	Bodies  []wireBody         `xml:"body"`
+	Request receipts.Requested `xml:"urn:xmpp:receipts request"`
+}
+
+type wireBody struct {
+	Lang string `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
+	Text string `xml:",chardata"`
+}
+
+// body picks the message's text: the body without a language of its own
+// or in the message's language, else the first (RFC 6121 5.2.3).
+func (m wireMessage) body() string {
+	for _, b := range m.Bodies {
+		if b.Lang == "" || b.Lang == m.Lang {
+			return b.Text
+		}
+	}
+	if len(m.Bodies) > 0 {
+		return m.Bodies[0].Text
+	}
+	return ""
+}
+
+// readMessage reads a message: one with text for a buddy is outgoing; one
+// the gateway refuses comes back with its error; the rest (errors,
+// headlines, chat states alone) is neither and is dropped.
+func readMessage(st xmppcomp.Stanza, in inbound) (*outgoing, error) {
+	switch {
+	case st.Type == "error" || st.Type == "headline":
+		return nil, nil
+	case in.bad != nil:
+		return nil, in.bad
+	case in.domain:
+		return nil, errNoMessagesToDomain
+	case st.Type == "groupchat":
+		return nil, errNoGroupChat
+	}
+	var m wireMessage
+	if err := st.Decode(&m); err != nil {
+		return nil, errMalformed
+	}
+	text := m.body()
+	if text == "" {
+		return nil, nil
+	}
+	typ := st.Type
+	if typ == "" {
+		typ = "normal"
+	}
+	// XEP-0184 §5: no receipt without an id to name.
+	return &outgoing{to: in.uin, text: text, id: st.ID, typ: typ, wantsReceipt: bool(m.Request) && st.ID != ""}, nil
+}
+
+// wirePresence is what the gateway reads of a presence.
+type wirePresence struct {
+	Show     string `xml:"show"`
+	Status   string `xml:"status"`
+	Priority string `xml:"priority"`
+}
+
+func readPresence(st xmppcomp.Stanza) *presenceIn {
+	var p wirePresence
+	// An unreadable payload leaves the defaults: type and addresses are known.
+	_ = st.Decode(&p)
+	prio, err := strconv.Atoi(strings.TrimSpace(p.Priority))
+	if err != nil || prio < -128 || prio > 127 { // RFC 6121 4.7.2.3
+		prio = 0
+	}
+	return &presenceIn{show: normalShow(p.Show), status: strings.TrimSpace(p.Status), prio: prio}
+}
+
+func normalShow(show string) string {
+	switch show {
+	case "away", "chat", "dnd", "xa":
+		return show
+	}
+	return ""
+}
+
+// wireIQ reads only the names of an iq's children.
+type wireIQ struct {
+	Children []struct {
+		XMLName xml.Name
+	} `xml:",any"`
+}
+
+// readIQ reads the name of a request's payload: its first child that is
+// not an <error/>. Results and errors are not requests: the gateway asks
+// nothing, so they carry nothing for it.
+func readIQ(st xmppcomp.Stanza, bad error) (xml.Name, error) {
+	if st.Type != "get" && st.Type != "set" {
+		return xml.Name{}, nil
+	}
+	if bad != nil {
+		return xml.Name{}, bad
+	}
+	var w wireIQ
+	if err := st.Decode(&w); err != nil {
+		return xml.Name{}, errMalformed
+	}
+	for _, ch := range w.Children {
+		if ch.XMLName.Local != "error" {
+			return ch.XMLName, nil
+		}
+	}
+	return xml.Name{}, errNoPayload
+}
+
+// keep writes a message for QQ to the outbox before it waits in memory;
+// it leaves the store once served. Only a registered user's can be kept:
+// the rest is refused when served.
+func (g *Gateway) keep(in *inbound) {
+	m := in.msg
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Insert and mark under one lock: a replay at login that reads the new
+	// row must also see that its work item is waiting.
+	g.outbox.mu.Lock()
+	defer g.outbox.mu.Unlock()
+	id, err := g.st.Enqueue(ctx, store.Item{
+		Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
+		Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			g.log.WithError(err).WithField("jid", in.st.From.Bare().String()).Error("gateway: cannot queue a message to QQ; it is sent unqueued")
+		}
+		return
+	}
+	m.queueID = id
+	g.outbox.addLocked(id)
+}

@@ -1,0 +1,252 @@
+package gateway
+
+import (
+	"context"
+	"encoding/xml"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"mellium.im/xmpp/delay"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/xmppcomp"
+)
+
+// Sender puts stanzas on the XMPP side; *xmppcomp.Component satisfies it.
+type Sender interface {
+	// Encode sends one stanza, a value encoding/xml can marshal.
+	Encode(ctx context.Context, v any) error
+	// ReplyError answers an inbound stanza with a stanza error.
+	ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.Error) error
+	// Barrier returns once the server processed every stanza sent before
+	// it, so they were routed to to's server (or its offline storage).
+	Barrier(ctx context.Context, to jid.JID) error
+}
+
+var _ Sender = (*xmppcomp.Component)(nil)
+
+// emitter builds and sends every stanza the gateway writes, from plain
+// values: handlers never assemble XML. Safe for concurrent use.
+type emitter struct {
+	dom     string  // the gateway's domain, the from of its own stanzas
+	domJID  jid.JID // the same, parsed
+	out     atomic.Pointer[Sender]
+	avatars Avatars
+}
+
+func (e *emitter) buddyJID(uin qqproto.UIN) string {
+	return strconv.FormatInt(int64(uin), 10) + "@" + e.dom
+}
+
+// jidOf is the gateway's JID of a QQ number, or the domain for 0.
+func (e *emitter) jidOf(uin qqproto.UIN) string {
+	if uin == 0 {
+		return e.dom
+	}
+	return e.buddyJID(uin)
+}
+
+func (e *emitter) sender() (Sender, error) {
+	p := e.out.Load()
+	if p == nil {
+		return nil, xmppcomp.ErrNotConnected
+	}
+	return *p, nil
+}
+
+func (e *emitter) send(ctx context.Context, v any) error {
+	s, err := e.sender()
+	if err != nil {
+		return err
+	}
+	return s.Encode(ctx, v)
+}
+
+// barrier waits until the server processed what was sent to to before.
+func (e *emitter) barrier(ctx context.Context, to jid.JID) error {
+	s, err := e.sender()
+	if err != nil {
+		return err
+	}
+	return s.Barrier(ctx, to)
+}
+
+// ---- presence ----
+
+// shownPresence is a presence as the user sees it; the zero value is
+// unavailable, which is what a contact shows before anything was sent.
+type shownPresence struct {
+	available    bool
+	show, status string
+	nick         string
+	picture      int // of the avatar whose XEP-0153 hash the presence carries
+}
+
+// buddyPresence sends what a buddy's JID shows.
+func (e *emitter) buddyPresence(ctx context.Context, uin qqproto.UIN, to string, sp shownPresence) error {
+	p := presence{From: e.buddyJID(uin), To: to}
+	if !sp.available {
+		p.Type = presUnavailable
+		return e.send(ctx, p)
+	}
+	p.Show, p.Status, p.Nick = sp.show, sp.status, newNick(sp.nick)
+	if av, err := e.avatars.forPicture(sp.picture); err == nil {
+		p.Extra = []any{vcardUpdate{Photo: av.Hash}}
+	}
+	return e.send(ctx, p)
+}
+
+// domainPresence sends the gateway's own presence: available while the
+// user's QQ session is logged in, else unavailable with a reason.
+func (e *emitter) domainPresence(ctx context.Context, to string, available bool, status string) error {
+	p := presence{From: e.dom, To: to}
+	if !available {
+		p.Type, p.Status = presUnavailable, status
+	}
+	return e.send(ctx, p)
+}
+
+// subscription sends a presence of type typ (subscribe, unsubscribed, …)
+// from a buddy's JID or, for uin 0, the domain.
+func (e *emitter) subscription(ctx context.Context, uin qqproto.UIN, to, typ, status, nick string) error {
+	return e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: typ, Status: status, Nick: newNick(nick)})
+}
+
+// goodbye takes a JID of the transport out of the user's roster.
+func (e *emitter) goodbye(ctx context.Context, uin qqproto.UIN, to string) {
+	for _, typ := range []string{presUnsubscribe, presUnsubscribed, presUnavailable} {
+		if e.subscription(ctx, uin, to, typ, "", "") != nil {
+			return
+		}
+	}
+}
+
+// presenceError sends a presence error from a buddy's JID or the domain.
+func (e *emitter) presenceError(ctx context.Context, uin qqproto.UIN, to string, se stanza.Error) error {
+	return e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: presError, Error: &se})
+}
+
+func (e *emitter) probe(ctx context.Context, to string) error {
+	return e.send(ctx, presence{From: e.dom, To: to, Type: presProbe})
+}
+
+// ---- messages ----
+
+// qqMessage is a message from QQ as the user gets it.
+type qqMessage struct {
+	from    qqproto.UIN // 0: the domain
+	id      string      // stable across re-sends, so clients can deduplicate
+	typ     string      // chat or normal
+	text    string
+	delayed time.Time // when the gateway got it, if delivered later; else zero
+}
+
+func (e *emitter) message(ctx context.Context, to string, m qqMessage) error {
+	out := message{From: e.jidOf(m.from), To: to, ID: m.id, Type: m.typ, Body: m.text}
+	if !m.delayed.IsZero() {
+		out.Extra = []any{delay.Delay{From: e.domJID, Time: m.delayed.UTC()}}
+	}
+	return e.send(ctx, out)
+}
+
+// receipt acknowledges a user's message (XEP-0184).
+func (e *emitter) receipt(ctx context.Context, from, to, typ, id string) error {
+	return e.send(ctx, message{From: from, To: to, Type: typ, Extra: []any{receiptReceived{ID: id}}})
+}
+
+// ---- iq ----
+
+// result answers an iq with payload (nil: empty).
+func (e *emitter) result(ctx context.Context, st xmppcomp.Stanza, payload any) error {
+	return e.send(ctx, iq{From: st.To.String(), To: st.From.String(), ID: st.ID, Type: "result", Payload: payload})
+}
+
+// replyError answers any stanza with a stanza error. An error, or an iq
+// result, is never answered (RFC 6120 8.3.1).
+func (e *emitter) replyError(ctx context.Context, st xmppcomp.Stanza, se stanza.Error) error {
+	if st.Type == "error" || (st.Name == "iq" && st.Type == "result") {
+		return nil
+	}
+	s, err := e.sender()
+	if err != nil {
+		return err
+	}
+	return s.ReplyError(ctx, st, se)
+}
+
+// ---- the stanzas' shapes ----
+
+// The structs below are written by encoding/xml in no namespace: xmppcomp
+// puts them in the component stream's. Addresses are strings so that an
+// empty one is left out.
+
+type presence struct {
+	XMLName xml.Name      `xml:"presence"`
+	From    string        `xml:"from,attr,omitempty"`
+	To      string        `xml:"to,attr,omitempty"`
+	Type    string        `xml:"type,attr,omitempty"`
+	Show    string        `xml:"show,omitempty"`
+	Status  string        `xml:"status,omitempty"`
+	Nick    *nick         `xml:"http://jabber.org/protocol/nick nick,omitempty"`
+	Error   *stanza.Error `xml:"error,omitempty"`
+	Extra   []any         `xml:",omitempty"`
+}
+
+// Presence types (RFC 6121); available is the absent type.
+const (
+	presAvailable    = ""
+	presUnavailable  = "unavailable"
+	presProbe        = "probe"
+	presSubscribe    = "subscribe"
+	presSubscribed   = "subscribed"
+	presUnsubscribe  = "unsubscribe"
+	presUnsubscribed = "unsubscribed"
+	presError        = "error"
+)
+
+// nick is XEP-0172's user nickname.
+type nick struct {
+	Text string `xml:",chardata"`
+}
+
+func newNick(s string) *nick {
+	if s == "" {
+		return nil
+	}
+	return &nick{Text: s}
+}
+
+type message struct {
+	XMLName xml.Name `xml:"message"`
+	From    string   `xml:"from,attr,omitempty"`
+	To      string   `xml:"to,attr,omitempty"`
+	ID      string   `xml:"id,attr,omitempty"`
+	Type    string   `xml:"type,attr,omitempty"`
+	Body    string   `xml:"body,omitempty"`
+	Extra   []any    `xml:",omitempty"`
+}
+
+type iq struct {
+	XMLName xml.Name `xml:"iq"`
+	From    string   `xml:"from,attr,omitempty"`
+	To      string   `xml:"to,attr,omitempty"`
+	ID      string   `xml:"id,attr"`
+	Type    string   `xml:"type,attr"`
+	Payload any      `xml:",omitempty"`
+}
+
+// receiptReceived is XEP-0184's <received/>; mellium's receipts package
+// only has the request.
+type receiptReceived struct {
+	XMLName xml.Name `xml:"urn:xmpp:receipts received"`
+	ID      string   `xml:"id,attr"`
+}
+
+// vcardUpdate is XEP-0153's <x xmlns='vcard-temp:x:update'><photo>hash</photo></x>.
+type vcardUpdate struct {
+	XMLName xml.Name `xml:"vcard-temp:x:update x"`
+	Photo   string   `xml:"photo"`
+}

@@ -1,0 +1,126 @@
+package gateway
+
+import "qqxmpp/qqproto"
+
+// resources are the user's available XMPP resources, as their presences
+// to the gateway's JIDs tell.
+type resources struct {
+	m   map[string]resource // by resourcepart
+	seq uint64
+}
+
+// resource is one available resource of the user.
+type resource struct {
+	show  string // "", away, chat, dnd, xa
+	prio  int
+	seq   uint64 // order of arrival, to break priority ties: latest wins
+	epoch uint64 // connection epoch in which the server last confirmed it
+	// viaDomain: the domain JID receives its presence, so the domain hears
+	// when it goes. Otherwise buddies holds the buddy JIDs it is available
+	// to, and it is gone when none is left.
+	viaDomain bool
+	buddies   map[qqproto.UIN]bool
+}
+
+func (rs *resources) any() bool { return len(rs.m) > 0 }
+
+// names lists the resources' names.
+func (rs *resources) names() []string {
+	out := make([]string, 0, len(rs.m))
+	for k := range rs.m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// set records a presence of resource res sent to target: the domain
+// (uin 0) or a buddy JID, in connection epoch.
+//
+// A server broadcasts a user's presence to every contact with a
+// subscription to it, so each change may arrive once per buddy and once
+// for the domain. An unavailable to one buddy JID alone is no departure:
+// servers send that when the user removes the contact from the roster
+// (RFC 6121 3.3.2). So a resource the domain sees goes only when the
+// domain hears it, and one seen only by buddy JIDs when the last of them
+// does.
+func (rs *resources) set(res string, target qqproto.UIN, available bool, p *presenceIn, epoch uint64) {
+	r, known := rs.m[res]
+	if !available {
+		switch {
+		case !known:
+		case target == 0:
+			delete(rs.m, res)
+		case r.viaDomain:
+		default:
+			delete(r.buddies, target)
+			if len(r.buddies) == 0 {
+				delete(rs.m, res)
+			}
+		}
+		return
+	}
+	rs.seq++
+	r.show, r.prio, r.seq, r.epoch = p.show, p.prio, rs.seq, epoch
+	if target == 0 {
+		r.viaDomain, r.buddies = true, nil
+	} else if !r.viaDomain {
+		if r.buddies == nil {
+			r.buddies = make(map[qqproto.UIN]bool)
+		}
+		r.buddies[target] = true
+	}
+	if rs.m == nil {
+		rs.m = make(map[string]resource)
+	}
+	rs.m[res] = r
+}
+
+// forget drops a resource; it reports whether it was known.
+func (rs *resources) forget(res string) bool {
+	_, ok := rs.m[res]
+	delete(rs.m, res)
+	return ok
+}
+
+// sweep forgets resources not confirmed since epoch; it reports whether
+// any went.
+func (rs *resources) sweep(epoch uint64) bool {
+	changed := false
+	for k, r := range rs.m {
+		if r.epoch < epoch {
+			delete(rs.m, k)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// confirmedIn reports whether a resource was confirmed in epoch.
+func (rs *resources) confirmedIn(epoch uint64) bool {
+	for _, r := range rs.m {
+		if r.epoch == epoch {
+			return true
+		}
+	}
+	return false
+}
+
+// wantedStatus is the QQ state for the user's presence: that of the
+// available resource with the highest priority (the latest of equals).
+func (rs *resources) wantedStatus() qqproto.Status {
+	var best resource
+	found := false
+	for _, r := range rs.m {
+		if !found || r.prio > best.prio || (r.prio == best.prio && r.seq > best.seq) {
+			best, found = r, true
+		}
+	}
+	if !found {
+		return qqproto.StatusOffline
+	}
+	switch best.show { // spec: state mapping
+	case "away", "xa", "dnd":
+		return qqproto.StatusBusy
+	}
+	return qqproto.StatusOnline
+}

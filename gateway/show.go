@@ -1,0 +1,152 @@
+package gateway
+
+// What the user sees of the transport: the domain JID online while QQ is,
+// and each buddy's presence, sent only when it changed.
+
+import (
+	"context"
+
+	"qqxmpp/qqproto"
+)
+
+// busyStatus is the status text of a busy buddy.
+const busyStatus = "忙碌 / busy"
+
+// presenceFor is what a buddy's JID shows for its QQ state (spec: state
+// mapping): online is available, busy is away, the rest unavailable.
+func presenceFor(b *buddy) shownPresence {
+	switch b.status {
+	case qqproto.StatusOnline:
+		return shownPresence{available: true, nick: b.nick, picture: avatarPicture(b.face)}
+	case qqproto.StatusBusy:
+		return shownPresence{available: true, show: "away", status: busyStatus, nick: b.nick, picture: avatarPicture(b.face)}
+	}
+	return shownPresence{}
+}
+
+// announce sends a buddy's presence if it differs from what the user
+// last saw from that JID.
+func (s *session) announce(ctx context.Context, b *buddy) {
+	if presenceFor(b) != b.sent {
+		s.reshow(ctx, b)
+	}
+}
+
+// reshow sends a buddy's presence even if the user should already see it
+// (a new roster item, a reconnect). What the user saw is only replaced
+// once the send succeeded, so a failure leaves hideAll still knowing.
+func (s *session) reshow(ctx context.Context, b *buddy) {
+	want := presenceFor(b)
+	if s.e.buddyPresence(ctx, b.uin, s.key, want) == nil {
+		b.sent = want
+	}
+}
+
+// showDomain sends the domain JID's presence if it changed: available
+// while logged in to QQ, else unavailable with an optional reason.
+func (s *session) showDomain(ctx context.Context, available bool, status string) {
+	if available == s.shown {
+		return
+	}
+	if s.e.domainPresence(ctx, s.key, available, status) == nil {
+		s.shown = available
+	}
+}
+
+// hideAll makes every JID of the transport the user saw available show
+// unavailable: each buddy, then the domain.
+func (s *session) hideAll(ctx context.Context, reason string) {
+	for _, b := range s.sortedBuddies() {
+		b.status = qqproto.StatusOffline
+		s.announce(ctx, b)
+	}
+	s.showDomain(ctx, false, reason)
+}
+
+// reannounce re-sends, after a reconnect of the component, everything
+// the user should see: stanzas sent while it was down were lost.
+func (s *session) reannounce(ctx context.Context) {
+	if !s.online() {
+		return
+	}
+	s.shown = false
+	s.showDomain(ctx, true, "")
+	for _, b := range s.sortedBuddies() {
+		if presenceFor(b).available {
+			s.reshow(ctx, b) // may have been lost: send it again
+			continue
+		}
+		s.announce(ctx, b)
+	}
+}
+
+// sweepResources forgets resources the user's server did not confirm
+// since the reconnect of the given epoch: they went away unseen.
+func (s *session) sweepResources(ctx context.Context, epoch uint64) {
+	if s.res.sweep(epoch) {
+		s.log.Info("gateway: resources gone while disconnected")
+		s.update(ctx)
+	}
+	s.g.maybeDrop(s)
+}
+
+// onBuddyState takes an MT=99 state notice.
+func (s *session) onBuddyState(ctx context.Context, uin qqproto.UIN, st qqproto.Status) {
+	if uin == s.uin() {
+		return
+	}
+	b := s.buddy(uin)
+	b.status = st
+	s.announce(ctx, b)
+}
+
+// refreshStates asks Query_Stat who is online and sends what changed.
+func (s *session) refreshStates(ctx context.Context) {
+	online, err := s.link.qq.OnlineBuddies(ctx)
+	if err != nil {
+		s.qqFailed(ctx, err)
+		return
+	}
+	s.applyOnline(ctx, online)
+}
+
+// applyOnline sets every buddy's state from an online list: those not in
+// it are offline. Only changes are announced.
+func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
+	seen := make(map[qqproto.UIN]bool, len(online))
+	for _, ob := range online {
+		if ob.UIN == s.uin() {
+			continue
+		}
+		seen[ob.UIN] = true
+		b := s.buddy(ob.UIN)
+		b.status = ob.Status
+		if (ob.Nick != "" && ob.Nick != b.nick) || ob.Face != b.face {
+			s.setNick(ctx, b, firstNonEmpty(ob.Nick, b.nick), ob.Face)
+		}
+	}
+	for _, b := range s.sortedBuddies() {
+		if !seen[b.uin] {
+			b.status = qqproto.StatusOffline
+		}
+		s.announce(ctx, b)
+	}
+}
+
+// setNick records a buddy's new nickname and face, in the store too if it
+// is a contact there.
+func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) {
+	first := b.nick == ""
+	b.nick, b.face = nick, face
+	if first || s.reg == nil {
+		return // first sight: the import stores it
+	}
+	c, err := s.g.st.Contact(ctx, s.key, int64(b.uin))
+	if err != nil {
+		return
+	}
+	c.Nick, c.Face = nick, face
+	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
+		s.log.WithError(err).Warn("gateway: cannot store a buddy's new nickname")
+	}
+}

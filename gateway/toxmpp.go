@@ -1,0 +1,197 @@
+package gateway
+
+// QQ → XMPP. Every item of a GetMsgEx reply but state notices (which are
+// presence) is written to the store's delivery queue before anything is
+// sent, and its row is removed only once the XMPP server has processed the
+// stanza (a barrier after the batch). A crash between fetch and delivery
+// loses nothing; a re-sent stanza keeps its id, so clients deduplicate.
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/store"
+)
+
+// flushBatch is how many queued items are sent between two delivery
+// barriers when a backlog is flushed.
+const flushBatch = 100
+
+// barrierTimeout bounds the wait for the XMPP server to confirm that it
+// processed the stanzas sent before.
+const barrierTimeout = 30 * time.Second
+
+// deliverQQ takes one GetMsgEx batch, in order: state notices change
+// presence at once; everything else is queued in the store, then sent if
+// the user can be reached. Called after every poll, even an empty one, so
+// that what waits in the queue is tried again.
+func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
+	if len(msgs) == 0 {
+		s.flushBacklog(ctx)
+		return
+	}
+	// The server may hold more than one reply carries: ask again at once
+	// rather than after the poll interval, until it has nothing.
+	now := s.g.clock.Now()
+	s.link.nextMsg = now
+	var items []store.Item
+	for _, m := range msgs {
+		if st, ok := m.State(); ok {
+			s.onBuddyState(ctx, m.From, st)
+			continue
+		}
+		if !deliverable(m) {
+			s.log.WithField("mt", int(m.Type)).WithField("from", int64(m.From)).Debug("gateway: dropping an empty or unaddressed QQ item")
+			continue
+		}
+		items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: m.Text, Received: now, MsgType: int(m.Type)})
+	}
+	if len(items) == 0 {
+		return
+	}
+	ids, err := s.g.st.EnqueueBatch(ctx, items)
+	if err != nil {
+		// Without the store the items cannot be kept; sending them now
+		// is still better than dropping them.
+		s.log.WithError(err).Error("gateway: cannot queue QQ messages; delivering them unqueued")
+		for _, it := range items {
+			s.deliverItem(ctx, it, false)
+		}
+		return
+	}
+	for i := range items {
+		items[i].ID = ids[i]
+	}
+	switch {
+	case !s.reachable():
+		s.drained = false // they wait for the user's next presence
+	case !s.drained:
+		s.flushQueue(ctx, ids[0]) // older items first; the new ones are among them
+	default:
+		s.deliverItems(ctx, items, ids[0])
+	}
+}
+
+// deliverable reports whether a GetMsgEx item can become a stanza: it needs
+// a sender a JID can name, and text unless it is a step of a contact flow.
+func deliverable(m qqproto.Message) bool {
+	if m.From <= 0 {
+		return false
+	}
+	switch m.Type {
+	case qqproto.MsgAddRequest, qqproto.MsgAddAccepted, qqproto.MsgAddRefused:
+		return true
+	}
+	return m.Text != ""
+}
+
+// reachable reports whether the user has a resource the XMPP server has
+// confirmed since the component last connected. Only then are queued items
+// sent: while the user is offline they wait in the gateway's queue, not in
+// the server's offline storage, because servers do not keep the order
+// between messages they stored and later ones delivered live (ejabberd
+// interleaves them). After a reconnect the server's answer to the
+// gateway's probe, or the user's next presence, confirms the resources.
+func (s *session) reachable() bool { return s.res.confirmedIn(s.g.epoch.Load()) }
+
+// flushBacklog sends what waits in the queue, if anything may and the user
+// can be reached. It runs after every presence of the user and every poll.
+func (s *session) flushBacklog(ctx context.Context) {
+	if s.drained || s.reg == nil || !s.reachable() {
+		return
+	}
+	s.flushQueue(ctx, 0)
+}
+
+// flushQueue sends what the store holds for the user, oldest first. Items
+// from freshFrom on were fetched by the poll now running and go without a
+// delay stamp; 0 means none are fresh.
+func (s *session) flushQueue(ctx context.Context, freshFrom int64) {
+	items, err := s.g.st.Pending(ctx, s.key, store.ToXMPP)
+	if err != nil {
+		s.log.WithError(err).Error("gateway: cannot read the delivery queue")
+		return
+	}
+	for len(items) > 0 {
+		n := min(len(items), flushBatch)
+		if !s.deliverItems(ctx, items[:n], freshFrom) {
+			return
+		}
+		items = items[n:]
+	}
+	s.drained = true
+}
+
+// deliverItems sends queued items in order and removes them from the queue
+// once the server confirmed them. It stops at the first that cannot be
+// sent (the component is disconnected): that one and the rest stay queued
+// for the next connect. It reports whether all were delivered.
+func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFrom int64) bool {
+	sent := 0
+	for _, it := range items {
+		stale := freshFrom == 0 || it.ID < freshFrom
+		if err := s.deliverItem(ctx, it, stale); err != nil {
+			break
+		}
+		sent++
+	}
+	ok := sent == len(items)
+	if sent > 0 {
+		bctx, cancel := context.WithTimeout(ctx, barrierTimeout)
+		err := s.e.barrier(bctx, s.jid)
+		cancel()
+		if err != nil {
+			// Sent but not known to have arrived: keep them queued. The
+			// next connect sends them again, which may show one twice,
+			// but never loses one.
+			s.log.WithError(err).Warn("gateway: XMPP server did not confirm delivery; messages stay queued")
+			s.drained = false
+			return false
+		}
+		ids := make([]int64, sent)
+		for i, it := range items[:sent] {
+			ids[i] = it.ID
+		}
+		if _, err := s.g.st.RemoveBatch(ctx, ids); err != nil {
+			s.log.WithError(err).Error("gateway: cannot remove delivered messages from the queue")
+			ok = false
+		}
+	}
+	if !ok {
+		s.drained = false
+	}
+	return ok
+}
+
+// deliverItem sends one QQ item as a stanza: a chat message from a buddy's
+// JID, a notice from the domain, or a step of a contact flow. A stale item
+// is stamped with the time it was fetched. It fails only when the stanza
+// could not be sent.
+func (s *session) deliverItem(ctx context.Context, it store.Item, stale bool) error {
+	from := qqproto.UIN(it.Peer)
+	m := qqMessage{from: from, typ: "normal", text: it.Text}
+	if it.ID > 0 {
+		m.id = "qq-" + strconv.FormatInt(it.ID, 10) // stable across re-sends
+	}
+	if stale {
+		m.delayed = it.Received
+	}
+	if from == qqproto.SystemUIN {
+		m.from = 0 // the server's own notices come from the domain
+		return s.e.message(ctx, s.key, m)
+	}
+	switch qqproto.MessageType(it.MsgType) {
+	case qqproto.MsgBuddy:
+		s.markActive()
+		m.typ = "chat"
+	case qqproto.MsgAddRequest:
+		return s.addRequested(ctx, from, it.Text)
+	case qqproto.MsgAddAccepted:
+		return s.addAccepted(ctx, from)
+	case qqproto.MsgAddRefused:
+		return s.addRefused(ctx, from, it.Text)
+	}
+	return s.e.message(ctx, s.key, m)
+}
