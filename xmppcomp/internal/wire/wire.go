@@ -168,35 +168,9 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 // element, ...) keep it. r may yield raw tokens (prefixes unresolved, xmlns
 // as attributes), resolved tokens, or a mix.
 func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartElement, error) {
-	var start xml.StartElement
-	for empty := 0; ; {
-		tok, err := r.Token()
-		if tok == nil {
-			if err == nil && empty < 100 {
-				empty++
-				continue
-			}
-			if err == nil || err == io.EOF {
-				return start, errors.New("no element to send")
-			}
-			return start, err
-		}
-		if s, ok := tok.(xml.StartElement); ok {
-			start = s.Copy()
-			break
-		}
-		if err != nil && err != io.EOF {
-			return start, err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) == 0 {
-				continue
-			}
-		case xml.ProcInst, xml.Comment:
-			continue
-		}
-		return start, fmt.Errorf("want a start element, got %T", tok)
+	start, err := firstStart(r)
+	if err != nil {
+		return start, err
 	}
 	n := newNormalizer(stanzaNS)
 	first, err := n.token(start)
@@ -207,22 +181,75 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 	if !IsStanzaName(top.Name.Local) {
 		return start, fmt.Errorf("%w: got <%s>", ErrNotStanza, top.Name.Local)
 	}
-	if Attr(top, "id") == "" {
-		// An id lets errors be matched to what caused them; iq requires one.
-		attrs := top.Attr[:0]
-		for _, a := range top.Attr {
-			if !(a.Name.Space == "" && a.Name.Local == "id") {
-				attrs = append(attrs, a)
-			}
-		}
-		top.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "id"}, Value: rand.Text()})
-	}
-
+	top = withID(top)
+	// On an error the encoder may hold open tags: it is not pooled again.
 	eb := encPool.Get().(*encBuf)
-	enc := eb.enc
-	if err := enc.EncodeToken(top); err != nil {
+	if err := eb.enc.EncodeToken(top); err != nil {
 		return start, err
 	}
+	if err := copyBody(r, eb.enc, n, top.Name.Local); err != nil {
+		return start, err
+	}
+	if err := eb.enc.Flush(); err != nil {
+		return start, err
+	}
+	_, err = w.Write(eb.buf.Bytes())
+	eb.release()
+	return top, err
+}
+
+// firstStart reads r up to its first start element, skipping white space,
+// comments and processing instructions.
+func firstStart(r xml.TokenReader) (xml.StartElement, error) {
+	for empty := 0; ; {
+		tok, err := r.Token()
+		if tok == nil {
+			if err == nil && empty < 100 {
+				empty++
+				continue
+			}
+			if err == nil || err == io.EOF {
+				return xml.StartElement{}, errors.New("no element to send")
+			}
+			return xml.StartElement{}, err
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			return s.Copy(), nil
+		}
+		if err != nil && err != io.EOF {
+			return xml.StartElement{}, err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue
+			}
+		case xml.ProcInst, xml.Comment:
+			continue
+		}
+		return xml.StartElement{}, fmt.Errorf("want a start element, got %T", tok)
+	}
+}
+
+// withID gives a stanza without an id a random one: an id lets errors be
+// matched to what caused them, and an iq requires one.
+func withID(top xml.StartElement) xml.StartElement {
+	if Attr(top, "id") != "" {
+		return top
+	}
+	attrs := top.Attr[:0]
+	for _, a := range top.Attr {
+		if !(a.Name.Space == "" && a.Name.Local == "id") {
+			attrs = append(attrs, a)
+		}
+	}
+	top.Attr = append(attrs, xml.Attr{Name: xml.Name{Local: "id"}, Value: rand.Text()})
+	return top
+}
+
+// copyBody copies the rest of the stanza named name, up to and including
+// its end element, from r to enc through n; comments are dropped.
+func copyBody(r xml.TokenReader, enc *xml.Encoder, n *normalizer, name string) error {
 	depth := 1
 	for empty := 0; depth > 0; {
 		tok, err := r.Token()
@@ -232,9 +259,9 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 				continue
 			}
 			if err == nil || err == io.EOF {
-				return start, fmt.Errorf("<%s> not closed", top.Name.Local)
+				return fmt.Errorf("<%s> not closed", name)
 			}
-			return start, err
+			return err
 		}
 		empty = 0
 		switch tok.(type) {
@@ -243,27 +270,22 @@ func EncodeStanza(w io.Writer, r xml.TokenReader, stanzaNS string) (xml.StartEle
 		case xml.EndElement:
 			depth--
 		case xml.ProcInst, xml.Directive:
-			return start, fmt.Errorf("%T inside a stanza", tok)
+			return fmt.Errorf("%T inside a stanza", tok)
 		}
 		if _, ok := tok.(xml.Comment); !ok {
 			out, nerr := n.token(tok)
 			if nerr != nil {
-				return start, nerr
+				return nerr
 			}
 			if werr := enc.EncodeToken(out); werr != nil {
-				return start, werr
+				return werr
 			}
 		}
 		if err != nil && err != io.EOF {
-			return start, err
+			return err
 		}
 	}
-	if err := enc.Flush(); err != nil {
-		return start, err
-	}
-	_, err = w.Write(eb.buf.Bytes())
-	eb.release()
-	return top, err
+	return nil
 }
 
 // normalizer rewrites tokens so that xml.Encoder emits correct, minimal
