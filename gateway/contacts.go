@@ -30,6 +30,7 @@ func (s *session) addRequested(ctx context.Context, from qqproto.UIN, reason str
 	if err := s.e.subscription(ctx, from, s.key, presSubscribe, strings.TrimSpace(reason), b.nick); err != nil {
 		return err
 	}
+	s.log.WithField("buddy", int64(from)).Info("gateway: a QQ user asks to add the user; asked the user")
 	if c, err := s.g.st.Contact(ctx, s.key, int64(from)); err == nil && c.Sub == store.Both {
 		return nil // already mutual: the answer changes nothing here
 	}
@@ -45,6 +46,7 @@ func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
 		return err
 	}
 	b.listed = true
+	s.log.WithField("buddy", int64(from)).Info("gateway: the buddy accepted the user's request to add them")
 	s.markContact(ctx, b, store.Both)
 	s.reshow(ctx, b) // a new roster item: show its presence afresh
 	s.statSoon()
@@ -57,6 +59,7 @@ func (s *session) addRefused(ctx context.Context, from qqproto.UIN, reason strin
 	if err := s.e.subscription(ctx, from, s.key, presUnsubscribed, strings.TrimSpace(reason), ""); err != nil {
 		return err
 	}
+	s.log.WithField("buddy", int64(from)).Info("gateway: the buddy refused the user's request to add them")
 	if c, err := s.g.st.Contact(ctx, s.key, int64(from)); err == nil && c.Sub == store.PendingOut {
 		s.deleteContact(ctx, from)
 	}
@@ -92,12 +95,14 @@ func (s *session) addBuddy(ctx context.Context, uin qqproto.UIN, reason string) 
 	switch res {
 	case qqproto.AddAccepted:
 		b.listed = true
+		s.log.WithField("buddy", int64(uin)).Info("gateway: buddy added on QQ")
 		s.confirmContact(ctx, b)
 		s.statSoon()
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
 		if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckRequest, reason); err != nil {
 			return s.subscribeFailed(ctx, uin, "Ack_AddToList", err)
 		}
+		s.log.WithField("buddy", int64(uin)).Info("gateway: asked the QQ user to accept the user as a buddy")
 		s.markContact(ctx, b, store.PendingOut)
 	case qqproto.AddRefused:
 		s.e.subscription(ctx, uin, s.key, presUnsubscribed, refusedAllText(uin), "")
@@ -141,6 +146,7 @@ func (s *session) approveAdd(ctx context.Context, uin qqproto.UIN) error {
 	if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckApprove, ""); err != nil {
 		return err
 	}
+	s.log.WithField("buddy", int64(uin)).Info("gateway: the user allowed the QQ user to add them")
 	// They may now list the user; the user's own QQ list is unchanged,
 	// so the contact is no longer pending but not mutual either.
 	s.markContact(ctx, s.buddy(uin), store.None)
@@ -164,6 +170,7 @@ func (s *session) userUnsubscribed(ctx context.Context, in inbound) error {
 	if err := s.link.qq.AnswerAdd(ctx, in.uin, qqproto.AckReject, ""); err != nil {
 		return err
 	}
+	s.log.WithField("buddy", int64(in.uin)).Info("gateway: the user refused the QQ user's request to add them")
 	s.deleteContact(ctx, in.uin)
 	return nil
 }
@@ -175,6 +182,8 @@ func (s *session) userUnsubscribe(ctx context.Context, in inbound) error {
 	if s.online() {
 		if err = s.link.qq.RemoveBuddy(ctx, in.uin); err != nil {
 			s.log.WithError(err).WithField("buddy", int64(in.uin)).Warn("gateway: DelFromList failed")
+		} else {
+			s.log.WithField("buddy", int64(in.uin)).Info("gateway: buddy removed on QQ")
 		}
 	}
 	s.e.subscription(ctx, in.uin, s.key, presUnsubscribed, "", "")

@@ -187,7 +187,13 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 		s.g.sched.cancel(s.task)
 		clear(s.buddies)
 	}
-	s.log.Info("gateway: registered")
+	if changed {
+		s.log.Info("gateway: registration changed to another QQ number")
+	} else if first {
+		s.log.Info("gateway: registered")
+	} else {
+		s.log.Info("gateway: stored QQ password changed")
+	}
 	if first {
 		s.e.subscription(ctx, 0, s.key, presSubscribe, "", "")
 	}
@@ -231,7 +237,7 @@ func (s *session) unregister(ctx context.Context) error {
 			uins = append(uins, b.uin)
 		}
 	}
-	s.log.WithField("contacts", len(uins)).Info("gateway: unregistered")
+	s.log.WithField("roster_items_removed", len(uins)+1).Info("gateway: unregistered")
 	s.setRegistration(nil)
 	s.shown = false
 	s.link = qqLink{}

@@ -122,6 +122,7 @@ func (s *session) dropUnlisted(ctx context.Context, contacts []store.Contact, li
 		if listed[u] || c.Sub != store.Both {
 			continue
 		}
+		s.log.WithField("buddy", int64(u)).Info("gateway: buddy no longer on the QQ list; removed from the roster")
 		s.e.goodbye(ctx, u, s.key)
 		s.deleteContact(ctx, u)
 		delete(s.buddies, u)
