@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +27,11 @@ func envWith(k, v string) func(string) string {
 	}
 }
 
-// The example at the root documents every key, is a working config, and
-// its values for the optional keys are the defaults it says they are.
+// The example at the root is a working config that sets every key of
+// fileConfig, each with a default to that default: a key added to the
+// struct but not to gateway.toml fails here. Its values are also the
+// gateway's and qqproto's defaults, so that the default tags stay in step
+// with the constants of those packages.
 func TestExampleConfigHasEveryKeyWithItsDefault(t *testing.T) {
 	path := filepath.Join("..", "..", "gateway.toml")
 	var raw map[string]any
@@ -34,47 +39,60 @@ func TestExampleConfigHasEveryKeyWithItsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The keys the e2e suite and scripts/demo.sh write, by name, so that
-	// renaming one in the schema cannot pass unnoticed.
-	for _, key := range []string{"component.jid", "component.server", "component.secret",
-		"qq.server", "qq.client_code", "qq.poll_active", "qq.poll_idle", "qq.timeout",
-		"store.path", "log.level", "log.format"} {
-		table, name, _ := strings.Cut(key, ".")
-		if _, ok := lookup(table, name); !ok {
-			t.Errorf("the schema lacks %s", key)
-		}
-	}
-	for _, s := range schema {
-		if !md.IsDefined(s.table, s.name) {
-			t.Errorf("gateway.toml lacks %s", s.key())
-		}
-	}
-	c, warnings, err := loadConfig(path, noEnv)
+	c, _, err := loadConfig(path, noEnv) // the checkout's file mode is the umask's business
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = warnings // the checkout's file mode is the umask's business
-	g := c.gatewayConfig()
-	want := gateway.Config{
-		Domain: "qq.localhost", Name: gateway.DefaultName, ShutdownTimeout: gateway.DefaultShutdownTimeout,
-		PollActive: gateway.DefaultPollActive, PollIdle: gateway.DefaultPollIdle, ActiveFor: gateway.DefaultActiveFor,
-		MaxInFlight: gateway.DefaultMaxInFlight, MaxMessageBytes: gateway.DefaultMaxMessageBytes,
-		LoginBackoffMin: gateway.DefaultLoginBackoffMin, LoginBackoffMax: gateway.DefaultLoginBackoffMax,
-		ProfileFetches: gateway.DefaultProfileFetches,
+	// The keys the e2e suite and scripts/demo.sh write, by name, so that
+	// renaming one in the struct cannot pass unnoticed.
+	names := map[string]bool{}
+	for _, k := range keysOf(c) {
+		names[k.String()] = true
 	}
-	want.QQ.Server = "http://127.0.0.1:8000/"
-	want.QQ.ClientCode = qqproto.DefaultClientCode
-	want.QQ.Timeout = 10 * time.Second
-	want.QQ.MaxAttempts = qqproto.DefaultMaxAttempts
-	if g.Domain != want.Domain || g.Name != want.Name || g.ShutdownTimeout != want.ShutdownTimeout ||
-		g.PollActive != want.PollActive || g.PollIdle != want.PollIdle || g.ActiveFor != want.ActiveFor ||
-		g.MaxInFlight != want.MaxInFlight || g.MaxMessageBytes != want.MaxMessageBytes ||
-		g.LoginBackoffMin != want.LoginBackoffMin || g.LoginBackoffMax != want.LoginBackoffMax ||
-		g.ProfileFetches != want.ProfileFetches || g.QQ != want.QQ {
+	for _, key := range []string{"component.jid", "component.server", "component.secret",
+		"qq.server", "qq.client_code", "qq.poll_active", "qq.poll_idle", "qq.timeout",
+		"store.path", "log.level", "log.format"} {
+		if !names[key] {
+			t.Errorf("fileConfig lacks %s", key)
+		}
+	}
+	defaults := &fileConfig{}
+	inFile := keysOf(c)
+	for i, k := range keysOf(defaults) {
+		if !md.IsDefined(k.table, k.name) {
+			t.Errorf("gateway.toml lacks %s", k)
+		} else if k.setDefault() && !reflect.DeepEqual(inFile[i].v.Interface(), k.v.Interface()) {
+			t.Errorf("gateway.toml sets %s to %v; want its default %v", k, inFile[i].v.Interface(), k.v.Interface())
+		}
+	}
+
+	g := c.gatewayConfig(nil)
+	want := gateway.DefaultConfig("qq.localhost")
+	want.Version = versionString()
+	want.QQ = qqproto.Options{Server: "http://127.0.0.1:8000/", ClientCode: qqproto.DefaultClientCode,
+		Timeout: qqproto.DefaultTimeout, MaxAttempts: qqproto.DefaultMaxAttempts,
+		RetryBackoff: qqproto.DefaultRetryBackoff, Version: qqproto.DefaultVersion}
+	if !reflect.DeepEqual(g, want) {
 		t.Errorf("gateway.toml gives\n%+v\nwant the defaults\n%+v", g, want)
 	}
 	if c.Log.Level != "info" || c.Log.Format != "text" || c.Store.Path != "qqgateway.db" {
 		t.Errorf("log and store: %+v %+v", c.Log, c.Store)
+	}
+}
+
+// Every key says what it wants, and its tags are what its type reads: a
+// default it accepts, a range, the choices.
+func TestEveryKeyIsDescribed(t *testing.T) {
+	for _, k := range keysOf(&fileConfig{}) {
+		if k.name == "" || k.want() == "" {
+			t.Errorf("%s: no name or no want (%q)", k, k.want())
+		}
+		// setDefault panics on a default the type refuses.
+		if k.setDefault() {
+			if err := k.check(); err != nil {
+				t.Errorf("%s: default %q: %v", k, k.tag.Get("default"), err)
+			}
+		}
 	}
 }
 
@@ -108,12 +126,17 @@ func TestMinimalConfigTakesDefaults(t *testing.T) {
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("%v, warnings %q", err, warnings)
 	}
-	g := c.gatewayConfig()
-	if g.PollActive != 0 || g.PollIdle != 0 || g.MaxInFlight != 0 || g.ProfileFetches != 0 || g.Name != "" {
-		t.Errorf("absent keys must leave the gateway's defaults (zero): %+v", g)
+	// Absent keys take the defaults here, not zero: the gateway is told
+	// every value.
+	g := c.gatewayConfig(nil)
+	if g.PollActive != gateway.DefaultPollActive || g.PollIdle != gateway.DefaultPollIdle ||
+		g.MaxInFlight != gateway.DefaultMaxInFlight || g.ProfileFetches != gateway.DefaultProfileFetches ||
+		g.Name != gateway.DefaultName || g.ShutdownTimeout != gateway.DefaultShutdownTimeout ||
+		g.QQ.ClientCode != qqproto.DefaultClientCode || g.QQ.MaxAttempts != qqproto.DefaultMaxAttempts {
+		t.Errorf("absent keys must take the defaults: %+v", g)
 	}
-	if c.Log.Level != "info" || c.Log.Format != "text" || c.shutdownTimeout() != gateway.DefaultShutdownTimeout {
-		t.Errorf("log %+v, shutdown %v", c.Log, c.shutdownTimeout())
+	if c.Log.Level != "info" || c.Log.Format != "text" {
+		t.Errorf("log %+v", c.Log)
 	}
 }
 
@@ -148,7 +171,7 @@ format = "json"
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := c.gatewayConfig()
+	g := c.gatewayConfig(nil)
 	if g.Name != "QQ here" || g.ShutdownTimeout != 2*time.Second || g.PollActive != 300*time.Millisecond ||
 		g.PollIdle != 3*time.Second || g.ActiveFor != time.Minute || g.QQ.Timeout != 4*time.Second ||
 		g.QQ.MaxAttempts != 2 || g.LoginBackoffMin != time.Second || g.LoginBackoffMax != time.Minute ||
@@ -156,8 +179,8 @@ format = "json"
 		g.QQ.Server != "https://qq.example.org/" {
 		t.Errorf("gateway config %+v", g)
 	}
-	if g.ProfileFetches >= 0 {
-		t.Errorf("profile_fetches = 0 must mean none (negative for the gateway), got %d", g.ProfileFetches)
+	if g.ProfileFetches != 0 {
+		t.Errorf("profile_fetches = 0 must mean none, got %d", g.ProfileFetches)
 	}
 	if c.Component.Server != "xmpp.example.org:5347" || c.Log.Level != "debug" || c.Log.Format != "json" {
 		t.Errorf("%+v %+v", c.Component, c.Log)
@@ -172,13 +195,16 @@ func TestConfigSecretFromEnvironment(t *testing.T) {
 	}
 	c, _, err := loadConfig(path, envWith(secretEnv, "from-env"))
 	if err != nil || c.Component.Secret != "from-env" {
-		t.Errorf("secret from %s: %q, %v", secretEnv, c.Component.Secret, err)
+		t.Errorf("secret from %s: %q, %v", secretEnv, string(c.Component.Secret), err)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, "from-env") {
+		t.Errorf("printing the configuration shows the secret: %s", s)
 	}
 	// The environment wins over the file.
 	path = writeConfig(t, minimal)
 	c, _, err = loadConfig(path, envWith(secretEnv, "from-env"))
 	if err != nil || c.Component.Secret != "from-env" {
-		t.Errorf("secret in both: %q, %v", c.Component.Secret, err)
+		t.Errorf("secret in both: %q, %v", string(c.Component.Secret), err)
 	}
 	// An empty one in the file is fine when the environment has it, and an
 	// error naming the line when not.
@@ -244,6 +270,8 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"URL not http", set(`server = "http://127.0.0.1:8000/"`, `server = "ftp://127.0.0.1/"`), 6, "qq.server", `(not http or https)`},
 		{"URL without host", set(`server = "http://127.0.0.1:8000/"`, `server = "127.0.0.1:8000"`), 6, "qq.server", `the http:// or https:// URL`},
 		{"value that is a table", set("[store]", "[qq.timeout]\nx = 1\n[store]"), 7, "qq.timeout", `got a table`},
+		{"value that is a dotted table", set("[qq]\n", "[qq]\ntimeout.x = 1\n"), 6, "qq.timeout", `got a table`},
+		{"unknown dotted key", "a.b = 1\n" + minimal, 1, "a", `unknown key "a"`},
 		{"count as string", set("[qq]\n", "[qq]\nmax_in_flight = \"64\"\n"), 6, "qq.max_in_flight", `want a whole number from 1 to 100000; got "64"`},
 		{"count out of range", set("[qq]\n", "[qq]\nmax_message_bytes = 2\n"), 6, "qq.max_message_bytes", `got 2`},
 		{"client code", set("[qq]\n", "[qq]\nclient_code = \"XYZ\"\n"), 6, "qq.client_code", `want 16 hex digits`},
@@ -286,6 +314,20 @@ func TestConfigReportsEveryErrorInFileOrder(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "qq.pol_idle qq.timeout log.level" {
 		t.Errorf("errors for %q, want qq.pol_idle qq.timeout log.level in that order:\n%v", got, err)
+	}
+}
+
+// A file that is not a gateway.toml at all gets the first few problems, not
+// one line for each of its keys.
+func TestConfigReportIsBounded(t *testing.T) {
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "key%d = %d\n", i, i)
+	}
+	_, err := parseConfig("big.toml", []byte(b.String()), noEnv, nil)
+	var errs configErrors
+	if !errors.As(err, &errs) || len(errs) != maxConfigErrors || errs[0].Key != "key0" || errs[0].Line != 1 {
+		t.Errorf("got %d errors, want the first %d from big.toml:1:\n%v", len(errs), maxConfigErrors, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"qqxmpp/gateway"
+	"qqxmpp/qqproto"
 	"qqxmpp/store"
 	"qqxmpp/xmppcomp"
 )
@@ -134,7 +135,7 @@ func (cmd command) run() int {
 
 // serve runs the gateway until a signal or a permanent failure.
 func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
-	log := newLogger(cmd.stderr, cfg.Log.Level, cfg.Log.Format)
+	log := newLogger(cmd.stderr, string(cfg.Log.Level), string(cfg.Log.Format))
 	for _, w := range warnings {
 		log.Warn("qqgateway: " + w)
 	}
@@ -148,24 +149,21 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"store":       cfg.Store.Path,
 	}).Info("qqgateway: starting")
 
-	st, err := store.Open(context.Background(), cfg.Store.Path)
+	st, err := store.Open(context.Background(), string(cfg.Store.Path))
 	if err != nil {
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
 		return exitFailure
 	}
-	gcfg := cfg.gatewayConfig()
-	gcfg.Logger = log
-	gcfg.Version = versionString()
-	g, err := gateway.New(gcfg, st)
+	g, err := gateway.New(cfg.gatewayConfig(log), st)
 	if err != nil {
 		st.Close()
 		log.WithError(err).Error("qqgateway: configuration refused; exiting")
 		return exitUsage
 	}
 	comp, err := xmppcomp.New(xmppcomp.Config{
-		Domain:    cfg.Component.JID,
-		Server:    cfg.Component.Server,
-		Secret:    cfg.Component.Secret,
+		Domain:    string(cfg.Component.JID),
+		Server:    string(cfg.Component.Server),
+		Secret:    string(cfg.Component.Secret),
 		Logger:    log,
 		OnConnect: g.OnConnect,
 	}, g)
@@ -209,7 +207,7 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		log.WithError(err).Error("qqgateway: the gateway stopped unasked; exiting")
 	}
 
-	bound := cfg.shutdownTimeout() + shutdownSlack
+	bound := time.Duration(cfg.Gateway.ShutdownTimeout) + shutdownSlack
 	deadline := time.NewTimer(bound)
 	defer deadline.Stop()
 	// wait waits for done, unless a second signal or the bound comes first.
@@ -253,6 +251,40 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 	}
 	log.WithField("exit_code", code).Info("qqgateway: stopped")
 	return code
+}
+
+// gatewayConfig is what the gateway runs with. Every field is set here,
+// from the file or its defaults (in fileConfig), or to what the file has no
+// key for: the gateway takes each as it is.
+func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
+	return gateway.Config{
+		Domain:  string(c.Component.JID),
+		Name:    string(c.Gateway.Name),
+		Version: versionString(),
+		QQ: qqproto.Options{
+			Server:       string(c.QQ.Server),
+			ClientCode:   string(c.QQ.ClientCode),
+			HTTPClient:   nil, // one the gateway shares among all sessions
+			Timeout:      time.Duration(c.QQ.Timeout),
+			MaxAttempts:  int(c.QQ.MaxAttempts),
+			RetryBackoff: qqproto.DefaultRetryBackoff,
+			Version:      qqproto.DefaultVersion,
+		},
+		NewQQ:           nil, // a *qqproto.Client with the QQ options
+		PollActive:      time.Duration(c.QQ.PollActive),
+		PollIdle:        time.Duration(c.QQ.PollIdle),
+		ActiveFor:       time.Duration(c.QQ.ActiveFor),
+		StatusInterval:  0, // the poll interval (HI) the QQ server hands out
+		MaxInFlight:     int(c.QQ.MaxInFlight),
+		LoginBackoffMin: time.Duration(c.QQ.LoginBackoffMin),
+		LoginBackoffMax: time.Duration(c.QQ.LoginBackoffMax),
+		ShutdownTimeout: time.Duration(c.Gateway.ShutdownTimeout),
+		ResourceGrace:   gateway.DefaultResourceGrace,
+		ProfileFetches:  int(c.QQ.ProfileFetches), // 0: none, for both
+		MaxMessageBytes: int(c.QQ.MaxMessageBytes),
+		Clock:           nil, // the real one
+		Logger:          log,
+	}
 }
 
 // newLogger builds the logger the file asks for; level and format were
