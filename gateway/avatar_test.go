@@ -163,7 +163,7 @@ func TestNewFaceOfOnlineBuddyIsAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("Bob's presence with the new avatar hash", func(st xmppcomp.Stanza) bool {
-		if st.Name != "presence" || st.From.String() != buddyAddr(20001) || st.Type != "" {
+		if st.Name != "presence" || st.From.Bare().String() != buddyAddr(20001) || st.Type != "" {
 			return false
 		}
 		var p struct {

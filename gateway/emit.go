@@ -35,7 +35,17 @@ type emitter struct {
 	domJID  jid.JID // the same, parsed
 	out     atomic.Pointer[Sender]
 	avatars Avatars
+	caps    entityCaps
 }
+
+// resource is the one resource of every JID of the transport. Available
+// presence comes from a full JID, as RFC 6121 has it: clients such as
+// Gajim only show the resources of a contact, and drop available presence
+// from a bare JID.
+const jidResource = "qq"
+
+// full is the full JID of the transport's JID bare.
+func full(bare string) string { return bare + "/" + jidResource }
 
 func (e *emitter) buddyJID(uin qqproto.UIN) string {
 	return strconv.FormatInt(int64(uin), 10) + "@" + e.dom
@@ -85,27 +95,32 @@ type shownPresence struct {
 	picture      int // of the avatar whose XEP-0153 hash the presence carries
 }
 
-// buddyPresence sends what a buddy's JID shows.
+// buddyPresence sends what a buddy's JID shows, from its full JID, with
+// the buddy's entity capabilities (XEP-0115) and avatar hash (XEP-0153).
 func (e *emitter) buddyPresence(ctx context.Context, uin qqproto.UIN, to string, sp shownPresence) error {
-	p := presence{From: e.buddyJID(uin), To: to}
+	p := presence{From: full(e.buddyJID(uin)), To: to}
 	if !sp.available {
 		p.Type = presUnavailable
 		return e.send(ctx, p)
 	}
 	p.Show, p.Status, p.Nick = sp.show, sp.status, newNick(sp.nick)
+	p.Extra = []any{e.caps.contact}
 	if av, err := e.avatars.forPicture(sp.picture); err == nil {
-		p.Extra = []any{vcardUpdate{Photo: av.Hash}}
+		p.Extra = append(p.Extra, vcardUpdate{Photo: av.Hash})
 	}
 	return e.send(ctx, p)
 }
 
-// domainPresence sends the gateway's own presence: available while the
-// user's QQ session is logged in, else unavailable with a reason.
+// domainPresence sends the gateway's own presence, from its full JID:
+// available while the user's QQ session is logged in, else unavailable
+// with a reason.
 func (e *emitter) domainPresence(ctx context.Context, to string, available bool, status string) error {
-	p := presence{From: e.dom, To: to}
+	p := presence{From: full(e.dom), To: to}
 	if !available {
 		p.Type, p.Status = presUnavailable, status
+		return e.send(ctx, p)
 	}
+	p.Extra = []any{e.caps.gateway}
 	return e.send(ctx, p)
 }
 

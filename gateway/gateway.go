@@ -55,7 +55,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		st:       st,
 		log:      cfg.Logger.WithField("component", dom.String()),
 		sessions: make(map[string]*session),
-		emit:     &emitter{dom: dom.String(), domJID: dom},
+		emit:     &emitter{dom: dom.String(), domJID: dom, caps: newEntityCaps(cfg.Name)},
 		iqs:      newIQRoutes(),
 	}
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)

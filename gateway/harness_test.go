@@ -348,10 +348,16 @@ func (h *harness) eventually(what string, cond func() bool) {
 	}
 }
 
-// presenceMatch matches a presence by from (bare or full), to and type.
+// presenceMatch matches a presence by from and type. A bare from matches
+// the JID's presence whatever its resource: availability comes from the
+// full JID, subscriptions from the bare one.
 func presenceMatch(from, typ string) func(xmppcomp.Stanza) bool {
 	return func(st xmppcomp.Stanza) bool {
-		return st.Name == "presence" && st.From.String() == from && st.Type == typ
+		f := st.From.String()
+		if !strings.Contains(from, "/") {
+			f = st.From.Bare().String()
+		}
+		return st.Name == "presence" && f == from && st.Type == typ
 	}
 }
 

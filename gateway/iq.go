@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/xml"
 	"fmt"
 	"sort"
 	"strings"
 
+	"mellium.im/xmpp/crypto"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/ping"
@@ -89,26 +91,48 @@ func (s *session) handleIQ(ctx context.Context, in inbound) error {
 // ---- disco ----
 
 // discoInfo answers disco#info of the domain (a gateway) or a buddy (a
-// contact that confirms messages that ask for a receipt).
+// contact that confirms messages that ask for a receipt), with no node or
+// the node of the entity capabilities their presence carries.
 func (s *session) discoInfo(_ context.Context, in inbound) (any, error) {
 	var q struct {
 		Query struct {
 			Node string `xml:"node,attr"`
 		} `xml:"http://jabber.org/protocol/disco#info query"`
 	}
-	if err := xml.Unmarshal(in.st.Raw, &q); err == nil && q.Query.Node != "" {
+	_ = xml.Unmarshal(in.st.Raw, &q)
+	node := q.Query.Node
+	caps := s.e.caps.contact
+	if in.domain {
+		caps = s.e.caps.gateway
+	}
+	if node != "" && node != caps.Node+"#"+caps.Ver {
 		return nil, newUserError(stanza.ItemNotFound, "No such node.")
 	}
 	if in.domain {
-		return discoAnswer(info.Identity{Category: "gateway", Type: "qq", Name: s.g.cfg.Name},
-			nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard), nil
+		return withNode(gatewayInfo(s.g.cfg.Name), node), nil
 	}
-	name := in.uin.String()
-	if b := s.buddies[in.uin]; b != nil && b.nick != "" {
-		name = b.nick
+	i := contactInfo()
+	if b := s.buddies[in.uin]; b != nil && b.nick != "" && node == "" {
+		i.Identity[0].Name = b.nick // the caps hash is of the nameless one
 	}
-	return discoAnswer(info.Identity{Category: "client", Type: "pc", Name: name},
-		nsDiscoInfo, ping.NS, nsVCard, receipts.NS), nil
+	return withNode(i, node), nil
+}
+
+func withNode(i disco.Info, node string) disco.Info {
+	i.Node = node
+	return i
+}
+
+// gatewayInfo is what the domain is: a QQ gateway.
+func gatewayInfo(name string) disco.Info {
+	return discoAnswer(info.Identity{Category: "gateway", Type: "qq", Name: name},
+		nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard)
+}
+
+// contactInfo is what every buddy JID is: a QQ user's client.
+func contactInfo() disco.Info {
+	return discoAnswer(info.Identity{Category: "client", Type: "pc"},
+		nsDiscoInfo, ping.NS, nsVCard, receipts.NS)
 }
 
 // discoAnswer is a disco#info result with the features sorted.
@@ -119,6 +143,23 @@ func discoAnswer(id info.Identity, features ...string) disco.Info {
 		out.Features = append(out.Features, info.Feature{Var: f})
 	}
 	return out
+}
+
+// capsNode names the gateway's software in its entity capabilities.
+const capsNode = "urn:qqxmpp:qqgateway"
+
+// entityCaps are the XEP-0115 <c/> of the domain's and the buddies'
+// presence: a hash of their disco#info, so that clients ask once per
+// version instead of once per JID.
+type entityCaps struct {
+	gateway, contact disco.Caps
+}
+
+func newEntityCaps(name string) entityCaps {
+	c := func(i disco.Info) disco.Caps {
+		return disco.Caps{Hash: crypto.SHA1, Node: capsNode, Ver: i.Hash(sha1.New())}
+	}
+	return entityCaps{gateway: c(gatewayInfo(name)), contact: c(contactInfo())}
 }
 
 // versionQuery is XEP-0092's software version.

@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"crypto/sha1"
 	"encoding/xml"
 	"sort"
 	"testing"
+
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/disco/info"
 
 	"qqxmpp/qqproto/qqsim"
 )
@@ -147,4 +151,48 @@ func xmlText(s string) string {
 		S       string   `xml:",chardata"`
 	}{S: s})
 	return string(b[3 : len(b)-4])
+}
+
+// Available presence comes from a full JID with entity capabilities, and
+// disco#info on the caps node answers what the hash was made of (XEP-0115).
+func TestPresenceFromFullJIDWithCapsAnsweredByDisco(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	mark := h.cursor
+	h.online("")
+	for _, from := range []string{testDomain, buddyAddr(20001)} {
+		h.cursor = mark
+		st := h.waitFor("available from "+from, presenceMatch(from, ""))
+		if st.From.Resourcepart() == "" {
+			t.Errorf("available presence from the bare JID %s: clients such as Gajim drop it", st.From)
+		}
+		var p struct {
+			C *struct {
+				Hash string `xml:"hash,attr"`
+				Node string `xml:"node,attr"`
+				Ver  string `xml:"ver,attr"`
+			} `xml:"http://jabber.org/protocol/caps c"`
+		}
+		if err := st.Decode(&p); err != nil || p.C == nil || p.C.Hash != "sha-1" || p.C.Ver == "" {
+			t.Fatalf("presence from %s without caps: %s", from, st)
+		}
+		ans := h.iq("get", from, `<query xmlns="http://jabber.org/protocol/disco#info" node="`+p.C.Node+"#"+p.C.Ver+`"/>`)
+		var q struct {
+			Query struct {
+				Node     string          `xml:"node,attr"`
+				Identity []info.Identity `xml:"identity"`
+				Features []info.Feature  `xml:"feature"`
+			} `xml:"http://jabber.org/protocol/disco#info query"`
+		}
+		if err := ans.Decode(&q); err != nil || ans.Type != "result" {
+			t.Fatalf("disco#info on the caps node of %s: %s", from, ans)
+		}
+		got := disco.Info{Identity: q.Query.Identity, Features: q.Query.Features}
+		if q.Query.Node != p.C.Node+"#"+p.C.Ver || got.Hash(sha1.New()) != p.C.Ver {
+			t.Errorf("%s: the caps node answers node %q with hash %s, want the presence's %s", from, q.Query.Node, got.Hash(sha1.New()), p.C.Ver)
+		}
+	}
+	ans := h.iq("get", buddyAddr(20001), `<query xmlns="http://jabber.org/protocol/disco#info" node="`+capsNode+`#wrong"/>`)
+	if cond, _, _ := stanzaErr(t, ans); cond != "item-not-found" {
+		t.Errorf("an unknown caps node: %s", ans)
+	}
 }

@@ -104,7 +104,7 @@ func TestBuddyStateChangesAreSentOnce(t *testing.T) {
 	h.advance(2 * h.cfg.StatusInterval)
 	for _, u := range []int{20001, 20002, 20003} {
 		if n := len(h.sent(func(st xmppcomp.Stanza) bool {
-			return st.Name == "presence" && st.From.String() == buddyAddr(u) && (st.Type == "" || st.Type == "unavailable")
+			return st.Name == "presence" && st.From.Bare().String() == buddyAddr(u) && (st.Type == "" || st.Type == "unavailable")
 		})); n != 0 {
 			t.Errorf("%d repeated presences from %d", n, u)
 		}
@@ -232,7 +232,7 @@ func TestRosterImportPagesAndSendsOnlyChanges(t *testing.T) {
 func (h *harness) sentSinceLogin() []xmppcomp.Stanza {
 	all := h.out.all()
 	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].Name == "presence" && all[i].From.String() == testDomain && all[i].Type == "" {
+		if all[i].Name == "presence" && all[i].From.Bare().String() == testDomain && all[i].Type == "" {
 			return all[i:]
 		}
 	}
