@@ -39,6 +39,7 @@ type outgoing struct {
 	text         string
 	id, typ      string // the stanza's id and type
 	wantsReceipt bool
+	at           time.Time // when it came in at the door, for the relay latency
 }
 
 // presenceIn is a user's presence.
@@ -61,6 +62,7 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 	}
 	in := g.read(st)
 	if in.msg != nil {
+		in.msg.at = g.clock.Now()
 		g.keep(&in)
 	}
 	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
@@ -214,6 +216,7 @@ func (g *Gateway) keep(in *inbound) {
 	id, err := g.st.Enqueue(ctx, store.Item{
 		Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
 		Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
+		Received: m.at,
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {

@@ -36,6 +36,7 @@ type emitter struct {
 	out     atomic.Pointer[Sender]
 	avatars Avatars
 	caps    entityCaps
+	m       *Metrics // counts the stanza errors sent
 }
 
 // resource is the one resource of every JID of the transport. Available
@@ -141,7 +142,11 @@ func (e *emitter) goodbye(ctx context.Context, uin qqproto.UIN, to string) {
 
 // presenceError sends a presence error from a buddy's JID or the domain.
 func (e *emitter) presenceError(ctx context.Context, uin qqproto.UIN, to string, se stanza.Error) error {
-	return e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: presError, Error: &se})
+	err := e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: presError, Error: &se})
+	if err == nil {
+		e.m.stanzaError(se.Condition)
+	}
+	return err
 }
 
 func (e *emitter) probe(ctx context.Context, to string) error {
@@ -189,7 +194,11 @@ func (e *emitter) replyError(ctx context.Context, st xmppcomp.Stanza, se stanza.
 	if err != nil {
 		return err
 	}
-	return s.ReplyError(ctx, st, se)
+	if err := s.ReplyError(ctx, st, se); err != nil {
+		return err
+	}
+	e.m.stanzaError(se.Condition)
+	return nil
 }
 
 // ---- the stanzas' shapes ----

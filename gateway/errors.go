@@ -50,9 +50,14 @@ func errNotAContact(localpart string) error {
 	return newUserError(stanza.ItemNotFound, "%s is not a QQ contact: the part before @ must be a QQ number", localpart)
 }
 
+// errNoQQSession is the cause of every errNotOnline, for the metrics.
+var errNoQQSession = errors.New("no QQ session")
+
 // errNotOnline answers what needs QQ while the session is not logged in.
 func errNotOnline(state loginState, what string) error {
-	return newUserError(stanza.ServiceUnavailable, "Not logged in to QQ (%s): %s Go online with the gateway and try again.", state, what)
+	e := newUserError(stanza.ServiceUnavailable, "Not logged in to QQ (%s): %s Go online with the gateway and try again.", state, what)
+	e.err = errNoQQSession
+	return e
 }
 
 // errorType is the type RFC 6120 recommends for a condition.

@@ -88,6 +88,9 @@ func (s *session) serve(ctx context.Context, in inbound) {
 	if err == nil {
 		return
 	}
+	if in.msg != nil {
+		s.g.cfg.Metrics.failedMsg(store.ToQQ, failReason(err), 1)
+	}
 	if ctx.Err() == nil || errors.As(err, new(*userError)) {
 		s.log.WithError(err).WithField("stanza", in.st.Name).Debug("gateway: answering with an error")
 	}
