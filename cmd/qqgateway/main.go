@@ -149,48 +149,78 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"store":       cfg.Store.Path,
 	}).Info("qqgateway: starting")
 
+	d, code := cmd.open(cfg, log)
+	if d == nil {
+		return code
+	}
+	d.start()
+	code = d.waitForStop()
+	return d.shutdown(code)
+}
+
+// daemon is the running gateway: its parts, and how to stop them.
+type daemon struct {
+	cmd  command
+	cfg  *fileConfig
+	log  *logrus.Logger
+	st   *store.Store
+	g    *gateway.Gateway
+	comp *xmppcomp.Component
+
+	stopGateway, stopComp context.CancelFunc
+	gwDone, compDone      chan error // nil once received from
+	deadline              <-chan time.Time
+	bound                 time.Duration
+}
+
+// open opens the database and builds the gateway and its component; on
+// failure it returns the exit code.
+func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 	st, err := store.Open(context.Background(), string(cfg.Store.Path))
 	if err != nil {
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
-		return exitFailure
+		return nil, exitFailure
 	}
-	g, err := gateway.New(cfg.gatewayConfig(log), st)
+	d := &daemon{cmd: cmd, cfg: cfg, log: log, st: st}
+	d.g, err = gateway.New(cfg.gatewayConfig(log), st)
+	if err == nil {
+		d.comp, err = xmppcomp.New(xmppcomp.Config{
+			Domain:    string(cfg.Component.JID),
+			Server:    string(cfg.Component.Server),
+			Secret:    string(cfg.Component.Secret),
+			Logger:    log,
+			OnConnect: d.g.OnConnect,
+		}, d.g)
+	}
 	if err != nil {
 		st.Close()
 		log.WithError(err).Error("qqgateway: configuration refused; exiting")
-		return exitUsage
+		return nil, exitUsage
 	}
-	comp, err := xmppcomp.New(xmppcomp.Config{
-		Domain:    string(cfg.Component.JID),
-		Server:    string(cfg.Component.Server),
-		Secret:    string(cfg.Component.Secret),
-		Logger:    log,
-		OnConnect: g.OnConnect,
-	}, g)
-	if err != nil {
-		st.Close()
-		log.WithError(err).Error("qqgateway: configuration refused; exiting")
-		return exitUsage
-	}
+	return d, exitOK
+}
 
-	// The component outlives the gateway: the gateway's shutdown still
-	// sends unavailable presences through it.
-	gctx, stopGateway := context.WithCancel(context.Background())
-	defer stopGateway()
-	cctx, stopComp := context.WithCancel(context.Background())
-	defer stopComp()
-	compDone := make(chan error, 1)
-	go func() { compDone <- comp.Run(cctx) }()
-	gwDone := make(chan error, 1)
-	go func() { gwDone <- g.Run(gctx, comp) }()
+// start runs the component and the gateway. The component outlives the
+// gateway: the gateway's shutdown still sends unavailable presences
+// through it.
+func (d *daemon) start() {
+	var gctx, cctx context.Context
+	gctx, d.stopGateway = context.WithCancel(context.Background())
+	cctx, d.stopComp = context.WithCancel(context.Background())
+	d.compDone, d.gwDone = make(chan error, 1), make(chan error, 1)
+	go func() { d.compDone <- d.comp.Run(cctx) }()
+	go func() { d.gwDone <- d.g.Run(gctx, d.comp) }()
+}
 
-	code := exitOK
+// waitForStop waits for a signal to stop, or for the component or the
+// gateway to stop on their own, which is a failure.
+func (d *daemon) waitForStop() int {
 	select {
-	case sig := <-cmd.signals:
-		log.WithField("signal", sig.String()).Info("qqgateway: shutting down; a second signal exits at once")
-	case err := <-compDone:
-		compDone = nil
-		code = exitFailure
+	case sig := <-d.cmd.signals:
+		d.log.WithField("signal", sig.String()).Info("qqgateway: shutting down; a second signal exits at once")
+		return exitOK
+	case err := <-d.compDone:
+		d.compDone = nil
 		// A permanent refusal: a wrong secret, or a domain the server does
 		// not serve. Nothing to serve; restarting cannot help.
 		msg := "qqgateway: the XMPP server refused the component; exiting"
@@ -200,57 +230,61 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		case errors.Is(err, xmppcomp.ErrHostUnknown):
 			msg = "qqgateway: the XMPP server has no component for [component] jid; exiting"
 		}
-		log.WithError(err).Error(msg)
-	case err := <-gwDone:
-		gwDone = nil
-		code = exitFailure
-		log.WithError(err).Error("qqgateway: the gateway stopped unasked; exiting")
+		d.log.WithError(err).Error(msg)
+	case err := <-d.gwDone:
+		d.gwDone = nil
+		d.log.WithError(err).Error("qqgateway: the gateway stopped unasked; exiting")
 	}
+	return exitFailure
+}
 
-	bound := time.Duration(cfg.Gateway.ShutdownTimeout) + shutdownSlack
-	deadline := time.NewTimer(bound)
+// shutdown stops the gateway, then the component, then closes the
+// database, within shutdown_timeout plus shutdownSlack; code is the exit
+// code so far.
+func (d *daemon) shutdown(code int) int {
+	d.bound = time.Duration(d.cfg.Gateway.ShutdownTimeout) + shutdownSlack
+	deadline := time.NewTimer(d.bound)
 	defer deadline.Stop()
-	// wait waits for done, unless a second signal or the bound comes first.
-	wait := func(done <-chan error, what string) (err error, cut bool) {
-		select {
-		case err := <-done:
-			return err, false
-		case sig := <-cmd.signals:
-			log.WithField("signal", sig.String()).Error("qqgateway: second signal; exiting without finishing the shutdown")
-		case <-deadline.C:
-			log.WithField("bound", bound).Error("qqgateway: " + what + " took too long; exiting without finishing the shutdown")
-		}
-		return nil, true
-	}
+	d.deadline = deadline.C
+	defer d.stopGateway()
+	defer d.stopComp()
 
-	stopGateway()
-	if gwDone != nil {
-		err, cut := wait(gwDone, "the gateway's shutdown")
-		if cut {
-			return exitUnclean
-		}
-		if err != nil {
-			log.WithError(err).Error("qqgateway: gateway")
-			code = exitFailure
-		}
+	d.stopGateway()
+	if cut := d.stopped(d.gwDone, "the gateway's shutdown", "gateway", &code); cut {
+		return exitUnclean
 	}
-	stopComp()
-	if compDone != nil {
-		err, cut := wait(compDone, "closing the XMPP stream")
-		if cut {
-			return exitUnclean
-		}
-		if err != nil {
-			log.WithError(err).Error("qqgateway: XMPP component")
-			code = exitFailure
-		}
+	d.stopComp()
+	if cut := d.stopped(d.compDone, "closing the XMPP stream", "XMPP component", &code); cut {
+		return exitUnclean
 	}
-	if err := st.Close(); err != nil {
-		log.WithError(err).Error("qqgateway: closing the database")
+	if err := d.st.Close(); err != nil {
+		d.log.WithError(err).Error("qqgateway: closing the database")
 		code = exitFailure
 	}
-	log.WithField("exit_code", code).Info("qqgateway: stopped")
+	d.log.WithField("exit_code", code).Info("qqgateway: stopped")
 	return code
+}
+
+// stopped waits for done (nil: received already), unless a second signal
+// or the shutdown's bound comes first: then it reports the shutdown cut
+// short. An error from done makes *code a failure.
+func (d *daemon) stopped(done <-chan error, what, name string, code *int) (cut bool) {
+	if done == nil {
+		return false
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			d.log.WithError(err).Error("qqgateway: " + name)
+			*code = exitFailure
+		}
+		return false
+	case sig := <-d.cmd.signals:
+		d.log.WithField("signal", sig.String()).Error("qqgateway: second signal; exiting without finishing the shutdown")
+	case <-d.deadline:
+		d.log.WithField("bound", d.bound).Error("qqgateway: " + what + " took too long; exiting without finishing the shutdown")
+	}
+	return true
 }
 
 // gatewayConfig is what the gateway runs with. Every field is set here,
