@@ -58,6 +58,9 @@ type fileConfig struct {
 		Level  choice `toml:"level" default:"info" oneof:"debug info warn error"`
 		Format choice `toml:"format" default:"text" oneof:"text json"`
 	} `toml:"log"`
+	Metrics struct {
+		Listen listenAddr `toml:"listen" default:"" want:"host:port to serve /metrics, /healthz and /readyz on, e.g. \"127.0.0.1:9464\", or \"\" for none"`
+	} `toml:"metrics"`
 
 	// secretInFile: the secret in use comes from the file, so who may
 	// read the file matters.

@@ -138,6 +138,9 @@ func TestMinimalConfigTakesDefaults(t *testing.T) {
 	if c.Log.Level != "info" || c.Log.Format != "text" {
 		t.Errorf("log %+v", c.Log)
 	}
+	if c.Metrics.Listen != "" {
+		t.Errorf("metrics are on by default, on %q", c.Metrics.Listen)
+	}
 }
 
 func TestConfigMapsEveryKey(t *testing.T) {
@@ -166,10 +169,15 @@ path = "x.db"
 [log]
 level = "debug"
 format = "json"
+[metrics]
+listen = "[::1]:9464"
 `)
 	c, _, err := loadConfig(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Metrics.Listen != "[::1]:9464" {
+		t.Errorf("metrics.listen = %q", c.Metrics.Listen)
 	}
 	g := c.gatewayConfig(nil)
 	if g.Name != "QQ here" || g.ShutdownTimeout != 2*time.Second || g.PollActive != 300*time.Millisecond ||
@@ -277,6 +285,8 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"client code", set("[qq]\n", "[qq]\nclient_code = \"XYZ\"\n"), 6, "qq.client_code", `want 16 hex digits`},
 		{"log level", minimal + "[log]\nlevel = \"loud\"\n", 10, "log.level", `want debug, info, warn or error; got "loud"`},
 		{"log format", minimal + "[log]\nformat = \"xml\"\n", 10, "log.format", `want text or json; got "xml"`},
+		{"metrics without host", minimal + "[metrics]\nlisten = \":9464\"\n", 10, "metrics.listen", `e.g. "127.0.0.1:9464", or "" for none; got ":9464" (no host)`},
+		{"metrics as number", minimal + "[metrics]\nlisten = 9464\n", 10, "metrics.listen", `got the number 9464`},
 		{"active longer than idle", set("[qq]\n", "[qq]\npoll_active = \"20s\"\n"), 6, "qq.poll_active", `is longer than qq.poll_idle (10s)`},
 		{"backoff range", set("[qq]\n", "[qq]\nlogin_backoff_min = \"10m\"\n"), 6, "qq.login_backoff_min", `longer than qq.login_backoff_max`},
 		{"missing server", set("server = \"127.0.0.1:5347\"\n", ""), 0, "component.server", `key "component.server" is missing: want host:port`},

@@ -28,6 +28,7 @@ type (
 	secret     string        // any text: "" when the environment supplies it
 	domain     string        // a bare JID domain
 	hostPort   string        // host:port, port from 1 to 65535
+	listenAddr string        // a hostPort, or "" for none
 	httpURL    string        // http:// or https:// with a host
 	clientCode string        // 16 hex digits
 	dbPath     string        // an SQLite file name, not a URI
@@ -43,6 +44,14 @@ func (s *httpURL) UnmarshalTOML(v any) error    { return setText(s, v, checkURL)
 func (s *clientCode) UnmarshalTOML(v any) error { return setText(s, v, checkClientCode) }
 func (s *dbPath) UnmarshalTOML(v any) error     { return setText(s, v, checkDBPath) }
 func (s *choice) UnmarshalTOML(v any) error     { return setText(s, v, nil) }
+
+func (s *listenAddr) UnmarshalTOML(v any) error {
+	if v == "" {
+		*s = ""
+		return nil
+	}
+	return setText(s, v, checkHostPort)
+}
 
 func (s *secret) UnmarshalTOML(v any) error {
 	str, ok := v.(string)
