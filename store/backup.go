@@ -40,6 +40,24 @@ func (s *Store) Backup(ctx context.Context, path string) (err error) {
 	return syncFile(abs)
 }
 
+// BackupFile is Backup of the database at db, which this process has not
+// open: typically the running gateway's, from `qqgateway -backup`. It
+// neither creates nor migrates db, so that the gateway's file is not
+// changed under it by a newer program, and a backup taken before an
+// upgrade holds the schema the old program can open. A missing db is an
+// error matching fs.ErrNotExist.
+func BackupFile(ctx context.Context, db, path string) error {
+	s, err := open(ctx, db, openOptions{fsys: migrationFiles, conns: 1, asIs: true})
+	if err != nil {
+		return err
+	}
+	err = s.Backup(ctx, path)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // syncFile flushes path to disk: VACUUM INTO does not, and a backup that
 // a power cut can empty is no backup.
 func syncFile(path string) error {

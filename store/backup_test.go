@@ -168,3 +168,38 @@ func TestHeartbeat(t *testing.T) {
 		t.Errorf("Heartbeat after the lock was released: %v", err)
 	}
 }
+
+// BackupFile copies a database as it is: one written by the previous
+// release keeps its schema, in the file and in the copy, so that a backup
+// taken before an upgrade opens with the program it came from.
+func TestBackupFileLeavesTheSchemaAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.db")
+	old := openAt(t, path, latestVersion-1)
+	mustRegister(t, old, alice, 10001)
+	defer old.Close() // the running gateway
+
+	copyPath := filepath.Join(dir, "backup.db")
+	if err := BackupFile(ctx, path, copyPath); err != nil {
+		t.Fatalf("BackupFile: %v", err)
+	}
+	if v, err := old.SchemaVersion(ctx); err != nil || v != latestVersion-1 {
+		t.Errorf("the database's schema version after the backup = %d, %v; want %d (untouched)", v, err, latestVersion-1)
+	}
+	c := openAt(t, copyPath, latestVersion-1)
+	defer c.Close()
+	if r, err := c.Registration(ctx, alice); err != nil || r.UIN != 10001 {
+		t.Errorf("registration in the backup = %+v, %v", r, err)
+	}
+
+	missing := filepath.Join(dir, "missing.db")
+	if err := BackupFile(ctx, missing, filepath.Join(dir, "b2.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("BackupFile of a missing database: %v, want fs.ErrNotExist", err)
+	}
+	for _, p := range []string{missing, filepath.Join(dir, "b2.db")} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("BackupFile of a missing database created %s", p)
+		}
+	}
+}
