@@ -76,12 +76,13 @@ func (s *session) resourcePresence(ctx context.Context, in inbound) error {
 // answerProbe answers the user's server's probe with the current presence
 // of the domain or the buddy.
 //
-// A probe from the user's bare JID while the session knows the user's
-// resources is not answered: the server sends it when a resource comes
-// online, and that resource has been shown everything directly (a login,
-// or catchUp); an answer would show it all a second time.
+// A probe from the user's own JID (Prosody sends it from the full JID)
+// while the session knows the user's resources is not answered: the
+// server sends it when a resource comes online, and that resource has
+// been shown everything directly (a login, or catchUp); an answer would
+// show it all a second time.
 func (s *session) answerProbe(ctx context.Context, in inbound) {
-	if in.st.From.Resourcepart() == "" && in.st.From.Equal(s.jid) && s.res.named() {
+	if in.st.From.Bare().Equal(s.jid) && s.res.named() {
 		return
 	}
 	to := in.st.From.String()

@@ -270,6 +270,7 @@ func TestProbesAreAnswered(t *testing.T) {
 	h.quiesce()
 	h.skipAll()
 	h.presence(aliceBare, buddyAddr(20002), "probe", "")
+	h.presence(aliceFull, buddyAddr(20002), "probe", "") // Prosody's, from the full JID
 	h.presence(aliceBare, testDomain, "probe", "")
 	h.quiesce()
 	if got := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" }); len(got) != 0 {
