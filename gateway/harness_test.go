@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -152,15 +151,8 @@ func testConfig(qqURL string) Config {
 // newHarness starts qqsim with accounts and a gateway on a fresh store.
 func newHarness(t *testing.T, simOpts qqsim.Options, accounts ...qqsim.Account) *harness {
 	t.Helper()
-	sim := qqsim.New(simOpts)
-	for _, a := range accounts {
-		if err := sim.AddAccount(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, sim: sim, qqURL: srv.URL + "/", dbPath: filepath.Join(t.TempDir(), "gw.db")}
+	sim, url := startQQ(t, simOpts, accounts...)
+	h := &harness{t: t, sim: sim, qqURL: url, dbPath: filepath.Join(t.TempDir(), "gw.db")}
 	h.cfg = testConfig(h.qqURL)
 	h.openStore()
 	h.start()
