@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"mellium.im/xmpp/stanza"
 
@@ -60,6 +61,15 @@ func errNotOnline(state loginState, what string) error {
 	return e
 }
 
+// withReason puts QQ's own words, if any, beside the English text:
+// "QQ refused the password (密码错误)".
+func withReason(text, reason string) string {
+	if reason = strings.TrimSpace(reason); reason != "" {
+		return text + " (" + reason + ")"
+	}
+	return text
+}
+
 // errorType is the type RFC 6120 recommends for a condition.
 func errorType(c stanza.Condition) stanza.ErrorType {
 	switch c {
@@ -111,14 +121,11 @@ func condition(err error, purpose errPurpose) (stanza.Condition, string) {
 	case errors.As(err, &ue):
 		return ue.cond, ue.text
 	case errors.As(err, &le):
-		text := le.Reason
-		if text == "" {
-			text = "QQ refused the login."
-		}
 		if purpose == forRegistration {
-			return stanza.NotAcceptable, text
+			return stanza.NotAcceptable, withReason("QQ refused this QQ number or password", le.Reason) + "."
 		}
-		return stanza.NotAuthorized, text
+		return stanza.NotAuthorized, withReason("QQ refused the stored password", le.Reason) +
+			"; register again with the current one."
 	case errors.Is(err, store.ErrConflict):
 		return stanza.Conflict, "This QQ number is already registered by another Jabber user."
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):

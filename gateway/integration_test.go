@@ -391,7 +391,7 @@ func TestIntegrationWrongPassword(t *testing.T) {
 		ctx := itCtx(t, time.Minute)
 		ans := e.registerIQ(ctx, e.login(ctx), "10001", "not-the-password")
 		cond, _, text := stanzaErr(t, ans)
-		if ans.Type != "error" || cond != "not-acceptable" || text != "密码错误" {
+		if ans.Type != "error" || cond != "not-acceptable" || text != wantFormRefused {
 			t.Fatalf("wrong password: %s", ans)
 		}
 	})

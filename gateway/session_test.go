@@ -358,7 +358,7 @@ func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
 	}
 	h.goOnline("")
 	st := h.waitFor("presence error from the domain", presenceMatch(testDomain, "error"))
-	if cond, typ, text := stanzaErr(t, st); cond != "not-authorized" || typ != "auth" || text != "密码错误" || st.To.String() != aliceFull {
+	if cond, typ, text := stanzaErr(t, st); cond != "not-authorized" || typ != "auth" || text != wantStoredRefused || st.To.String() != aliceFull {
 		t.Errorf("refused login: %s", st)
 	}
 	h.advance(10 * h.cfg.LoginBackoffMin)
