@@ -50,6 +50,9 @@ Signals:
                     QQ sessions log out, the database is closed; within
                     [gateway] shutdown_timeout plus 3s. A second signal exits
                     at once.
+  SIGHUP            re-read the configuration file and apply its [log] level;
+                    a file with errors changes nothing. Other keys take
+                    effect at the next start.
 
 Exit status:
   0  clean shutdown (or -help, -version, -check-config succeeded)
@@ -67,7 +70,7 @@ const shutdownSlack = 3 * time.Second
 
 func main() {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(command{
 		args:    os.Args[1:],
 		stdout:  os.Stdout,
@@ -153,6 +156,7 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 	if d == nil {
 		return code
 	}
+	d.path = path
 	d.start()
 	code = d.waitForStop()
 	return d.shutdown(code)
@@ -166,6 +170,14 @@ type daemon struct {
 	st   *store.Store
 	g    *gateway.Gateway
 	comp *xmppcomp.Component
+
+	sd         *notifier
+	health     *health // nil when systemd does not listen
+	stopHealth context.CancelFunc
+
+	path        string         // of the configuration, re-read on SIGHUP
+	stopSignals chan os.Signal // the signals but SIGHUP
+	stopRouting chan struct{}
 
 	stopGateway, stopComp context.CancelFunc
 	gwDone, compDone      chan error // nil once received from
@@ -185,11 +197,12 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 	d.g, err = gateway.New(cfg.gatewayConfig(log), st)
 	if err == nil {
 		d.comp, err = xmppcomp.New(xmppcomp.Config{
-			Domain:    string(cfg.Component.JID),
-			Server:    string(cfg.Component.Server),
-			Secret:    string(cfg.Component.Secret),
-			Logger:    log,
-			OnConnect: d.g.OnConnect,
+			Domain:       string(cfg.Component.JID),
+			Server:       string(cfg.Component.Server),
+			Secret:       string(cfg.Component.Secret),
+			Logger:       log,
+			OnConnect:    d.onConnect,
+			OnDisconnect: d.onDisconnect,
 		}, d.g)
 	}
 	if err != nil {
@@ -204,6 +217,9 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 // gateway: the gateway's shutdown still sends unavailable presences
 // through it.
 func (d *daemon) start() {
+	d.startHealth()
+	d.stopSignals, d.stopRouting = make(chan os.Signal, 2), make(chan struct{})
+	go d.routeSignals()
 	var gctx, cctx context.Context
 	gctx, d.stopGateway = context.WithCancel(context.Background())
 	cctx, d.stopComp = context.WithCancel(context.Background())
@@ -216,7 +232,7 @@ func (d *daemon) start() {
 // gateway to stop on their own, which is a failure.
 func (d *daemon) waitForStop() int {
 	select {
-	case sig := <-d.cmd.signals:
+	case sig := <-d.stopSignals:
 		d.log.WithField("signal", sig.String()).Info("qqgateway: shutting down; a second signal exits at once")
 		return exitOK
 	case err := <-d.compDone:
@@ -248,7 +264,9 @@ func (d *daemon) shutdown(code int) int {
 	d.deadline = deadline.C
 	defer d.stopGateway()
 	defer d.stopComp()
+	defer close(d.stopRouting)
 
+	d.stopping()
 	d.stopGateway()
 	if cut := d.stopped(d.gwDone, "the gateway's shutdown", "gateway", &code); cut {
 		return exitUnclean
@@ -279,7 +297,7 @@ func (d *daemon) stopped(done <-chan error, what, name string, code *int) (cut b
 			*code = exitFailure
 		}
 		return false
-	case sig := <-d.cmd.signals:
+	case sig := <-d.stopSignals:
 		d.log.WithField("signal", sig.String()).Error("qqgateway: second signal; exiting without finishing the shutdown")
 	case <-d.deadline:
 		d.log.WithField("bound", d.bound).Error("qqgateway: " + what + " took too long; exiting without finishing the shutdown")
