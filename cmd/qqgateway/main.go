@@ -22,13 +22,13 @@ import (
 // Exit codes. A supervisor restarting on 1 should not restart on 2: the
 // same configuration fails the same way.
 const (
-	exitOK      = 0 // clean shutdown, or -help, -version, -check-config succeeded
+	exitOK      = 0 // clean shutdown, or -help, -version, -check-config, -backup succeeded
 	exitFailure = 1 // runtime failure
 	exitUsage   = 2 // bad command line or configuration
 	exitUnclean = 3 // shutdown cut short
 )
 
-const usage = `Usage: qqgateway [-config FILE] [-check-config | -version]
+const usage = `Usage: qqgateway [-config FILE] [-check-config | -backup FILE | -version]
 
 qqgateway is the QQ transport: an XMPP component (XEP-0114) beside an XMPP
 server that relays its users' messages and presence to and from QQ.
@@ -38,6 +38,8 @@ Flags:
                   documented in the example gateway.toml
   -check-config   check the configuration, and that the database can be
                   written where it says, print "config OK" and exit
+  -backup FILE    copy the database ([store] path) to FILE, a new file, and
+                  exit; the gateway may be running meanwhile
   -version        print the name, version and Go version and exit
   -help           print this text and exit
 
@@ -55,9 +57,10 @@ Signals:
                     effect at the next start.
 
 Exit status:
-  0  clean shutdown (or -help, -version, -check-config succeeded)
+  0  clean shutdown (or -help, -version, -check-config, -backup succeeded)
   1  runtime failure: the database cannot be opened, or the XMPP server
-     refused the component (wrong secret, or domain not configured there)
+     refused the component (wrong secret, or domain not configured there);
+     or -backup failed, FILE exists already
   2  usage or configuration error: unknown flag, unreadable file, unknown
      key, bad value; the message names the file, line and key
   3  shutdown cut short by a second signal or by its time bound; some users
@@ -97,6 +100,7 @@ func (cmd command) run() int {
 	path := fs.String("config", "gateway.toml", "")
 	check := fs.Bool("check-config", false, "")
 	showVersion := fs.Bool("version", false, "")
+	backup := fs.String("backup", "", "")
 	if err := fs.Parse(cmd.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(cmd.stdout, usage)
@@ -125,6 +129,9 @@ func (cmd command) run() int {
 			fmt.Fprintln(cmd.stderr, "qqgateway:", err)
 		}
 		return exitUsage
+	}
+	if *backup != "" && !*check {
+		return cmd.backup(cfg, *backup)
 	}
 	if *check {
 		for _, w := range warnings {

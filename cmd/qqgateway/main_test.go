@@ -63,7 +63,7 @@ func TestHelpDocumentsFlagsAndExitCodes(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("-help exits %d", code)
 	}
-	for _, want := range []string{"-config FILE", "-check-config", "-version", secretEnv, "SIGTERM", "SIGHUP",
+	for _, want := range []string{"-config FILE", "-check-config", "-backup FILE", "-version", secretEnv, "SIGTERM", "SIGHUP",
 		"Exit status", "  0  clean shutdown", "  1  runtime failure", "  2  usage or configuration error", "  3  shutdown cut short"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-help output lacks %q:\n%s", want, out)
