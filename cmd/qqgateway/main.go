@@ -177,6 +177,8 @@ type daemon struct {
 	st   *store.Store
 	g    *gateway.Gateway
 	comp *xmppcomp.Component
+	// metrics is the [metrics] listener, nil when off.
+	metrics *metricsServer
 
 	sd         *notifier
 	health     *health // nil when systemd does not listen
@@ -195,13 +197,21 @@ type daemon struct {
 // open opens the database and builds the gateway and its component; on
 // failure it returns the exit code.
 func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
+	ms, err := listenMetrics(string(cfg.Metrics.Listen))
+	if err != nil {
+		log.WithError(err).Error("qqgateway: cannot serve metrics; exiting")
+		return nil, exitFailure
+	}
 	st, err := store.Open(context.Background(), string(cfg.Store.Path))
 	if err != nil {
+		ms.close()
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
 		return nil, exitFailure
 	}
-	d := &daemon{cmd: cmd, cfg: cfg, log: log, st: st}
-	d.g, err = gateway.New(cfg.gatewayConfig(log), st)
+	d := &daemon{cmd: cmd, cfg: cfg, log: log, st: st, metrics: ms}
+	gcfg := cfg.gatewayConfig(log)
+	gcfg.Metrics = ms.metrics()
+	d.g, err = gateway.New(gcfg, st)
 	if err == nil {
 		d.comp, err = xmppcomp.New(xmppcomp.Config{
 			Domain:       string(cfg.Component.JID),
@@ -213,6 +223,7 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 		}, d.g)
 	}
 	if err != nil {
+		ms.close()
 		st.Close()
 		log.WithError(err).Error("qqgateway: configuration refused; exiting")
 		return nil, exitUsage
@@ -224,6 +235,7 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 // gateway: the gateway's shutdown still sends unavailable presences
 // through it.
 func (d *daemon) start() {
+	d.metrics.serve(d.healthy, d.log)
 	d.startHealth()
 	d.stopSignals, d.stopRouting = make(chan os.Signal, 2), make(chan struct{})
 	go d.routeSignals()
@@ -269,6 +281,7 @@ func (d *daemon) shutdown(code int) int {
 	deadline := time.NewTimer(d.bound)
 	defer deadline.Stop()
 	d.deadline = deadline.C
+	defer d.metrics.close() // last: /readyz says 503 meanwhile
 	defer d.stopGateway()
 	defer d.stopComp()
 	defer close(d.stopRouting)
@@ -343,6 +356,7 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		MaxMessageBytes: int(c.QQ.MaxMessageBytes),
 		Clock:           nil, // the real one
 		Logger:          log,
+		Metrics:         nil, // set by open when [metrics] listen is set
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,7 +113,7 @@ func probeHandler(g prometheus.Gatherer, ready func(context.Context) error, log 
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			http.Error(w, "not ready: "+strings.ReplaceAll(err.Error(), "\n", "; "), http.StatusServiceUnavailable)
+			http.Error(w, "not ready: "+oneLine(err.Error()), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ready\n")
