@@ -25,6 +25,10 @@
 //	go g.Run(ctx, comp)     // scheduler; on ctx end: unavailable to all, QQ logout
 //	comp.Run(compCtx)       // cancel compCtx only after g.Run returned
 //
+// With Config.Metrics (NewMetrics on the caller's prometheus.Registerer)
+// the gateway counts what it relays and fails, its QQ requests and its
+// stanza errors (metrics.go); docs/operations.md lists every metric.
+//
 // The QQ side is reached through the narrow QQ interface (legacy.go), which
 // an adapter of *qqproto.Client satisfies and tests replace with a fake;
 // stanzas leave through Sender, which *xmppcomp.Component satisfies.
