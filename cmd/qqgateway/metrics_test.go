@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"qqxmpp/gateway"
@@ -41,9 +43,10 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// A scrape of a gateway with a registered user and a queued message shows
-// them, with the runtime's metrics, in a form promtool accepts.
-func TestMetricsScrapePassesPromtool(t *testing.T) {
+// scrapeGateway serves the metrics of a gateway (not running) on a store
+// with a registered user and a queued message, and returns a scrape.
+func scrapeGateway(t *testing.T) string {
+	t.Helper()
 	ms, err := listenMetrics("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +75,13 @@ func TestMetricsScrapePassesPromtool(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
+	return body
+}
+
+// A scrape of a gateway with a registered user and a queued message shows
+// them, with the runtime's metrics, in a form promtool accepts.
+func TestMetricsScrapePassesPromtool(t *testing.T) {
+	body := scrapeGateway(t)
 	for _, want := range []string{"\nqqgateway_users_registered 1\n", "\nqqgateway_queue_messages{direction=\"to_xmpp\"} 1\n",
 		"\nqqgateway_component_connected 0\n", "\nqqgateway_messages_relayed_total{direction=\"to_qq\"} 0\n",
 		"# TYPE qqgateway_relay_latency_seconds histogram\n", "\ngo_goroutines ", "\nprocess_start_time_seconds "} {
@@ -155,3 +165,101 @@ func TestListenMetrics(t *testing.T) {
 		t.Errorf("a taken port: %v, want an error naming [metrics] listen", err)
 	}
 }
+
+// docs/operations.md lists every metric of the gateway and no other, and
+// its alert rules are valid rules on metrics that exist.
+func TestOperationsDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, ok := markdownSection(string(doc), "## Metrics and alerts")
+	if !ok {
+		t.Fatal(`docs/operations.md has no "## Metrics and alerts" section`)
+	}
+	scraped := descNames{}
+	if _, err := gateway.NewMetrics(scraped); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(qqgateway_\\w+)` \\|").FindAllStringSubmatch(section, -1) {
+		listed[m[1]] = true
+	}
+	for name := range scraped {
+		if !listed[name] {
+			t.Errorf("%s is not in the table of docs/operations.md", name)
+		}
+	}
+	for name := range listed {
+		if !scraped[name] {
+			t.Errorf("docs/operations.md lists %s, which the gateway does not have", name)
+		}
+	}
+	rules, ok := fencedBlock(section, "groups:")
+	if !ok {
+		t.Fatal("the section has no ```yaml block of alert rules")
+	}
+	suffix := regexp.MustCompile(`_(bucket|sum|count)$`)
+	for _, name := range regexp.MustCompile(`qqgateway_\w+`).FindAllString(rules, -1) {
+		if !scraped[suffix.ReplaceAllString(name, "")] {
+			t.Errorf("an alert rule uses %s, which the gateway does not have", name)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(file, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(lookPromtool(t), "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
+
+// markdownSection is the text of doc from the heading line to the next
+// heading of the same level.
+func markdownSection(doc, heading string) (string, bool) {
+	start := strings.Index(doc, "\n"+heading+"\n")
+	if start < 0 {
+		return "", false
+	}
+	rest := doc[start+1:]
+	if end := strings.Index(rest[len(heading):], "\n"+heading[:strings.Index(heading, " ")+1]); end >= 0 {
+		rest = rest[:len(heading)+end+1]
+	}
+	return rest, true
+}
+
+// fencedBlock is the first ```yaml block of text that contains want.
+func fencedBlock(text, want string) (string, bool) {
+	for _, part := range strings.Split(text, "```yaml\n")[1:] {
+		block, _, ok := strings.Cut(part, "\n```")
+		if ok && strings.Contains(block, want) {
+			return block + "\n", true
+		}
+	}
+	return "", false
+}
+
+// descNames is a prometheus.Registerer that keeps the names of the
+// metrics registered with it, including vectors without a series yet.
+type descNames map[string]bool
+
+var fqName = regexp.MustCompile(`fqName: "(\w+)"`)
+
+func (d descNames) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		if m := fqName.FindStringSubmatch(desc.String()); m != nil {
+			d[m[1]] = true
+		}
+	}
+	return nil
+}
+
+func (d descNames) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		d.Register(c)
+	}
+}
+
+func (d descNames) Unregister(prometheus.Collector) bool { return false }
