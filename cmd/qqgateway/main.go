@@ -62,7 +62,8 @@ Exit status:
      refused the component (wrong secret, or domain not configured there);
      or -backup failed, FILE exists already
   2  usage or configuration error: unknown flag, unreadable file, unknown
-     key, bad value; the message names the file, line and key
+     key, bad value; the message names the file, line and key. Also a
+     database written by a newer qqgateway, which is left untouched
   3  shutdown cut short by a second signal or by its time bound; some users
      may not have seen their contacts go offline
 `
@@ -206,6 +207,9 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 	if err != nil {
 		ms.close()
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
+		if errors.Is(err, store.ErrNewerSchema) {
+			return nil, exitUsage // this program is older than its data: a restart cannot help
+		}
 		return nil, exitFailure
 	}
 	d := &daemon{cmd: cmd, cfg: cfg, log: log, st: st, metrics: ms}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"qqxmpp/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -182,5 +188,29 @@ func waitForLog(t *testing.T, log interface{ String() string }, want string, tim
 			t.Fatalf("the log has no %q after %v:\n%s", want, timeout, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A database written by a newer version is refused untouched with exit
+// code 2, like a configuration error: restarting cannot help.
+func TestNewerDatabaseExits2(t *testing.T) {
+	path := writeConfig(t, minimal)
+	db := filepath.Join(filepath.Dir(path), "x.db")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	raw, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	code, _, errOut := runCommand(t, nil, "-config", path)
+	if code != exitUsage || !strings.Contains(errOut, "schema version 999") || !strings.Contains(errOut, "upgrade the program") {
+		t.Errorf("exit %d, stderr %q; want 2 and what to do", code, errOut)
 	}
 }
