@@ -358,7 +358,10 @@ func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
 	}{
 		{"0600 with secret", 0o600, true, false},
 		{"0644 with secret", 0o644, true, true},
-		{"0640 with secret", 0o640, true, true},
+		// The file's group is this process's: the unit's Group=.
+		{"0640 with secret", 0o640, true, false},
+		{"0660 with secret", 0o660, true, false},
+		{"0604 with secret", 0o604, true, true},
 		{"0644 without secret", 0o644, false, false},
 		// The environment's secret is the one in use; the file's is not.
 		{"0644 with secret overridden", 0o644, true, false},
@@ -385,6 +388,18 @@ func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
 		if c.wantWarn && !strings.Contains(warnings[0], "chmod 600") {
 			t.Errorf("%s: warning %q does not say what to do", c.name, warnings[0])
 		}
+	}
+	// Readable by another group than the gateway's.
+	path := writeConfig(t, minimal)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !othersMayRead(fi, os.Getegid()+1) {
+		t.Error("0640 of another group than the gateway's: no warning")
 	}
 }
 
