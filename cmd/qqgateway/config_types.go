@@ -37,10 +37,18 @@ type (
 	whole      int           // from the field's min tag to its max tag
 )
 
-func (s *label) UnmarshalTOML(v any) error      { return setText(s, v, nil) }
-func (s *domain) UnmarshalTOML(v any) error     { return setText(s, v, checkDomain) }
-func (s *hostPort) UnmarshalTOML(v any) error   { return setText(s, v, checkHostPort) }
-func (s *httpURL) UnmarshalTOML(v any) error    { return setText(s, v, checkURL) }
+func (s *label) UnmarshalTOML(v any) error    { return setText(s, v, nil) }
+func (s *domain) UnmarshalTOML(v any) error   { return setText(s, v, checkDomain) }
+func (s *hostPort) UnmarshalTOML(v any) error { return setText(s, v, checkHostPort) }
+func (s *httpURL) UnmarshalTOML(v any) error  { return setText(s, v, checkURL) }
+
+// String is the URL as logs may show it: a password in it is masked.
+func (s httpURL) String() string {
+	if u, err := url.Parse(string(s)); err == nil {
+		return u.Redacted()
+	}
+	return string(s)
+}
 func (s *clientCode) UnmarshalTOML(v any) error { return setText(s, v, checkClientCode) }
 func (s *dbPath) UnmarshalTOML(v any) error     { return setText(s, v, checkDBPath) }
 func (s *choice) UnmarshalTOML(v any) error     { return setText(s, v, nil) }

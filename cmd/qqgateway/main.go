@@ -156,7 +156,7 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"config":      path,
 		"domain":      cfg.Component.JID,
 		"xmpp_server": cfg.Component.Server,
-		"qq_server":   cfg.QQ.Server,
+		"qq_server":   cfg.QQ.Server.String(), // never a password in a URL
 		"store":       cfg.Store.Path,
 	}).Info("qqgateway: starting")
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -136,6 +137,9 @@ func TestStoreThatCannotOpenExits1(t *testing.T) {
 	}
 }
 
+// qqServerLine is the server line of [qq] in a test configuration.
+var qqServerLine = regexp.MustCompile(`(?m)^server = "http[^"]*"$`)
+
 // Without an XMPP server to talk to, the gateway keeps trying; a signal
 // still stops it at once and cleanly, and nothing logged at debug level
 // shows the secret.
@@ -144,6 +148,9 @@ func TestSignalWhileUnconnectedExits0(t *testing.T) {
 	text := strings.Replace(minimal, `secret = "s"`, `secret = "`+secret+`"`, 1)
 	// A port nothing listens on: the dial fails and is retried.
 	text = strings.Replace(text, `server = "127.0.0.1:5347"`, `server = "127.0.0.1:1"`, 1)
+	// And a password in the QQ server's URL, which must not be logged either.
+	const urlPassword = "url-pass-9c2e"
+	text = qqServerLine.ReplaceAllString(text, `server = "http://gw:`+urlPassword+`@127.0.0.1:8000/"`)
 	path := writeConfig(t, text+"[log]\nlevel = \"debug\"\nformat = \"json\"\n")
 	var stdout, stderr syncBuffer
 	sigs := make(chan os.Signal, 2)
@@ -168,6 +175,9 @@ func TestSignalWhileUnconnectedExits0(t *testing.T) {
 	log := stderr.String()
 	if strings.Contains(log, secret) {
 		t.Errorf("the secret is in the log:\n%s", log)
+	}
+	if strings.Contains(log, urlPassword) || !strings.Contains(log, "http://gw:xxxxx@127.0.0.1:8000/") {
+		t.Errorf("the QQ server's URL is not logged with its password masked:\n%s", log)
 	}
 	for _, want := range []string{`"msg":"qqgateway: starting"`, `"signal":"terminated"`, `"msg":"qqgateway: stopped"`} {
 		if !strings.Contains(log, want) {
