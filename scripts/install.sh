@@ -47,6 +47,8 @@ fi
 if [ -z "$DESTDIR" ] && [ "$(id -u)" = 0 ]; then
   systemd-sysusers "$sysusersdir/qqgateway.conf"
   [ $created = 0 ] || chgrp qqgateway "$conf"
+  # The unit's StateDirectory; made now so that -check-config passes before the first start.
+  install -d -m 0700 -o qqgateway -g qqgateway "$(dirname "$db")"
   if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
   echo "install: done; start it with: systemctl enable --now qqgateway"
 else
