@@ -24,6 +24,10 @@ type Sender interface {
 	// Barrier returns once the server processed every stanza sent before
 	// it, so they were routed to to's server (or its offline storage).
 	Barrier(ctx context.Context, to jid.JID) error
+	// SendIQ sends an iq get or set and returns its answer, a result or
+	// an error stanza. Only the session workers call it: the answer is
+	// read while they wait.
+	SendIQ(ctx context.Context, r xml.TokenReader) (xmppcomp.Stanza, error)
 }
 
 var _ Sender = (*xmppcomp.Component)(nil)
