@@ -427,29 +427,11 @@ func (h *harness) goOnline(show string) {
 // stanzaErr decodes the error of an error stanza.
 func stanzaErr(t testing.TB, st xmppcomp.Stanza) (cond, typ, text string) {
 	t.Helper()
-	var v struct {
-		Error struct {
-			Type  string `xml:"type,attr"`
-			Conds []struct {
-				XMLName xml.Name
-				Text    string `xml:",chardata"`
-			} `xml:",any"`
-		} `xml:"error"`
-	}
-	if err := st.Decode(&v); err != nil {
+	cond, typ, text, err := readStanzaError(st)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range v.Error.Conds {
-		if c.XMLName.Space != "urn:ietf:params:xml:ns:xmpp-stanzas" {
-			continue
-		}
-		if c.XMLName.Local == "text" {
-			text = c.Text
-		} else {
-			cond = c.XMLName.Local
-		}
-	}
-	return cond, v.Error.Type, text
+	return cond, typ, text
 }
 
 // nickOf returns the XEP-0172 nick in a stanza.
