@@ -69,7 +69,8 @@ type itEnv struct {
 	dbPath string
 	st     *store.Store
 	stopGW func()
-	user   string // the XMPP user's name on srv, unique per scenario
+	gw     *Gateway // the running gateway
+	user   string   // the XMPP user's name on srv, unique per scenario
 }
 
 func newEnv(t *testing.T, srv *xmpptest.Server, accounts ...qqsim.Account) *itEnv {
@@ -111,6 +112,7 @@ func (e *itEnv) startGateway() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.gw = g
 	comp, err := xmppcomp.New(xmppcomp.Config{
 		Domain: itDomain, Server: e.srv.ComponentAddr, Secret: itSecret,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
@@ -274,19 +276,7 @@ func TestIntegrationWrongPassword(t *testing.T) {
 
 func TestIntegrationRosterGetsEveryBuddyWithNick(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		const extra = 170 // alice's list is longer than one List page (160)
-		accounts := world()
-		a := accounts[0]
-		a.Buddies = append([]qqproto.UIN(nil), a.Buddies...)
-		want := smallWorldNicks()
-		for i := 0; i < extra; i++ {
-			u := qqproto.UIN(40000 + i)
-			nick := fmt.Sprintf("好友 %d, &<>", i)
-			a.Buddies = append(a.Buddies, u)
-			accounts = append(accounts, qqsim.Account{UIN: u, Password: "p", Nick: nick, State: qqproto.Status(10 + 10*(i%2))})
-			want[u] = nick
-		}
-		accounts[0] = a
+		accounts, want := longBuddyList(173) // longer than one List page (160)
 		e := newEnv(t, srv, accounts...)
 		ctx := itCtx(t)
 		c := e.login(ctx)
