@@ -59,6 +59,8 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 	case st.To.Domainpart() != g.domain.Domainpart():
 		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
 		return
+	case g.takePrivilege(st):
+		return // a server's grant (privilege.go), not a user's stanza
 	}
 	in := g.read(st)
 	if in.msg != nil {

@@ -28,6 +28,7 @@ type Gateway struct {
 	emit   *emitter
 	iqs    iqRoutes
 	vcards profileCache
+	privs  privileges // what each user server lets the gateway do (XEP-0356)
 
 	running atomic.Bool
 	epoch   atomic.Uint64 // component connections so far

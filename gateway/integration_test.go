@@ -82,6 +82,7 @@ type itEnv struct {
 	cfg  Config
 	user string // unique per scenario and run: servers outlive a test
 
+	gw     *Gateway            // the running gateway
 	comp   *xmppcomp.Component // the running gateway's connection
 	stopGW func()              // stops the running gateway
 	seq    int
@@ -132,7 +133,7 @@ func (e *itEnv) startGateway() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.comp = comp
+	e.gw, e.comp = g, comp
 	gctx, stopG := context.WithCancel(context.Background())
 	cctx, stopC := context.WithCancel(context.Background())
 	compDone, gwDone := make(chan error, 1), make(chan error, 1)
@@ -399,19 +400,7 @@ func TestIntegrationWrongPassword(t *testing.T) {
 
 func TestIntegrationRosterGetsEveryBuddyWithNick(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		const extra = 170 // alice's list is longer than one List page (160)
-		accounts := world()
-		a := accounts[0]
-		a.Buddies = append([]qqproto.UIN(nil), a.Buddies...)
-		want := smallWorldNicks()
-		for i := 0; i < extra; i++ {
-			u := qqproto.UIN(40000 + i)
-			nick := fmt.Sprintf("好友 %d, &<>", i)
-			a.Buddies = append(a.Buddies, u)
-			accounts = append(accounts, qqsim.Account{UIN: u, Password: "p", Nick: nick, State: qqproto.Status(10 + 10*(i%2))})
-			want[u] = nick
-		}
-		accounts[0] = a
+		accounts, want := longBuddyList(173) // longer than one List page (160)
 		e := newEnv(t, srv, nil, accounts...)
 		ctx := itCtx(t, time.Minute)
 		c := e.loginRegistered(ctx, want)

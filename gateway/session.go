@@ -36,6 +36,7 @@ type session struct {
 	shown     bool                   // the domain JID was last sent as available
 	drained   bool                   // every QQ → XMPP item in the store was delivered
 	importDue bool                   // the buddy list could not be imported yet
+	roster    rosterCopy             // the transport's items in the user's roster, where the gateway writes it
 }
 
 // buddy is one QQ contact as the session knows it.

@@ -158,7 +158,8 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 }
 
 // setNick records a buddy's new nickname and face, in the store too if it
-// is a contact there.
+// is a contact there, and in its roster item where the gateway writes the
+// roster.
 func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) {
 	first := b.nick == ""
 	b.nick, b.face = nick, face
@@ -169,6 +170,7 @@ func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) 
 	if err != nil {
 		return
 	}
+	s.renameItem(ctx, b, c) // c still has the old nickname
 	c.Nick, c.Face = nick, face
 	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot store a buddy's new nickname")

@@ -16,6 +16,8 @@ packages='
 gcc               | demo smoke test  | command -v gcc
 ca-certificates   | demo smoke test  | test -s /etc/ssl/certs/ca-certificates.crt
 prosody           | demo smoke test  | command -v prosody
+# mod_privilege: the tests grant the transport roster access (XEP-0356)
+prosody-modules   | test             | test -f /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua
 # the demo TLS certificate
 openssl           | demo smoke test  | command -v openssl
 # the client of make demo-smoke and make e2e
