@@ -88,6 +88,7 @@ pick_port() {
 C2S_PORT=$(pick_port 5222)
 COMPONENT_PORT=$(pick_port 5347)
 SIM_PORT=$(pick_port 8000)
+METRICS_PORT=$(pick_port 9464)
 
 wait_port() { # name pid port seconds
   local i
@@ -134,15 +135,16 @@ wait_port qqsim $! "$SIM_PORT" 20
 # ---- the gateway: gateway.toml with this run's addresses -------------------------------------------
 # Only the values that differ per run are replaced; everything else is the example as shipped.
 awk -v comp="127.0.0.1:$COMPONENT_PORT" -v jid="$TRANSPORT" -v qq="http://127.0.0.1:$SIM_PORT/" \
-    -v db="$run/gateway.db" '
+    -v db="$run/gateway.db" -v metrics="127.0.0.1:$METRICS_PORT" '
   function set(key, val) { if ($0 ~ "^[ \t]*" key "[ \t]*=") { print key " = \"" val "\""; done[section "." key] = 1; return 1 } return 0 }
   /^[ \t]*\[/ { section = $0; gsub(/[][ \t]/, "", section) }
   section == "component" && (set("jid", jid) || set("server", comp)) { next }
   section == "qq" && set("server", qq) { next }
   section == "store" && set("path", db) { next }
+  section == "metrics" && set("listen", metrics) { next }
   { print }
   END {
-    split("component.jid component.server qq.server store.path", need, " ")
+    split("component.jid component.server qq.server store.path metrics.listen", need, " ")
     for (i in need) if (!(need[i] in done)) { print "gateway.toml has no " need[i] " key" > "/dev/stderr"; bad = 1 }
     exit bad
   }' gateway.toml > "$run/gateway.toml" || die "cannot adapt gateway.toml for the demo"
@@ -166,6 +168,16 @@ if [ $smoke = 1 ]; then
       tail -n 40 "$run/qqgateway.log" >&2
       exit $rc
     }
+  # What an admin's Prometheus would scrape after that: the chat went both ways.
+  metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || die "no /metrics on 127.0.0.1:$METRICS_PORT"
+  for want in 'qqgateway_component_connected 1' 'qqgateway_users_registered 1' \
+      'qqgateway_messages_relayed_total{direction="to_qq"}' 'qqgateway_messages_relayed_total{direction="to_xmpp"}'; do
+    line=$(awk -v w="$want" 'index($0, w) == 1 { print; exit }' <<<"$metrics")
+    case "$line" in
+      "" | *" 0") die "/metrics: no non-zero $want" ;;
+    esac
+    echo "PASS metrics: $line"
+  done
   exit 0
 fi
 
@@ -190,6 +202,7 @@ cat <<EOF
   QQ side: qqsim at http://127.0.0.1:$SIM_PORT/ ; make a buddy talk to you with
     curl -d '{"from":10002,"to":$QQ_NUMBER,"text":"你好"}' http://127.0.0.1:$SIM_PORT/_sim/send
 
+  Metrics (Prometheus): http://127.0.0.1:$METRICS_PORT/metrics   health: /healthz, /readyz
   Logs: $run/{prosody,qqsim,qqgateway}.log      Press Ctrl-C to stop everything.
 
 EOF

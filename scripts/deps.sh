@@ -20,6 +20,8 @@ prosody           | demo smoke test  | command -v prosody
 prosody-modules   | test             | test -f /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua
 # the demo TLS certificate
 openssl           | demo smoke test  | command -v openssl
+# make demo-smoke reads the gateway metrics
+curl              | smoke test       | command -v curl
 # the client of make demo-smoke and make e2e
 python3-slixmpp   | smoke test       | /usr/bin/python3 -c "import slixmpp"
 ejabberd          | test             | command -v ejabberdctl
