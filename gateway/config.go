@@ -41,8 +41,12 @@ type Config struct {
 	Domain string
 	// Name is the gateway's name in service discovery.
 	Name string
-	// Version is what jabber:iq:version answers.
+	// Version is what jabber:iq:version and the stats command answer.
 	Version string
+	// Admins are the bare JIDs that may run the administrators' commands
+	// (list and remove users, statistics, announcements). SetAdmins
+	// changes them while the gateway runs.
+	Admins []string
 
 	// QQ are the options of every QQ client. Server is the QQ HTTP URL. A
 	// nil HTTPClient is replaced by one qqproto.NewHTTPClient() shared by
@@ -118,6 +122,11 @@ func (c *Config) validate() (jid.JID, error) {
 	}
 	if err := c.checkNumbers(); err != nil {
 		return jid.JID{}, err
+	}
+	for _, a := range c.Admins {
+		if _, err := jid.Parse(a); err != nil || a == "" {
+			return jid.JID{}, fmt.Errorf("gateway: Config.Admins: %q is not a JID; want bare JIDs such as \"admin@example.org\"", a)
+		}
 	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()

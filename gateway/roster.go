@@ -17,22 +17,24 @@ import (
 // longer lists gets unsubscribe, unsubscribed and unavailable. So a later
 // import sends only what changed. Nicknames of offline buddies come from
 // the store, or from GetInfo (at most Config.ProfileFetches per import).
-func (s *session) importRoster(ctx context.Context) {
+// It returns how many buddies QQ lists and how many the user was asked to
+// take; importDue stays set if it could not finish.
+func (s *session) importRoster(ctx context.Context) (listed, asked int) {
 	s.importDue = true // until this import completes
 	uins, err := s.link.qq.Buddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return
+		return 0, 0
 	}
 	online, err := s.link.qq.OnlineBuddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return
+		return 0, 0
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
 	if err != nil {
 		s.log.WithError(err).Error("gateway: cannot read contacts; buddy list import postponed")
-		return
+		return 0, 0
 	}
 	im := rosterImport{known: map[qqproto.UIN]store.Contact{}, online: map[qqproto.UIN]qqproto.Buddy{},
 		listed: map[qqproto.UIN]bool{}, fetches: s.g.cfg.ProfileFetches}
@@ -48,7 +50,7 @@ func (s *session) importRoster(ctx context.Context) {
 		}
 		im.listed[u] = true
 		if !s.importBuddy(ctx, u, &im) {
-			return
+			return 0, 0
 		}
 	}
 	if err := s.g.st.PutContacts(ctx, s.key, im.puts); err != nil {
@@ -58,6 +60,7 @@ func (s *session) importRoster(ctx context.Context) {
 	s.importDue = false
 	s.applyOnline(ctx, online)
 	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked}).Info("gateway: buddy list imported")
+	return len(im.listed), im.asked
 }
 
 // rosterImport is the state of one importRoster.

@@ -44,6 +44,7 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 			return partialError(err, i, len(chunks))
 		}
 	}
+	s.g.counts.toQQ.Add(1)
 	if m.wantsReceipt {
 		s.e.receipt(ctx, in.st.To.String(), in.st.From.String(), m.typ, m.id)
 	}
