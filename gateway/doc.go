@@ -18,6 +18,12 @@
 // stanza from plain values. Messages to QQ are in toqq.go, from QQ in
 // toxmpp.go. docs/architecture.md draws both paths.
 //
+// Commands (register, login, sync, lookup, add, password, unregister, and
+// for Config.Admins users, user, stats, announce, remove) are defined once
+// (command.go) and served both as XEP-0050 ad-hoc commands (adhoc.go) and
+// as chat lines to the domain JID (chatcmd.go), for clients without a
+// command UI.
+//
 // Wiring, as cmd/qqgateway does it:
 //
 //	g, _ := gateway.New(gateway.DefaultConfig("qq.example.org"), st)
