@@ -345,9 +345,7 @@ func TestAdhocPassword(t *testing.T) {
 	qq := newFakeQQ("secret")
 	h := newFakeHarness(t, qq)
 	h.register("10001", "secret")
-	qq.mu.Lock()
-	qq.password = "new secret"
-	qq.mu.Unlock()
+	qq.setPassword("new secret")
 	a := h.execute("password")
 	if f, ok := a.Form.field("password"); !ok || f.Type != "text-private" {
 		t.Fatalf("password form %+v", a.Form)
@@ -399,16 +397,12 @@ func TestAdhocLoginAgain(t *testing.T) {
 	// No presence of the user's: the gateway would log out at once.
 	wantCond(t, h.command(aliceFull, "login", "execute", "", nil), "not-allowed", "")
 
-	qq.mu.Lock()
-	qq.password = "changed elsewhere"
-	qq.mu.Unlock()
+	qq.setPassword("changed elsewhere")
 	h.goOnline("")
 	h.waitFor("refusal", presenceMatch(testDomain, "error"))
 	wantCond(t, h.command(aliceFull, "login", "execute", "", nil), "not-authorized", "")
 
-	qq.mu.Lock()
-	qq.password = "secret"
-	qq.mu.Unlock()
+	qq.setPassword("secret")
 	mark := h.cursor
 	done := decodeAdhoc(t, h.command(aliceFull, "login", "execute", "", nil))
 	if done.Status != "completed" || !strings.Contains(done.note(), "Logged in") {

@@ -113,12 +113,7 @@ func TestChatDialogueAnswersAndCancel(t *testing.T) {
 	wantSaid(t, h.say("cancel"), "Cancelled register")
 	unknown := h.say("secret")
 	wantSaid(t, unknown, "Unknown command", "help")
-	if strings.Contains(unknown, "secret") {
-		t.Errorf("an unknown command is repeated: %q", unknown)
-	}
-	if _, err := h.st.Registration(context.Background(), aliceBare); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("a cancelled registration was stored: %v", err)
-	}
+	wantNotRegistered(t, h, unknown, "secret")
 	wantSaid(t, h.say("cancel"), "No command is waiting")
 
 	// A wrong password ends the dialogue with QQ's reason.
@@ -144,12 +139,7 @@ func TestChatDialogueExpires(t *testing.T) {
 	h.jump(commandTimeout)
 	late := h.say("secret")
 	wantSaid(t, late, "register command waited more than 5m0s", "send register")
-	if strings.Contains(late, "secret") {
-		t.Errorf("the late answer is repeated: %q", late)
-	}
-	if _, err := h.st.Registration(context.Background(), aliceBare); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("an expired dialogue registered: %v", err)
-	}
+	wantNotRegistered(t, h, late, "secret")
 }
 
 // Every user command in chat: lookup and add, add with authorisation,
@@ -192,6 +182,18 @@ func TestChatUserCommands(t *testing.T) {
 	h.waitFor("the domain leaves the roster", presenceMatch(testDomain, "unsubscribed"))
 	if _, err := h.st.Registration(context.Background(), aliceBare); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("still registered: %v", err)
+	}
+}
+
+// wantNotRegistered fails if alice is registered, or if answer repeats
+// the password the line that got it held.
+func wantNotRegistered(t testing.TB, h *harness, answer, password string) {
+	t.Helper()
+	if strings.Contains(answer, password) {
+		t.Errorf("the answer repeats the password: %q", answer)
+	}
+	if _, err := h.st.Registration(context.Background(), aliceBare); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alice is registered: %v", err)
 	}
 }
 
