@@ -1,12 +1,18 @@
-# make test: the whole suite, as CI runs it (.ci/run). make demo: the product on this machine.
-GO ?= go
+# make test: the whole suite, as CI runs it (.ci/run). make demo: the product on this machine. Both
+# install the Debian packages they need first when run as root (scripts/deps.sh), or say how.
+# make install: the daemon, its configuration and its systemd unit (scripts/install.sh).
+# Go from https://go.dev/dl/ unpacked into /usr/local/go works without a PATH change.
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 # An execution count, not a duration: a duration races the fuzz coordinator's deadline in Go 1.26
 # (golang/go#75804) and fails with "context deadline exceeded" without any failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: test vet unit fuzz build demo demo-smoke e2e bench
+.PHONY: test deps vet unit fuzz build install demo demo-smoke e2e bench
 
-test: vet unit fuzz e2e demo-smoke
+test: deps vet unit fuzz e2e demo-smoke
+
+deps:
+	GO=$(GO) scripts/deps.sh test
 
 # Tests that start Prosody, ejabberd or the built binaries carry the build tag "integration":
 # plain `go test ./...` stays fast and needs no server; make test runs everything.
@@ -30,6 +36,12 @@ fuzz:
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+# DESTDIR, PREFIX and SYSCONFDIR as usual: make install DESTDIR=/tmp/stage PREFIX=/usr
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install:
+	GO=$(GO) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) scripts/install.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

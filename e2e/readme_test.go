@@ -11,7 +11,8 @@ import (
 )
 
 // readmeValues are the example values README.md shows in its configuration
-// snippets; the templates are filled with them for comparing.
+// snippets; the templates are filled with them for comparing. The roster
+// privilege is on so that its snippets are rendered too.
 var readmeValues = xmpptest.ConfigValues{
 	Domain:          "example.org",
 	ComponentDomain: "qq.example.org",
@@ -20,6 +21,7 @@ var readmeValues = xmpptest.ConfigValues{
 	ClientPort:      5222,
 	APIPort:         5280,
 	Dir:             "/var/lib/xmpp",
+	RosterPrivilege: true,
 }
 
 // serverTemplates are the configurations every test server runs with

@@ -254,7 +254,7 @@ func TestAdhocRegister(t *testing.T) {
 		t.Errorf("password field %+v: want text-private", f)
 	}
 	ans := h.command(aliceFull, "register", "complete", a.ID, map[string]string{"username": "10001", "password": "wrong"})
-	if _, _, text := stanzaErr(t, ans); ans.Type != "error" || text != "密码错误" {
+	if _, _, text := stanzaErr(t, ans); ans.Type != "error" || text != wantFormRefused {
 		t.Errorf("wrong password: %s", ans)
 	}
 	// The refused attempt ended the session; a new one registers.
@@ -351,7 +351,7 @@ func TestAdhocPassword(t *testing.T) {
 		t.Fatalf("password form %+v", a.Form)
 	}
 	wrong := h.command(aliceFull, "password", "complete", a.ID, map[string]string{"password": "guess"})
-	if _, _, text := stanzaErr(t, wrong); text != "密码错误" {
+	if _, _, text := stanzaErr(t, wrong); text != wantFormRefused {
 		t.Errorf("wrong password: %s", wrong)
 	}
 	if reg, _ := h.st.Registration(context.Background(), aliceBare); reg.PasswordMD5 != qqproto.PasswordMD5("secret") {

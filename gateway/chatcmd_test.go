@@ -118,7 +118,7 @@ func TestChatDialogueAnswersAndCancel(t *testing.T) {
 
 	// A wrong password ends the dialogue with QQ's reason.
 	h.say("register 10001")
-	wantSaid(t, h.say("wrong"), "⚠ 密码错误")
+	wantSaid(t, h.say("wrong"), "⚠ "+wantFormRefused)
 	wantSaid(t, h.say("secret"), "Unknown command")
 }
 

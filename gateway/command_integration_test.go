@@ -22,7 +22,8 @@ import (
 )
 
 // adhocIQ sends a <command/> to the transport and returns its answer.
-func adhocIQ(t *testing.T, ctx context.Context, c *xmpptest.Client, node, action, sid string, values map[string]string) xmppcomp.Stanza {
+func (e *itEnv) adhocIQ(ctx context.Context, c *xmpptest.Client, node, action, sid string, values map[string]string) xmppcomp.Stanza {
+	t := e.t
 	t.Helper()
 	attrs := fmt.Sprintf(`node=%q action=%q`, node, action)
 	if sid != "" {
@@ -33,20 +34,21 @@ func adhocIQ(t *testing.T, ctx context.Context, c *xmpptest.Client, node, action
 		inner = submitted(values)
 	}
 	ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
-		`<iq type="set" id="cmd-%d" to=%q><command xmlns="http://jabber.org/protocol/commands" %s>%s</command></iq>`,
-		time.Now().UnixNano(), itDomain, attrs, inner))))
+		`<iq type="set" id=%q to=%q><command xmlns="http://jabber.org/protocol/commands" %s>%s</command></iq>`,
+		e.id("cmd"), itDomain, attrs, inner))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ans
 }
 
-// itCommands lists the commands of the transport as the client sees them.
-func itCommands(t *testing.T, ctx context.Context, c *xmpptest.Client) []string {
+// commands lists the commands of the transport as the client sees them.
+func (e *itEnv) commands(ctx context.Context, c *xmpptest.Client) []string {
+	t := e.t
 	t.Helper()
 	ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
-		`<iq type="get" id="items-%d" to=%q><query xmlns="http://jabber.org/protocol/disco#items" node="http://jabber.org/protocol/commands"/></iq>`,
-		time.Now().UnixNano(), itDomain))))
+		`<iq type="get" id=%q to=%q><query xmlns="http://jabber.org/protocol/disco#items" node="http://jabber.org/protocol/commands"/></iq>`,
+		e.id("items"), itDomain))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,44 +72,43 @@ func itCommands(t *testing.T, ctx context.Context, c *xmpptest.Client) []string 
 func approveTransport(t *testing.T, ctx context.Context, c *xmpptest.Client) {
 	t.Helper()
 	c.Expect(t, ctx, "subscribe from the gateway", xmpptest.PresenceFrom(itDomain, "subscribe"))
-	c.SendXML(t, ctx, `<presence to=%q type="subscribed"/>`, itDomain)
-	c.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, itDomain)
+	approve(t, ctx, c, itDomain)
 }
 
 func TestIntegrationAdhocCommands(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, contactsAll...)
-		ctx := itCtx(t)
+		e := newEnv(t, srv, nil, contactsAll...)
+		ctx := itCtx(t, time.Minute)
 		c := e.login(ctx)
 		ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
-			`<iq type="get" id="info1" to=%q><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`, itDomain))))
+			`<iq type="get" id=%q to=%q><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`, e.id("info"), itDomain))))
 		var d discoResult
 		if err != nil || ans.Decode(&d) != nil || !slices.Contains(d.features(), nsCommands) {
 			t.Fatalf("disco#info of the transport: %s %v", ans, err)
 		}
-		if got := itCommands(t, ctx, c); !slices.Equal(got, guestCommands) {
+		if got := e.commands(ctx, c); !slices.Equal(got, guestCommands) {
 			t.Errorf("commands before registering: %v", got)
 		}
 
 		// Register with the command's one form.
-		a := decodeAdhoc(t, adhocIQ(t, ctx, c, "register", "execute", "", nil))
-		done := decodeAdhoc(t, adhocIQ(t, ctx, c, "register", "complete", a.ID, map[string]string{"username": "10001", "password": "secret"}))
+		a := decodeAdhoc(t, e.adhocIQ(ctx, c, "register", "execute", "", nil))
+		done := decodeAdhoc(t, e.adhocIQ(ctx, c, "register", "complete", a.ID, map[string]string{"username": "10001", "password": "secret"}))
 		if done.Status != "completed" {
 			t.Fatalf("register: %+v", done)
 		}
 		approveTransport(t, ctx, c)
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
-		if got := itCommands(t, ctx, c); !slices.Equal(got, userCmds) {
+		e.waitQQ("QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
+		if got := e.commands(ctx, c); !slices.Equal(got, userCmds) {
 			t.Errorf("commands once registered: %v", got)
 		}
 
 		// Look up a number (page 1), see its profile and add it (page 2).
-		a = decodeAdhoc(t, adhocIQ(t, ctx, c, "lookup", "execute", "", nil))
-		p := decodeAdhoc(t, adhocIQ(t, ctx, c, "lookup", "next", a.ID, map[string]string{"uin": "30000"}))
+		a = decodeAdhoc(t, e.adhocIQ(ctx, c, "lookup", "execute", "", nil))
+		p := decodeAdhoc(t, e.adhocIQ(ctx, c, "lookup", "next", a.ID, map[string]string{"uin": "30000"}))
 		if _, ok := p.Form.field("add"); !ok || !strings.Contains(p.Form.text(), "Open") {
 			t.Fatalf("profile page: %+v", p.Form)
 		}
-		done = decodeAdhoc(t, adhocIQ(t, ctx, c, "lookup", "complete", p.ID, map[string]string{"add": "true"}))
+		done = decodeAdhoc(t, e.adhocIQ(ctx, c, "lookup", "complete", p.ID, map[string]string{"add": "true"}))
 		if done.Status != "completed" {
 			t.Fatalf("add: %+v", done)
 		}
@@ -115,14 +116,14 @@ func TestIntegrationAdhocCommands(t *testing.T) {
 		if nickOf(t, st) != "Open" {
 			t.Errorf("offer of 30000: %s", st)
 		}
-		wantCond(t, adhocIQ(t, ctx, c, "lookup", "next", p.ID, map[string]string{"add": "true"}), "bad-request", "bad-sessionid")
+		wantCond(t, e.adhocIQ(ctx, c, "lookup", "next", p.ID, map[string]string{"add": "true"}), "bad-request", "bad-sessionid")
 	})
 }
 
 func TestIntegrationRegisterByChat(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
+		e := newEnv(t, srv, nil, world()...)
+		ctx := itCtx(t, time.Minute)
 		c := e.login(ctx)
 		say := func(line string) string {
 			t.Helper()
@@ -146,7 +147,7 @@ func TestIntegrationRegisterByChat(t *testing.T) {
 		if err != nil || reg.UIN != 10001 {
 			t.Fatalf("stored %+v %v", reg, err)
 		}
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
+		e.waitQQ("QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
 		wantSaid(t, say("login"), "Logged in to QQ as 10001 already")
 	})
 }

@@ -90,6 +90,10 @@ type Config struct {
 	// Logger receives the gateway's log; nil discards it. Session lines
 	// carry the fields jid and uin; passwords and their MD5 never appear.
 	Logger logrus.FieldLogger
+
+	// Metrics receive what the gateway counts (NewMetrics); nil counts
+	// nothing.
+	Metrics *Metrics
 }
 
 // DefaultConfig is the configuration of a gateway for domain with every
@@ -142,6 +146,9 @@ func (c *Config) validate() (jid.JID, error) {
 	if c.NewQQ == nil {
 		opts := c.QQ
 		c.NewQQ = func(uin qqproto.UIN) QQ { return newQQClient(uin, opts) }
+	}
+	if m, newQQ := c.Metrics, c.NewQQ; m != nil {
+		c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
 	}
 	return dom, nil
 }

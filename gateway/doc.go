@@ -7,7 +7,9 @@
 // the domain; it keeps one session per registered bare JID, which logs in
 // to QQ while the user has an available resource, imports the QQ buddy list
 // into the user's roster as uin@domain contacts, and mirrors presence both
-// ways. One scheduler polls all sessions with a bounded number of requests
+// ways. Where the user's server grants the gateway access to its users'
+// rosters (XEP-0356, privilege.go), the buddies are written into the roster
+// (rosteritems.go) instead of each asking the user for a subscription. One scheduler polls all sessions with a bounded number of requests
 // in flight: often while a conversation is active, slowly when idle.
 //
 // Inside, each stanza is read once at the door (door.go) into a plain value
@@ -30,6 +32,10 @@
 //	comp, _ := xmppcomp.New(xmppcomp.Config{..., OnConnect: g.OnConnect}, g)
 //	go g.Run(ctx, comp)     // scheduler; on ctx end: unavailable to all, QQ logout
 //	comp.Run(compCtx)       // cancel compCtx only after g.Run returned
+//
+// With Config.Metrics (NewMetrics on the caller's prometheus.Registerer)
+// the gateway counts what it relays and fails, its QQ requests and its
+// stanza errors (metrics.go); docs/operations.md lists every metric.
 //
 // The QQ side is reached through the narrow QQ interface (legacy.go), which
 // an adapter of *qqproto.Client satisfies and tests replace with a fake;

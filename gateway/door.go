@@ -41,6 +41,7 @@ type outgoing struct {
 	text         string
 	id, typ      string // the stanza's id and type
 	wantsReceipt bool
+	at           time.Time // when it came in at the door, for the relay latency
 }
 
 // chatLine is a user's message to the domain JID.
@@ -66,9 +67,12 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 	case st.To.Domainpart() != g.domain.Domainpart():
 		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
 		return
+	case g.takePrivilege(st):
+		return // a server's grant (privilege.go), not a user's stanza
 	}
 	in := g.read(st)
 	if in.msg != nil {
+		in.msg.at = g.clock.Now()
 		g.keep(&in)
 	}
 	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
@@ -224,6 +228,7 @@ func (g *Gateway) keep(in *inbound) {
 	id, err := g.st.Enqueue(ctx, store.Item{
 		Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
 		Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
+		Received: m.at,
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {

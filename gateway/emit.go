@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"strconv"
@@ -24,6 +25,10 @@ type Sender interface {
 	// Barrier returns once the server processed every stanza sent before
 	// it, so they were routed to to's server (or its offline storage).
 	Barrier(ctx context.Context, to jid.JID) error
+	// SendIQ sends an iq get or set and returns its answer, a result or
+	// an error stanza. Only the session workers call it: the answer is
+	// read while they wait.
+	SendIQ(ctx context.Context, r xml.TokenReader) (xmppcomp.Stanza, error)
 }
 
 var _ Sender = (*xmppcomp.Component)(nil)
@@ -36,6 +41,7 @@ type emitter struct {
 	out     atomic.Pointer[Sender]
 	avatars Avatars
 	caps    entityCaps
+	m       *Metrics // counts the stanza errors sent
 }
 
 // resource is the one resource of every JID of the transport. Available
@@ -82,6 +88,28 @@ func (e *emitter) barrier(ctx context.Context, to jid.JID) error {
 		return err
 	}
 	return s.Barrier(ctx, to)
+}
+
+// ask sends an iq request of type typ (get or set) from the domain to to
+// and returns the answer; an error answer is an *iqError.
+func (e *emitter) ask(ctx context.Context, to, typ string, payload any) (xmppcomp.Stanza, error) {
+	s, err := e.sender()
+	if err != nil {
+		return xmppcomp.Stanza{}, err
+	}
+	// No id: xmppcomp gives the request one and matches the answer by it.
+	b, err := xml.Marshal(iq{From: e.dom, To: to, Type: typ, Payload: payload})
+	if err != nil {
+		return xmppcomp.Stanza{}, err
+	}
+	ans, err := s.SendIQ(ctx, xml.NewDecoder(bytes.NewReader(b)))
+	if err != nil {
+		return xmppcomp.Stanza{}, err
+	}
+	if ans.Type == "error" {
+		return ans, newIQError(ans)
+	}
+	return ans, nil
 }
 
 // ---- presence ----
@@ -141,7 +169,11 @@ func (e *emitter) goodbye(ctx context.Context, uin qqproto.UIN, to string) {
 
 // presenceError sends a presence error from a buddy's JID or the domain.
 func (e *emitter) presenceError(ctx context.Context, uin qqproto.UIN, to string, se stanza.Error) error {
-	return e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: presError, Error: &se})
+	err := e.send(ctx, presence{From: e.jidOf(uin), To: to, Type: presError, Error: &se})
+	if err == nil {
+		e.m.stanzaError(se.Condition)
+	}
+	return err
 }
 
 func (e *emitter) probe(ctx context.Context, to string) error {
@@ -189,7 +221,11 @@ func (e *emitter) replyError(ctx context.Context, st xmppcomp.Stanza, se stanza.
 	if err != nil {
 		return err
 	}
-	return s.ReplyError(ctx, st, se)
+	if err := s.ReplyError(ctx, st, se); err != nil {
+		return err
+	}
+	e.m.stanzaError(se.Condition)
+	return nil
 }
 
 // iqError answers an iq with a stanza error that carries an XEP-0050

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"mellium.im/xmpp/stanza"
 
@@ -69,9 +70,23 @@ func errNotAContact(localpart string) error {
 	return newUserError(stanza.ItemNotFound, "%s is not a QQ contact: the part before @ must be a QQ number", localpart)
 }
 
+// errNoQQSession is the cause of every errNotOnline, for the metrics.
+var errNoQQSession = errors.New("no QQ session")
+
 // errNotOnline answers what needs QQ while the session is not logged in.
 func errNotOnline(state loginState, what string) error {
-	return newUserError(stanza.ServiceUnavailable, "Not logged in to QQ (%s): %s Go online with the gateway and try again.", state, what)
+	e := newUserError(stanza.ServiceUnavailable, "Not logged in to QQ (%s): %s Go online with the gateway and try again.", state, what)
+	e.err = errNoQQSession
+	return e
+}
+
+// withReason puts QQ's own words, if any, beside the English text:
+// "QQ refused the password (密码错误)".
+func withReason(text, reason string) string {
+	if reason = strings.TrimSpace(reason); reason != "" {
+		return text + " (" + reason + ")"
+	}
+	return text
 }
 
 // errorType is the type RFC 6120 recommends for a condition.
@@ -125,14 +140,11 @@ func condition(err error, purpose errPurpose) (stanza.Condition, string) {
 	case errors.As(err, &ue):
 		return ue.cond, ue.text
 	case errors.As(err, &le):
-		text := le.Reason
-		if text == "" {
-			text = "QQ refused the login."
-		}
 		if purpose == forRegistration {
-			return stanza.NotAcceptable, text
+			return stanza.NotAcceptable, withReason("QQ refused this QQ number or password", le.Reason) + "."
 		}
-		return stanza.NotAuthorized, text
+		return stanza.NotAuthorized, withReason("QQ refused the stored password", le.Reason) +
+			"; register again with the current one."
 	case errors.Is(err, store.ErrConflict):
 		return stanza.Conflict, "This QQ number is already registered by another Jabber user."
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):

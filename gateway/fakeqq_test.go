@@ -215,7 +215,7 @@ func TestRefusedLoginIsToldOnceAndNotRetried(t *testing.T) {
 	qq.setPassword("changed elsewhere")
 	h.goOnline("")
 	st := h.waitFor("presence error from the domain", presenceMatch(testDomain, "error"))
-	if cond, _, text := stanzaErr(t, st); cond != "not-authorized" || text != "密码错误" {
+	if cond, _, text := stanzaErr(t, st); cond != "not-authorized" || text != wantStoredRefused {
 		t.Errorf("refusal told as %q %q", cond, text)
 	}
 	logins := qq.count("Login")

@@ -29,6 +29,7 @@ type Gateway struct {
 	emit   *emitter
 	iqs    iqRoutes
 	vcards profileCache
+	privs  privileges // what each user server lets the gateway do (XEP-0356)
 
 	commands []*command                      // command.go
 	admins   atomic.Pointer[map[string]bool] // bare JIDs; SetAdmins
@@ -61,7 +62,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		st:       st,
 		log:      cfg.Logger.WithField("component", dom.String()),
 		sessions: make(map[string]*session),
-		emit:     &emitter{dom: dom.String(), domJID: dom, caps: newEntityCaps(cfg.Name)},
+		emit:     &emitter{dom: dom.String(), domJID: dom, caps: newEntityCaps(cfg.Name), m: cfg.Metrics},
 		iqs:      newIQRoutes(),
 		commands: commandList(),
 		started:  cfg.Clock.Now(),
@@ -70,6 +71,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 	g.cfg.NewQQ = g.counts.countQQ(cfg.NewQQ)
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
+	cfg.Metrics.attach(g)
 	return g, nil
 }
 
@@ -101,8 +103,9 @@ func (g *Gateway) Run(ctx context.Context, out Sender) error {
 // are online and their sessions come back after a restart, and it
 // re-announces what live sessions show, since stanzas sent while the
 // connection was down were lost.
-func (g *Gateway) OnConnect(context.Context) {
+func (g *Gateway) OnConnect(ctx context.Context) {
 	epoch := g.epoch.Add(1)
+	g.cfg.Metrics.connected(ctx, epoch)
 	g.sched.submit(g.self, func(ctx context.Context) { g.connected(ctx, epoch) })
 }
 
@@ -151,6 +154,17 @@ func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) {
 		g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
 	}
 	g.mu.Unlock()
+}
+
+// onlineSessions counts the sessions logged in to QQ.
+func (g *Gateway) onlineSessions() int {
+	n := 0
+	for _, s := range g.snapshot() {
+		if s.link.up.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // snapshot returns the sessions now in memory.

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,19 +42,57 @@ type recorder struct {
 	down     atomic.Bool // while true, sends fail as if disconnected
 	barriers atomic.Int64
 	t        testing.TB
+	// server answers the gateway's iq requests, as the XMPP server would;
+	// nil answers service-unavailable.
+	server func(req xmppcomp.Stanza) string
 }
 
 func (r *recorder) Send(_ context.Context, tr xml.TokenReader) error {
 	if r.down.Load() {
 		return xmppcomp.ErrNotConnected
 	}
+	b, err := tokens(tr)
+	if err != nil {
+		return err
+	}
+	return r.add(b)
+}
+
+// SendIQ keeps the request like any stanza and returns the answer of
+// r.server.
+func (r *recorder) SendIQ(_ context.Context, tr xml.TokenReader) (xmppcomp.Stanza, error) {
+	if r.down.Load() {
+		return xmppcomp.Stanza{}, xmppcomp.ErrNotConnected
+	}
+	b, err := tokens(tr)
+	if err != nil {
+		return xmppcomp.Stanza{}, err
+	}
+	req, err := xmppcomp.ParseStanza(b)
+	if err != nil {
+		r.t.Errorf("gateway sent unparseable XML %s: %v", b, err)
+		return xmppcomp.Stanza{}, err
+	}
+	r.mu.Lock()
+	r.got = append(r.got, req)
+	server := r.server
+	r.mu.Unlock()
+	ans := fmt.Sprintf(`<iq type="error" from=%q to=%q><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`, req.To, req.From)
+	if server != nil {
+		ans = server(req)
+	}
+	return xmppcomp.ParseStanza([]byte(ans))
+}
+
+// tokens encodes a stanza's tokens.
+func tokens(tr xml.TokenReader) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := xml.NewEncoder(&buf)
 	for {
 		tok, err := tr.Token()
 		if tok != nil {
 			if err := enc.EncodeToken(tok); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err != nil {
@@ -63,9 +100,9 @@ func (r *recorder) Send(_ context.Context, tr xml.TokenReader) error {
 		}
 	}
 	if err := enc.Flush(); err != nil {
-		return err
+		return nil, err
 	}
-	return r.add(buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 func (r *recorder) Encode(_ context.Context, v any) error {
@@ -152,15 +189,8 @@ func testConfig(qqURL string) Config {
 // newHarness starts qqsim with accounts and a gateway on a fresh store.
 func newHarness(t *testing.T, simOpts qqsim.Options, accounts ...qqsim.Account) *harness {
 	t.Helper()
-	sim := qqsim.New(simOpts)
-	for _, a := range accounts {
-		if err := sim.AddAccount(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, sim: sim, qqURL: srv.URL + "/", dbPath: filepath.Join(t.TempDir(), "gw.db")}
+	sim, url := startQQ(t, simOpts, accounts...)
+	h := &harness{t: t, sim: sim, qqURL: url, dbPath: filepath.Join(t.TempDir(), "gw.db")}
 	h.cfg = testConfig(h.qqURL)
 	h.openStore()
 	h.start()
@@ -389,29 +419,11 @@ func (h *harness) goOnline(show string) {
 // stanzaErr decodes the error of an error stanza.
 func stanzaErr(t testing.TB, st xmppcomp.Stanza) (cond, typ, text string) {
 	t.Helper()
-	var v struct {
-		Error struct {
-			Type  string `xml:"type,attr"`
-			Conds []struct {
-				XMLName xml.Name
-				Text    string `xml:",chardata"`
-			} `xml:",any"`
-		} `xml:"error"`
-	}
-	if err := st.Decode(&v); err != nil {
+	cond, typ, text, err := readStanzaError(st)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range v.Error.Conds {
-		if c.XMLName.Space != "urn:ietf:params:xml:ns:xmpp-stanzas" {
-			continue
-		}
-		if c.XMLName.Local == "text" {
-			text = c.Text
-		} else {
-			cond = c.XMLName.Local
-		}
-	}
-	return cond, v.Error.Type, text
+	return cond, typ, text
 }
 
 // nickOf returns the XEP-0172 nick in a stanza.

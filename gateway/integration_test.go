@@ -3,16 +3,22 @@
 package gateway
 
 // The proof against real XMPP servers (issue part 9): Prosody and ejabberd
-// from the distribution, qqsim over HTTP on loopback, the store on disk, a
-// Go XMPP client logged in as the user. Each scenario runs on both servers.
+// from the distribution, qqsim over HTTP on loopback, the store on disk,
+// the gateway on a real component connection, and a Go XMPP client logged
+// in as the user. Each scenario runs on both servers, in the one
+// environment this file builds (itEnv). Its scenarios are those of
+// registration, presence and restarts; message_integration_test.go has
+// messages and contacts.
+//
+// QQGW_TEST_SERVER=prosody (or ejabberd) runs the scenarios on that server
+// only. QQGW_TEST_LOG=debug (or another logrus level) shows the gateway's
+// log and every stanza it exchanges with the server.
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,102 +34,111 @@ import (
 	"qqxmpp/xmppcomp/xmpptest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	xmpptest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(xmpptest.Main(m)) }
 
 const (
-	itDomain = "qq.localhost"
-	itSecret = "gateway-test-secret"
+	itDomain   = "qq.localhost"
+	itSecret   = "gateway-test-secret"
+	itPassword = "pw"
 	// itPollIdle is the idle poll period of the integration gateway: a
 	// buddy's change must reach the client within it (plus delivery).
 	itPollIdle = time.Second
+	// itWait bounds each wait for what the gateway must do by itself.
+	itWait = 20 * time.Second
 )
 
 var itServerOpts = xmpptest.Options{ComponentDomain: itDomain, Secret: itSecret}
 
 // onServers runs f as a subtest per XMPP server kind, on a server shared
-// by the test binary.
+// by the test binary, which f must not stop.
 func onServers(t *testing.T, f func(t *testing.T, srv *xmpptest.Server)) {
-	for _, kind := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
-		t.Run(kind, func(t *testing.T) {
-			var srv *xmpptest.Server
-			if kind == xmpptest.Prosody {
-				srv = xmpptest.SharedProsody(t, itServerOpts)
-			} else {
-				srv = xmpptest.SharedEjabberd(t, itServerOpts)
-			}
-			f(t, srv)
-		})
-	}
+	eachServer(t, xmpptest.Shared, f)
 }
 
-// itEnv is one scenario: a QQ world, a store and a running gateway.
-type itEnv struct {
-	t      *testing.T
-	srv    *xmpptest.Server
-	sim    *qqsim.Server
-	qqURL  string
-	dbPath string
-	st     *store.Store
-	stopGW func()
-	user   string // the XMPP user's name on srv, unique per scenario
+// onOwnServers is onServers on a server of f's own, which f may stop and
+// start.
+func onOwnServers(t *testing.T, f func(t *testing.T, srv *xmpptest.Server)) {
+	eachServer(t, xmpptest.Start, f)
 }
 
-func newEnv(t *testing.T, srv *xmpptest.Server, accounts ...qqsim.Account) *itEnv {
-	t.Helper()
-	sim := qqsim.New(qqsim.Options{})
-	for _, a := range accounts {
-		if err := sim.AddAccount(a); err != nil {
-			t.Fatal(err)
+func eachServer(t *testing.T, start func(testing.TB, string, xmpptest.Options) *xmpptest.Server, f func(*testing.T, *xmpptest.Server)) {
+	only := os.Getenv("QQGW_TEST_SERVER")
+	xmpptest.EachKind(t, func(t *testing.T, kind string) {
+		if only != "" && only != kind {
+			t.Skipf("QQGW_TEST_SERVER=%s runs the scenarios on %s only", only, only)
 		}
-	}
-	hs := httptest.NewServer(sim)
-	t.Cleanup(hs.Close)
-	e := &itEnv{t: t, srv: srv, sim: sim, qqURL: hs.URL + "/", dbPath: filepath.Join(t.TempDir(), "gw.db")}
-	st, err := store.Open(context.Background(), e.dbPath)
+		f(t, start(t, kind, itServerOpts))
+	})
+}
+
+// itEnv is one scenario: a QQ world in qqsim, a store on disk, a gateway
+// on a component connection to srv, and a user of srv, who registers as
+// QQ 10001.
+type itEnv struct {
+	t    *testing.T
+	srv  *xmpptest.Server
+	sim  *qqsim.Server
+	st   *store.Store
+	cfg  Config
+	user string // unique per scenario and run: servers outlive a test
+
+	gw     *Gateway            // the running gateway
+	comp   *xmppcomp.Component // the running gateway's connection
+	stopGW func()              // stops the running gateway
+	seq    int
+}
+
+// newEnv starts qqsim with accounts, creates the user on srv and starts
+// the gateway. tune, if not nil, adjusts the gateway's Config.
+func newEnv(t *testing.T, srv *xmpptest.Server, tune func(*Config), accounts ...qqsim.Account) *itEnv {
+	t.Helper()
+	sim, qqURL := startQQ(t, qqsim.Options{}, accounts...)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gw.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e.st = st
-	// Unique per run, since the server outlives the test (-count=2).
-	e.user = strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-" + strings.ToLower(rand.Text()[:6])
-	srv.CreateUser(t, e.user, "pw")
+	e := &itEnv{t: t, srv: srv, sim: sim, st: st, user: xmpptest.UserName(t.Name())}
+	srv.CreateUser(t, e.user, itPassword)
+
+	e.cfg = testConfig(qqURL)
+	e.cfg.Clock = nil // real time: the servers' and the client's
+	e.cfg.Domain = itDomain
+	e.cfg.PollActive = 100 * time.Millisecond
+	e.cfg.PollIdle = itPollIdle
+	e.cfg.StatusInterval = 2 * time.Second
+	e.cfg.Logger = itLogger(t)
+	if tune != nil {
+		tune(&e.cfg)
+	}
 	e.startGateway()
 	return e
 }
 
-// startGateway runs a gateway and its component connection, as the daemon
-// does; stopGW shuts both down in the daemon's order.
+// startGateway runs a new gateway and its component connection as the
+// daemon does, and waits until the component is connected. stopGW shuts
+// both down in the daemon's order: the gateway first, since its shutdown
+// still sends through the component.
 func (e *itEnv) startGateway() {
 	e.t.Helper()
-	cfg := testConfig(e.qqURL)
-	cfg.Clock = nil // real time: the servers' and the client's
-	cfg.Domain = itDomain
-	cfg.PollActive = 200 * time.Millisecond
-	cfg.PollIdle = itPollIdle
-	cfg.StatusInterval = 3 * time.Second
-	cfg.Logger = itLogger(e.t)
-	g, err := New(cfg, e.st)
+	g, err := New(e.cfg, e.st)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	comp, err := xmppcomp.New(xmppcomp.Config{
 		Domain: itDomain, Server: e.srv.ComponentAddr, Secret: itSecret,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
 		OnConnect: g.OnConnect, Logger: quietLogger(),
-	}, g)
+	}, e.handler(g))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.gw, e.comp = g, comp
 	gctx, stopG := context.WithCancel(context.Background())
 	cctx, stopC := context.WithCancel(context.Background())
 	compDone, gwDone := make(chan error, 1), make(chan error, 1)
 	go func() { compDone <- comp.Run(cctx) }()
-	go func() { gwDone <- g.Run(gctx, comp) }()
+	go func() { gwDone <- g.Run(gctx, e.sender(comp)) }()
 	stopped := false
 	e.stopGW = func() {
 		if stopped {
@@ -140,88 +155,100 @@ func (e *itEnv) startGateway() {
 		}
 	}
 	e.t.Cleanup(e.stopGW)
-	deadline := time.Now().Add(20 * time.Second)
-	for !comp.Connected() {
+	e.waitConnected()
+}
+
+// waitConnected waits until the component is connected to the server.
+func (e *itEnv) waitConnected() {
+	e.t.Helper()
+	e.eventually("the component's connection", itWait, e.comp.Connected)
+}
+
+// poll reports whether cond came true within timeout.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			e.t.Fatal("the component did not connect within 20s")
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// eventually fails the test unless cond comes true within timeout.
+func (e *itEnv) eventually(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	if !poll(timeout, cond) {
+		e.t.Fatalf("%s: not within %v", what, timeout)
 	}
 }
 
-func itCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+// waitQQ waits until the QQ session of 10001 is as cond wants.
+func (e *itEnv) waitQQ(what string, cond func(qqsim.SessionInfo) bool) {
+	e.t.Helper()
+	if !poll(itWait, func() bool { return cond(e.sim.Session(10001)) }) {
+		e.t.Fatalf("%s: not within %v; qqsim says %+v", what, itWait, e.sim.Session(10001))
+	}
+}
+
+func itCtx(t *testing.T, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// login logs the user in and makes them available.
+func (e *itEnv) bare() string { return e.user + "@" + e.srv.Domain }
+
+func itBuddy(u qqproto.UIN) string { return fmt.Sprintf("%d@%s", u, itDomain) }
+
+// id returns a stanza id not used before in this scenario.
+func (e *itEnv) id(prefix string) string {
+	e.seq++
+	return fmt.Sprintf("%s-%d", prefix, e.seq)
+}
+
+// login logs the user in as a real client does: it fetches its roster
+// (which makes it an "interested resource" that servers tell of
+// subscription changes) and becomes available.
 func (e *itEnv) login(ctx context.Context) *xmpptest.Client {
 	e.t.Helper()
-	c := e.srv.Login(e.t, ctx, e.user, "pw")
-	// Like any client: ask for the roster, which makes the session one
-	// that servers send subscription changes to (Prosody's "interested").
-	if ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(`<iq type="get" id="roster1"><query xmlns="jabber:iq:roster"/></iq>`))); err != nil || ans.Type != "result" {
-		e.t.Fatalf("roster get: %s %v", ans, err)
-	}
+	c := e.srv.Login(e.t, ctx, e.user, itPassword)
+	id := e.id("roster")
+	c.SendXML(e.t, ctx, `<iq type="get" id=%q><query xmlns="jabber:iq:roster"/></iq>`, id)
+	c.Expect(e.t, ctx, "the roster", xmpptest.IQResult(id))
 	if err := c.SendPresence(ctx); err != nil {
 		e.t.Fatal(err)
 	}
 	return c
 }
 
-func (e *itEnv) bare() string { return e.user + "@" + e.srv.Domain }
-
-// sendXML sends raw XML from the client.
-func sendXML(t *testing.T, ctx context.Context, c *xmpptest.Client, format string, args ...any) {
-	t.Helper()
-	if err := c.Send(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(format, args...)))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// registerIQ sends a form registration and returns the answer.
-func registerIQ(t *testing.T, ctx context.Context, c *xmpptest.Client, uin, password string) xmppcomp.Stanza {
-	t.Helper()
+// registerIQ sends a form registration of QQ uin and returns the answer,
+// a result or an error.
+func (e *itEnv) registerIQ(ctx context.Context, c *xmpptest.Client, uin, password string) xmppcomp.Stanza {
+	e.t.Helper()
 	ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(
-		fmt.Sprintf(`<iq type="set" id="reg-%d" to=%q>%s</iq>`, time.Now().UnixNano(), itDomain, registerForm(uin, password)))))
+		fmt.Sprintf(`<iq type="set" id=%q to=%q>%s</iq>`, e.id("reg"), itDomain, registerForm(uin, password)))))
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	return ans
 }
 
-func next(t *testing.T, ctx context.Context, c *xmpptest.Client, what string, match func(xmppcomp.Stanza) bool) xmppcomp.Stanza {
-	t.Helper()
-	st, err := c.Next(ctx, match)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return st
-}
-
-func presFrom(from, typ string) func(xmppcomp.Stanza) bool {
-	return func(st xmppcomp.Stanza) bool {
-		return st.Name == "presence" && st.From.Bare().String() == from && st.Type == typ
-	}
-}
-
-func itBuddy(u qqproto.UIN) string { return fmt.Sprintf("%d@%s", u, itDomain) }
-
-// registerAndApprove registers through the form and acts as a client that
-// accepts the transport and every contact it offers: subscribed and
-// subscribe back. It returns once every buddy in want was offered.
-func (e *itEnv) registerAndApprove(ctx context.Context, c *xmpptest.Client, want map[qqproto.UIN]string) {
+// register registers the user as QQ 10001 (password "secret") and acts as
+// a client that accepts the transport and every contact it offers:
+// subscribed and subscribe back. It returns once every buddy in want was
+// offered with its nick, and the QQ session is up.
+func (e *itEnv) register(ctx context.Context, c *xmpptest.Client, want map[qqproto.UIN]string) {
 	t := e.t
 	t.Helper()
-	if ans := registerIQ(t, ctx, c, "10001", "secret"); ans.Type != "result" {
+	if ans := e.registerIQ(ctx, c, "10001", "secret"); ans.Type != "result" {
 		t.Fatalf("registration: %s", ans)
 	}
-	next(t, ctx, c, "subscribe from the gateway", presFrom(itDomain, "subscribe"))
-	sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, itDomain)
-	sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, itDomain)
+	c.Expect(t, ctx, "subscribe from the gateway", xmpptest.PresenceFrom(itDomain, "subscribe"))
+	approve(t, ctx, c, itDomain)
 	for len(want) > 0 {
-		st := next(t, ctx, c, fmt.Sprintf("subscribes of %d more buddies", len(want)), func(st xmppcomp.Stanza) bool {
+		st := c.Expect(t, ctx, fmt.Sprintf("subscribes of %d more buddies", len(want)), func(st xmppcomp.Stanza) bool {
 			return st.Name == "presence" && st.Type == "subscribe" && st.From.Domainpart() == itDomain && st.From.Localpart() != ""
 		})
 		u, _ := qqproto.ParseUIN(st.From.Localpart())
@@ -233,25 +260,125 @@ func (e *itEnv) registerAndApprove(ctx context.Context, c *xmpptest.Client, want
 			t.Errorf("subscribe from %s has nick %q, want %q", st.From, got, nick)
 		}
 		delete(want, u)
-		sendXML(t, ctx, c, `<presence to=%q type="subscribed"/>`, st.From.Bare())
-		sendXML(t, ctx, c, `<presence to=%q type="subscribe"/>`, st.From.Bare())
+		approve(t, ctx, c, st.From.Bare().String())
 	}
+	e.waitQQ("QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
 }
 
+// approve answers a subscribe from addr as a user who wants it: subscribed,
+// and subscribe back.
+func approve(t *testing.T, ctx context.Context, c *xmpptest.Client, addr string) {
+	t.Helper()
+	c.SendXML(t, ctx, `<presence to=%q type="subscribed"/>`, addr)
+	c.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, addr)
+}
+
+// loginRegistered is login, then register with want.
+func (e *itEnv) loginRegistered(ctx context.Context, want map[qqproto.UIN]string) *xmpptest.Client {
+	e.t.Helper()
+	c := e.login(ctx)
+	e.register(ctx, c, want)
+	return c
+}
+
+// smallWorldNicks are alice's buddies in world(), by UIN.
 func smallWorldNicks() map[qqproto.UIN]string {
 	return map[qqproto.UIN]string{20001: bob.Nick, 20002: carol.Nick, 20003: dave.Nick}
 }
 
+// registeredInWorld is how most scenarios start: a gateway for world(),
+// the user logged in and registered as alice (10001), her buddies
+// approved; ctx bounds the scenario.
+func registeredInWorld(t *testing.T, srv *xmpptest.Server) (*itEnv, context.Context, *xmpptest.Client) {
+	t.Helper()
+	e := newEnv(t, srv, nil, world()...)
+	ctx := itCtx(t, time.Minute)
+	return e, ctx, e.loginRegistered(ctx, smallWorldNicks())
+}
+
+// barrier returns once the gateway answered a ping from c to Bob. The
+// ping waits in the user's session queue behind everything c sent before
+// it, so what the session sent c for those came before the answer: a
+// stanza that has not come by now is not coming. (A ping to the bare
+// domain would not do: xmppcomp answers those itself.)
+func (e *itEnv) barrier(ctx context.Context, c *xmpptest.Client) {
+	e.t.Helper()
+	id := e.id("ping")
+	c.SendXML(e.t, ctx, `<iq type="get" id=%q to=%q><ping xmlns="urn:xmpp:ping"/></iq>`, id, itBuddy(20001))
+	c.Expect(e.t, ctx, "the gateway's answer to a ping", xmpptest.IQResult(id))
+}
+
+// itLogging is the log level of QQGW_TEST_LOG, if set: the gateway logs
+// to the test, and every stanza it exchanges is logged too.
+func itLogging() (logrus.Level, bool) {
+	v := os.Getenv("QQGW_TEST_LOG")
+	if v == "" {
+		return 0, false
+	}
+	if lvl, err := logrus.ParseLevel(v); err == nil {
+		return lvl, true
+	}
+	return logrus.DebugLevel, true
+}
+
+func itLogger(t *testing.T) logrus.FieldLogger {
+	lvl, ok := itLogging()
+	if !ok {
+		return quietLogger()
+	}
+	l := logrus.New()
+	l.SetLevel(lvl)
+	l.SetOutput(testWriter{t})
+	return l
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// handler is g, logging what comes in when QQGW_TEST_LOG is set.
+func (e *itEnv) handler(g *Gateway) xmppcomp.Handler {
+	if _, ok := itLogging(); !ok {
+		return g
+	}
+	return xmppcomp.HandlerFunc(func(ctx context.Context, st xmppcomp.Stanza) {
+		e.t.Logf("IN %s", st)
+		g.HandleStanza(ctx, st)
+	})
+}
+
+// sender is comp, logging what goes out when QQGW_TEST_LOG is set.
+func (e *itEnv) sender(comp *xmppcomp.Component) Sender {
+	if _, ok := itLogging(); !ok {
+		return comp
+	}
+	return logSender{comp, e.t}
+}
+
+type logSender struct {
+	*xmppcomp.Component
+	t *testing.T
+}
+
+func (l logSender) Encode(ctx context.Context, v any) error {
+	b, _ := xml.Marshal(v)
+	err := l.Component.Encode(ctx, v)
+	l.t.Logf("OUT %s (err %v)", b, err)
+	return err
+}
+
 func TestIntegrationRegisterWithForm(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
+		e := newEnv(t, srv, nil, world()...)
+		ctx := itCtx(t, time.Minute)
 		c := e.login(ctx)
-		ans := registerIQ(t, ctx, c, "10001", "secret")
-		if ans.Type != "result" {
+		if ans := e.registerIQ(ctx, c, "10001", "secret"); ans.Type != "result" {
 			t.Fatalf("registration: %s", ans)
 		}
-		next(t, ctx, c, "subscribe from the gateway", presFrom(itDomain, "subscribe"))
+		c.Expect(t, ctx, "subscribe from the gateway", xmpptest.PresenceFrom(itDomain, "subscribe"))
 		reg, err := e.st.Registration(ctx, e.bare())
 		if err != nil || reg.UIN != 10001 {
 			t.Fatalf("stored: %+v %v", reg, err)
@@ -261,12 +388,11 @@ func TestIntegrationRegisterWithForm(t *testing.T) {
 
 func TestIntegrationWrongPassword(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		ans := registerIQ(t, ctx, c, "10001", "not-the-password")
+		e := newEnv(t, srv, nil, world()...)
+		ctx := itCtx(t, time.Minute)
+		ans := e.registerIQ(ctx, e.login(ctx), "10001", "not-the-password")
 		cond, _, text := stanzaErr(t, ans)
-		if ans.Type != "error" || cond != "not-acceptable" || text != "密码错误" {
+		if ans.Type != "error" || cond != "not-acceptable" || text != wantFormRefused {
 			t.Fatalf("wrong password: %s", ans)
 		}
 	})
@@ -274,41 +400,26 @@ func TestIntegrationWrongPassword(t *testing.T) {
 
 func TestIntegrationRosterGetsEveryBuddyWithNick(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		const extra = 170 // alice's list is longer than one List page (160)
-		accounts := world()
-		a := accounts[0]
-		a.Buddies = append([]qqproto.UIN(nil), a.Buddies...)
-		want := smallWorldNicks()
-		for i := 0; i < extra; i++ {
-			u := qqproto.UIN(40000 + i)
-			nick := fmt.Sprintf("好友 %d, &<>", i)
-			a.Buddies = append(a.Buddies, u)
-			accounts = append(accounts, qqsim.Account{UIN: u, Password: "p", Nick: nick, State: qqproto.Status(10 + 10*(i%2))})
-			want[u] = nick
-		}
-		accounts[0] = a
-		e := newEnv(t, srv, accounts...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, want)
+		accounts, want := longBuddyList(173) // longer than one List page (160)
+		e := newEnv(t, srv, nil, accounts...)
+		ctx := itCtx(t, time.Minute)
+		c := e.loginRegistered(ctx, want)
 		// The approved, online ones show available at the client.
-		next(t, ctx, c, "Bob available", presFrom(itBuddy(20001), ""))
+		c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(itBuddy(20001), ""))
 	})
 }
 
 func TestIntegrationBuddyBusyShowsAway(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, smallWorldNicks())
-		next(t, ctx, c, "Bob available", presFrom(itBuddy(20001), ""))
+		e, ctx, c := registeredInWorld(t, srv)
+		c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(itBuddy(20001), ""))
 		start := time.Now()
 		if err := e.sim.SetState(20001, qqproto.StatusBusy); err != nil {
 			t.Fatal(err)
 		}
-		st := next(t, ctx, c, "Bob away", func(st xmppcomp.Stanza) bool {
-			if !presFrom(itBuddy(20001), "")(st) {
+		bobAvailable := xmpptest.PresenceFrom(itBuddy(20001), "")
+		st := c.Expect(t, ctx, "Bob away", func(st xmppcomp.Stanza) bool {
+			if !bobAvailable(st) {
 				return false
 			}
 			show, _ := showOf(t, st)
@@ -325,66 +436,48 @@ func TestIntegrationBuddyBusyShowsAway(t *testing.T) {
 
 func TestIntegrationUserDndIsQQBusy(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, smallWorldNicks())
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn && s.State == qqproto.StatusOnline })
-		sendXML(t, ctx, c, `<presence><show>dnd</show></presence>`)
-		waitQQ(t, e.sim, "state 30", func(s qqsim.SessionInfo) bool { return s.State == qqproto.StatusBusy })
+		e, ctx, c := registeredInWorld(t, srv)
+		e.waitQQ("QQ online", func(s qqsim.SessionInfo) bool { return s.LoggedIn && s.State == qqproto.StatusOnline })
+		c.SendXML(t, ctx, `<presence><show>dnd</show></presence>`)
+		e.waitQQ("state 30", func(s qqsim.SessionInfo) bool { return s.State == qqproto.StatusBusy })
 	})
 }
 
 func TestIntegrationUserOfflineLogsOut(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, smallWorldNicks())
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
-		sendXML(t, ctx, c, `<presence type="unavailable"/>`)
-		waitQQ(t, e.sim, "QQ logout", func(s qqsim.SessionInfo) bool { return !s.LoggedIn })
+		e, ctx, c := registeredInWorld(t, srv)
+		c.SendXML(t, ctx, `<presence type="unavailable"/>`)
+		e.waitQQ("QQ logout", func(s qqsim.SessionInfo) bool { return !s.LoggedIn })
 	})
 }
 
 func TestIntegrationRestartBringsSessionBack(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, smallWorldNicks())
-		next(t, ctx, c, "Bob available", presFrom(itBuddy(20001), ""))
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
+		e, ctx, c := registeredInWorld(t, srv)
+		c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(itBuddy(20001), ""))
 
 		e.stopGW()
-		next(t, ctx, c, "Bob unavailable at shutdown", presFrom(itBuddy(20001), "unavailable"))
-		next(t, ctx, c, "gateway unavailable at shutdown", presFrom(itDomain, "unavailable"))
+		c.Expect(t, ctx, "Bob unavailable at shutdown", xmpptest.PresenceFrom(itBuddy(20001), "unavailable"))
+		c.Expect(t, ctx, "gateway unavailable at shutdown", xmpptest.PresenceFrom(itDomain, "unavailable"))
 		if e.sim.Session(10001).LoggedIn {
 			t.Fatal("QQ session survived the shutdown")
 		}
 		logins := e.sim.Session(10001).Logins
 
 		e.startGateway() // the user does nothing
-		waitQQ(t, e.sim, "QQ login after restart", func(s qqsim.SessionInfo) bool { return s.LoggedIn && s.Logins > logins })
-		next(t, ctx, c, "Bob available again", presFrom(itBuddy(20001), ""))
+		e.waitQQ("QQ login after restart", func(s qqsim.SessionInfo) bool { return s.LoggedIn && s.Logins > logins })
+		c.Expect(t, ctx, "Bob available again", xmpptest.PresenceFrom(itBuddy(20001), ""))
 	})
 }
 
 func TestIntegrationUnregister(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, world()...)
-		ctx := itCtx(t)
-		c := e.login(ctx)
-		e.registerAndApprove(ctx, c, smallWorldNicks())
-		waitQQ(t, e.sim, "QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
-		ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(
-			fmt.Sprintf(`<iq type="set" id="unreg" to=%q><query xmlns="jabber:iq:register"><remove/></query></iq>`, itDomain))))
-		if err != nil || ans.Type != "result" {
-			t.Fatalf("remove: %s %v", ans, err)
-		}
+		e, ctx, c := registeredInWorld(t, srv)
+		c.SendXML(t, ctx, `<iq type="set" id="unreg" to=%q><query xmlns="jabber:iq:register"><remove/></query></iq>`, itDomain)
+		c.Expect(t, ctx, "the result of remove", xmpptest.IQResult("unreg"))
 		for _, from := range []string{itDomain, itBuddy(20001), itBuddy(20002), itBuddy(20003)} {
 			for _, typ := range []string{"unsubscribe", "unsubscribed"} {
-				next(t, ctx, c, typ+" from "+from, presFrom(from, typ))
+				c.Expect(t, ctx, typ+" from "+from, xmpptest.PresenceFrom(from, typ))
 			}
 		}
 		if _, err := e.st.Registration(ctx, e.bare()); !errors.Is(err, store.ErrNotFound) {
@@ -393,37 +486,6 @@ func TestIntegrationUnregister(t *testing.T) {
 		if cs, err := e.st.Contacts(ctx, e.bare()); err != nil || len(cs) != 0 {
 			t.Errorf("contacts left in the store: %v %v", cs, err)
 		}
-		waitQQ(t, e.sim, "QQ logout", func(s qqsim.SessionInfo) bool { return !s.LoggedIn })
+		e.waitQQ("QQ logout", func(s qqsim.SessionInfo) bool { return !s.LoggedIn })
 	})
-}
-
-func waitQQ(t *testing.T, sim *qqsim.Server, what string, cond func(qqsim.SessionInfo) bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond(sim.Session(10001)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s; qqsim says %+v", what, sim.Session(10001))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// itLogger logs to the test when GATEWAY_TEST_LOG is set (to a logrus
-// level), and discards otherwise.
-func itLogger(t *testing.T) logrus.FieldLogger {
-	lvl, err := logrus.ParseLevel(os.Getenv("GATEWAY_TEST_LOG"))
-	if err != nil {
-		return quietLogger()
-	}
-	l := logrus.New()
-	l.SetLevel(lvl)
-	l.SetOutput(testWriter{t})
-	return l
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

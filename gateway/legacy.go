@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"qqxmpp/qqproto"
 )
@@ -148,4 +149,69 @@ func (q qqClient) Messages(ctx context.Context) ([]qqproto.Message, error) {
 
 func (q qqClient) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
 	return seamError(q.c.SendMessage(ctx, to, text))
+}
+
+// meteredQQ counts and times every request of the QQ it wraps, so that
+// Metrics see each call of the seam, whoever made the client.
+type meteredQQ struct {
+	qq QQ
+	m  *Metrics
+}
+
+// metered runs one request of command cmd and reports it to m.
+func metered[T any](m *Metrics, cmd string, do func() (T, error)) (T, error) {
+	start := time.Now() // the request's real duration, whatever clock the gateway runs on
+	v, err := do()
+	m.qqRequest(cmd, err, time.Since(start))
+	return v, err
+}
+
+// meteredErr is metered for a request that returns only an error.
+func meteredErr(m *Metrics, cmd string, do func() error) error {
+	_, err := metered(m, cmd, func() (struct{}, error) { return struct{}{}, do() })
+	return err
+}
+
+func (q meteredQQ) Login(ctx context.Context, md5 string) (qqproto.LoginResult, error) {
+	return metered(q.m, qqproto.CmdLogin, func() (qqproto.LoginResult, error) { return q.qq.Login(ctx, md5) })
+}
+
+func (q meteredQQ) Buddies(ctx context.Context) ([]qqproto.UIN, error) {
+	return metered(q.m, qqproto.CmdList, func() ([]qqproto.UIN, error) { return q.qq.Buddies(ctx) })
+}
+
+func (q meteredQQ) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
+	return metered(q.m, qqproto.CmdQueryStat, func() ([]qqproto.Buddy, error) { return q.qq.OnlineBuddies(ctx) })
+}
+
+func (q meteredQQ) Profile(ctx context.Context, uin qqproto.UIN) (qqproto.Profile, error) {
+	return metered(q.m, qqproto.CmdGetInfo, func() (qqproto.Profile, error) { return q.qq.Profile(ctx, uin) })
+}
+
+func (q meteredQQ) AddBuddy(ctx context.Context, uin qqproto.UIN) (qqproto.AddResult, error) {
+	return metered(q.m, qqproto.CmdAddToList, func() (qqproto.AddResult, error) { return q.qq.AddBuddy(ctx, uin) })
+}
+
+func (q meteredQQ) AnswerAdd(ctx context.Context, uin qqproto.UIN, code qqproto.AckCode, reason string) error {
+	return meteredErr(q.m, qqproto.CmdAckAddToList, func() error { return q.qq.AnswerAdd(ctx, uin, code, reason) })
+}
+
+func (q meteredQQ) RemoveBuddy(ctx context.Context, uin qqproto.UIN) error {
+	return meteredErr(q.m, qqproto.CmdDelFromList, func() error { return q.qq.RemoveBuddy(ctx, uin) })
+}
+
+func (q meteredQQ) SetStatus(ctx context.Context, st qqproto.Status) error {
+	return meteredErr(q.m, qqproto.CmdChangeStat, func() error { return q.qq.SetStatus(ctx, st) })
+}
+
+func (q meteredQQ) Logout(ctx context.Context) error {
+	return meteredErr(q.m, qqproto.CmdLogout, func() error { return q.qq.Logout(ctx) })
+}
+
+func (q meteredQQ) Messages(ctx context.Context) ([]qqproto.Message, error) {
+	return metered(q.m, qqproto.CmdGetMsgEx, func() ([]qqproto.Message, error) { return q.qq.Messages(ctx) })
+}
+
+func (q meteredQQ) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
+	return meteredErr(q.m, qqproto.CmdCLTMSG, func() error { return q.qq.SendMessage(ctx, to, text) })
 }

@@ -63,15 +63,28 @@ func (s *session) resourcePresence(ctx context.Context, in inbound) error {
 		// are swept after a reconnect.
 		return nil
 	}
-	s.res.set(res, in.uin, available, in.pres, s.g.epoch.Load())
+	wasOnline := s.online()
+	added := s.res.set(res, in.uin, available, in.pres, s.g.epoch.Load())
 	s.update(ctx)
+	if added && wasOnline && res != "" {
+		s.catchUp(ctx, res) // a login would have shown it everything
+	}
 	s.flushBacklog(ctx)
 	return nil
 }
 
 // answerProbe answers the user's server's probe with the current presence
 // of the domain or the buddy.
+//
+// A probe from the user's own JID (Prosody sends it from the full JID)
+// while the session knows the user's resources is not answered: the
+// server sends it when a resource comes online, and that resource has
+// been shown everything directly (a login, or catchUp); an answer would
+// show it all a second time.
 func (s *session) answerProbe(ctx context.Context, in inbound) {
+	if in.st.From.Bare().Equal(s.jid) && s.res.named() {
+		return
+	}
 	to := in.st.From.String()
 	if in.domain {
 		s.e.domainPresence(ctx, to, s.online(), "")

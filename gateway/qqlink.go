@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -38,8 +39,9 @@ func (s loginState) String() string {
 type qqLink struct {
 	cfg       *Config
 	qq        QQ
-	uin       qqproto.UIN // the number qq speaks for
-	state     loginState
+	uin       qqproto.UIN    // the number qq speaks for
+	state     loginState     // changed only by setState
+	up        atomic.Bool    // state is stateOnline; read by metrics at scrape time
 	hi, li    time.Duration  // the server's poll interval and idle timeout
 	status    qqproto.Status // the user's state as QQ shows it
 	statusErr bool           // the last Change_Stat failed; try again
@@ -60,6 +62,11 @@ func (l *qqLink) init(cfg *Config) {
 	l.status = qqproto.StatusOffline
 }
 
+func (l *qqLink) setState(st loginState) {
+	l.state = st
+	l.up.Store(st == stateOnline)
+}
+
 // client returns the QQ client for uin, making one if needed.
 func (l *qqLink) client(uin qqproto.UIN) QQ {
 	if l.qq == nil || l.uin != uin {
@@ -70,7 +77,7 @@ func (l *qqLink) client(uin qqproto.UIN) QQ {
 
 // loggedIn records a successful Login.
 func (l *qqLink) loggedIn(res qqproto.LoginResult, now time.Time) {
-	l.state = stateOnline
+	l.setState(stateOnline)
 	l.hi, l.li = res.PollInterval, res.IdleTimeout
 	l.status = qqproto.StatusOnline // what Login leaves
 	l.outageReported = false
@@ -182,7 +189,7 @@ func (l *qqLink) logout(ctx context.Context, log logrus.FieldLogger) {
 			log.WithError(err).Warn("gateway: QQ logout failed")
 		}
 	}
-	l.state = stateOffline
+	l.setState(stateOffline)
 	l.status = qqproto.StatusOffline
 }
 
@@ -203,7 +210,7 @@ func (s *session) update(ctx context.Context) {
 	case !want && (st == stateRetrying || st == stateRefused):
 		// Nobody is waiting for QQ any more: stop retrying. A refused
 		// login is tried once more when a resource comes back.
-		s.link.state = stateOffline
+		s.link.setState(stateOffline)
 		s.g.sched.cancel(s.task)
 	}
 }
@@ -251,7 +258,7 @@ func (s *session) loginFailed(ctx context.Context, err error) {
 	if errors.As(err, new(*LoginRefusedError)) || errors.Is(err, ErrUnknownNumber) {
 		s.log.WithError(err).Warn("gateway: QQ refused the login")
 		s.hideAll(ctx, "QQ refused the login")
-		s.link.state = stateRefused
+		s.link.setState(stateRefused)
 		s.g.sched.cancel(s.task)
 		s.tellUser(ctx, err)
 		return
@@ -259,7 +266,7 @@ func (s *session) loginFailed(ctx context.Context, err error) {
 	wait := s.link.nextRetry()
 	s.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("gateway: QQ login failed")
 	s.hideAll(ctx, "QQ server unreachable")
-	s.link.state = stateRetrying
+	s.link.setState(stateRetrying)
 	s.g.sched.schedule(s.task, s.g.clock.Now().Add(wait))
 	if !s.link.outageReported {
 		s.link.outageReported = true
@@ -315,7 +322,7 @@ func (s *session) poll(ctx context.Context) {
 		if s.reg != nil && s.res.any() {
 			s.login(ctx)
 		} else {
-			l.state = stateOffline
+			l.setState(stateOffline)
 		}
 		return
 	case stateOnline:
@@ -363,6 +370,7 @@ func (s *session) markActive() {
 
 // pollMessages fetches and delivers what QQ holds for the user.
 func (s *session) pollMessages(ctx context.Context) {
+	s.g.cfg.Metrics.poll()
 	msgs, err := s.link.qq.Messages(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/stanza"
 
@@ -194,7 +195,7 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 	} else {
 		s.log.Info("gateway: stored QQ password changed")
 	}
-	if first {
+	if first && !s.addDomainItem(ctx) {
 		s.e.subscription(ctx, 0, s.key, presSubscribe, "", "")
 	}
 	s.link.qq, s.link.uin = client, s.uin()
@@ -202,7 +203,7 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 		if err := client.Logout(ctx); err != nil {
 			s.log.WithError(err).Debug("gateway: logout after the trial login failed")
 		}
-		s.link.state = stateOffline
+		s.link.setState(stateOffline)
 		return
 	}
 	s.loggedIn(ctx, res)
@@ -237,16 +238,15 @@ func (s *session) unregister(ctx context.Context) error {
 			uins = append(uins, b.uin)
 		}
 	}
-	s.log.WithField("roster_items_removed", len(uins)+1).Info("gateway: unregistered")
+	log := s.log
 	s.setRegistration(nil)
 	s.shown = false
 	s.link = qqLink{}
 	s.link.init(&s.g.cfg)
 	clear(s.buddies)
 	s.afterResult = func(ctx context.Context) {
-		for _, u := range append(uins, 0) { // the domain last
-			s.e.goodbye(ctx, u, s.key)
-		}
+		removed := s.leaveRoster(ctx, uins)
+		log.WithFields(logrus.Fields{"contacts": len(uins), "roster_items_removed": removed}).Info("gateway: unregistered")
 	}
 	return nil
 }

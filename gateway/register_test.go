@@ -94,7 +94,7 @@ func TestRegistrationLogsInStoresAndSubscribes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := h.iq("set", testDomain, `<query xmlns="jabber:iq:register"><username>10001</username><password>wrong</password></query>`)
-	if cond, _, text := stanzaErr(t, ans); cond != "not-acceptable" || text != "密码错误" {
+	if cond, _, text := stanzaErr(t, ans); cond != "not-acceptable" || text != wantFormRefused {
 		t.Errorf("change to a wrong password: %s", ans)
 	}
 	reg2, _ := h.st.Registration(context.Background(), aliceBare)
@@ -108,11 +108,11 @@ func TestRegistrationErrors(t *testing.T) {
 	cases := []struct {
 		name, payload, cond, text string
 	}{
-		{"wrong password", registerForm("10001", "nope"), "not-acceptable", "密码错误"},
+		{"wrong password", registerForm("10001", "nope"), "not-acceptable", wantFormRefused},
 		{"malformed number", registerForm("10x01", "secret"), "bad-request", ""},
 		{"number with a leading zero", registerForm("010001", "secret"), "bad-request", ""},
 		{"no password", registerForm("10001", ""), "not-acceptable", ""},
-		{"legacy fields, wrong password", `<query xmlns="jabber:iq:register"><username>10001</username><password>nope</password></query>`, "not-acceptable", "密码错误"},
+		{"legacy fields, wrong password", `<query xmlns="jabber:iq:register"><username>10001</username><password>nope</password></query>`, "not-acceptable", wantFormRefused},
 	}
 	for _, c := range cases {
 		ans := h.iq("set", testDomain, c.payload)
@@ -189,3 +189,10 @@ func TestUnregistration(t *testing.T) {
 		t.Errorf("second remove: %s", ans)
 	}
 }
+
+// What a user reads when QQ refuses a password: English, with QQ's own
+// words beside it.
+const (
+	wantFormRefused   = "QQ refused this QQ number or password (密码错误)."
+	wantStoredRefused = "QQ refused the stored password (密码错误); register again with the current one."
+)

@@ -43,8 +43,14 @@ func (rs *resources) names() []string {
 // (RFC 6121 3.3.2). So a resource the domain sees goes only when the
 // domain hears it, and one seen only by buddy JIDs when the last of them
 // does.
-func (rs *resources) set(res string, target qqproto.UIN, available bool, p *presenceIn, epoch uint64) {
+//
+// It reports whether res is a resource it did not know, or had not heard
+// from since the component last connected.
+func (rs *resources) set(res string, target qqproto.UIN, available bool, p *presenceIn, epoch uint64) (added bool) {
 	r, known := rs.m[res]
+	// One not confirmed since the component reconnected may have missed
+	// what was re-announced: it counts as new.
+	added = !known || r.epoch < epoch
 	if !available {
 		switch {
 		case !known:
@@ -57,7 +63,7 @@ func (rs *resources) set(res string, target qqproto.UIN, available bool, p *pres
 				delete(rs.m, res)
 			}
 		}
-		return
+		return false
 	}
 	rs.seq++
 	r.show, r.prio, r.seq, r.epoch = p.show, p.prio, rs.seq, epoch
@@ -73,6 +79,33 @@ func (rs *resources) set(res string, target qqproto.UIN, available bool, p *pres
 		rs.m = make(map[string]resource)
 	}
 	rs.m[res] = r
+	return added
+}
+
+// addresses are where presence for the user goes: each known resource's
+// full JID, so that each gets it once, or the bare JID when no resource
+// is known by name.
+func (rs *resources) addresses(bare string) []string {
+	var out []string
+	for name := range rs.m {
+		if name != "" {
+			out = append(out, bare+"/"+name)
+		}
+	}
+	if len(out) == 0 {
+		return []string{bare}
+	}
+	return out
+}
+
+// named reports whether a resource is known by name.
+func (rs *resources) named() bool {
+	for name := range rs.m {
+		if name != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // forget drops a resource; it reports whether it was known.

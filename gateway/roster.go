@@ -11,35 +11,42 @@ import (
 )
 
 // importRoster brings the user's roster in line with the QQ buddy list:
-// the whole list (all pages), then who is online. A buddy the store does
-// not know yet gets a subscribe from its JID with its nickname (XEP-0172)
-// and is stored as pending-in; a contact the user confirmed that QQ no
-// longer lists gets unsubscribe, unsubscribed and unavailable. So a later
-// import sends only what changed. Nicknames of offline buddies come from
-// the store, or from GetInfo (at most Config.ProfileFetches per import).
-// It returns how many buddies QQ lists and how many the user was asked to
-// take; importDue stays set if it could not finish.
-func (s *session) importRoster(ctx context.Context) (listed, asked int) {
+// the whole list (all pages), then who is online. Where the user's server
+// lets the gateway write the roster (privilege.go), each buddy's item is
+// set (rosteritems.go) and stored as mutual, and items of buddies QQ no
+// longer lists are removed. Otherwise a buddy the store does not know yet
+// gets a subscribe from its JID with its nickname (XEP-0172) and is stored
+// as pending-in; a contact the user confirmed that QQ no longer lists gets
+// unsubscribe, unsubscribed and unavailable. So a later import sends only
+// what changed. Nicknames of offline buddies come from the store, or from
+// GetInfo (at most Config.ProfileFetches per import).
+// It returns what it did, for the sync command; importDue stays set if it
+// could not finish.
+func (s *session) importRoster(ctx context.Context) importCounts {
 	s.importDue = true // until this import completes
 	uins, err := s.link.qq.Buddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return 0, 0
+		return importCounts{}
 	}
 	online, err := s.link.qq.OnlineBuddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return 0, 0
+		return importCounts{}
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
 	if err != nil {
 		s.log.WithError(err).Error("gateway: cannot read contacts; buddy list import postponed")
-		return 0, 0
+		return importCounts{}
 	}
 	im := rosterImport{known: map[qqproto.UIN]store.Contact{}, online: map[qqproto.UIN]qqproto.Buddy{},
 		listed: map[qqproto.UIN]bool{}, fetches: s.g.cfg.ProfileFetches}
 	for _, c := range contacts {
 		im.known[qqproto.UIN(c.UIN)] = c
+	}
+	s.roster = rosterCopy{}
+	if s.writable() {
+		s.readRoster(ctx)
 	}
 	for _, ob := range online {
 		im.online[ob.UIN] = ob
@@ -50,17 +57,30 @@ func (s *session) importRoster(ctx context.Context) (listed, asked int) {
 		}
 		im.listed[u] = true
 		if !s.importBuddy(ctx, u, &im) {
-			return 0, 0
+			return importCounts{}
 		}
 	}
+	s.checkMutual(ctx, &im)
 	if err := s.g.st.PutContacts(ctx, s.key, im.puts); err != nil {
 		s.log.WithError(err).Error("gateway: cannot store imported contacts")
 	}
 	s.dropUnlisted(ctx, contacts, im.listed)
+	stale := 0
+	if s.roster.read && s.writable() {
+		stale = s.dropStale(ctx, im.listed, im.known)
+	}
 	s.importDue = false
 	s.applyOnline(ctx, online)
-	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked}).Info("gateway: buddy list imported")
-	return len(im.listed), im.asked
+	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked,
+		"roster_items_set": im.pushed, "stale_items_removed": stale}).Info("gateway: buddy list imported")
+	return importCounts{listed: len(im.listed), asked: im.asked, pushed: im.pushed}
+}
+
+// importCounts are what one importRoster did.
+type importCounts struct {
+	listed int // buddies QQ lists
+	asked  int // new buddies the user was asked to take
+	pushed int // roster items the gateway set
 }
 
 // rosterImport is the state of one importRoster.
@@ -71,6 +91,8 @@ type rosterImport struct {
 	fetches int             // GetInfo requests left
 	puts    []store.Contact // contacts to store
 	asked   int             // new buddies the user was asked to take
+	pushed  int             // roster items the gateway set
+	mutual  []mutualItem    // buddies whose item the gateway made mutual
 }
 
 // importBuddy takes one listed buddy into the session, asks the user to
@@ -102,18 +124,28 @@ func (s *session) importBuddy(ctx context.Context, u qqproto.UIN, im *rosterImpo
 			s.log.WithError(err).WithField("buddy", u).Debug("gateway: no profile for a buddy's nickname")
 		}
 	}
+	if s.mutual() && s.importItem(ctx, b, c, isContact, im) {
+		return true
+	}
+	s.askBuddy(ctx, b, c, isContact, im)
+	return true
+}
+
+// askBuddy imports a buddy without writing the roster: a new one is asked
+// for (a subscribe from its JID) and stored as pending-in, a known one's
+// new nickname noted.
+func (s *session) askBuddy(ctx context.Context, b *buddy, c store.Contact, isContact bool, im *rosterImport) {
 	switch {
 	case !isContact:
-		if s.e.subscription(ctx, u, s.key, presSubscribe, "", b.nick) != nil {
-			return true // not stored, so the next import asks again
+		if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) != nil {
+			return // not stored, so the next import asks again
 		}
 		im.asked++
-		im.puts = append(im.puts, store.Contact{UIN: int64(u), Nick: b.nick, Face: b.face, Sub: store.PendingIn})
+		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: b.nick, Face: b.face, Sub: store.PendingIn})
 	case (b.nick != "" && b.nick != c.Nick) || b.face != c.Face:
 		c.Nick, c.Face = b.nick, b.face
 		im.puts = append(im.puts, c)
 	}
-	return true
 }
 
 // dropUnlisted removes the contacts the user had confirmed that QQ no
@@ -126,7 +158,9 @@ func (s *session) dropUnlisted(ctx context.Context, contacts []store.Contact, li
 			continue
 		}
 		s.log.WithField("buddy", int64(u)).Info("gateway: buddy no longer on the QQ list; removed from the roster")
-		s.e.goodbye(ctx, u, s.key)
+		if !s.writable() || !s.pushItem(ctx, rosterItem{JID: s.e.buddyJID(u), Subscription: subRemove}) {
+			s.e.goodbye(ctx, u, s.key)
+		}
 		s.deleteContact(ctx, u)
 		delete(s.buddies, u)
 	}

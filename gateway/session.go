@@ -38,6 +38,7 @@ type session struct {
 	drained   bool                   // every QQ → XMPP item in the store was delivered
 	importDue bool                   // the buddy list could not be imported yet
 	runs      commandRuns            // commands waiting for the user's answers
+	roster    rosterCopy             // the transport's items in the user's roster, where the gateway writes it
 
 	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
@@ -93,6 +94,9 @@ func (s *session) serve(ctx context.Context, in inbound) {
 	}
 	if err == nil {
 		return
+	}
+	if in.msg != nil {
+		s.g.cfg.Metrics.failedMsg(store.ToQQ, failReason(err), 1)
 	}
 	if ctx.Err() == nil || errors.As(err, new(*userError)) {
 		s.log.WithError(err).WithField("stanza", in.st.Name).Debug("gateway: answering with an error")

@@ -265,13 +265,57 @@ func TestProbesAreAnswered(t *testing.T) {
 	h.waitFor("domain unavailable while offline", presenceMatch(testDomain, "unavailable"))
 	h.goOnline("")
 	h.waitFor("Carol away", presenceMatch(buddyAddr(20002), ""))
+	// The server's probe at the resource's login: the resource was shown
+	// everything directly, so an answer would only repeat it.
+	h.quiesce()
+	h.skipAll()
 	h.presence(aliceBare, buddyAddr(20002), "probe", "")
-	st := h.waitFor("probe answer from Carol", presenceMatch(buddyAddr(20002), ""))
-	if show, _ := showOf(t, st); show != "away" || st.To.String() != aliceBare {
-		t.Errorf("probe answer: %s", st)
-	}
+	h.presence(aliceFull, buddyAddr(20002), "probe", "") // Prosody's, from the full JID
 	h.presence(aliceBare, testDomain, "probe", "")
-	h.waitFor("domain available", presenceMatch(testDomain, ""))
+	h.quiesce()
+	if got := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" }); len(got) != 0 {
+		t.Errorf("probes of an online user's server answered again: %v", got)
+	}
+}
+
+// Each of the user's resources sees each presence once: the first by the
+// login, one that comes later by a catch-up sent to it alone.
+func TestEachResourceSeesEachPresenceOnce(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.quiesce()
+	phone := map[string]int{}
+	for _, st := range h.out.all() {
+		if st.Name == "presence" && st.Type == "" && st.To.String() == aliceFull {
+			phone[st.From.Bare().String()]++
+		}
+	}
+	for _, from := range []string{testDomain, buddyAddr(20001), buddyAddr(20002)} {
+		if phone[from] != 1 {
+			t.Errorf("the phone saw %d available presences from %s, want 1", phone[from], from)
+		}
+	}
+	h.skipAll()
+	const desk = "alice@example.org/desk"
+	h.presence(desk, testDomain, "", "")
+	h.presence(desk, buddyAddr(20001), "", "")
+	h.presence("alice@example.org", buddyAddr(20001), "probe", "")
+	h.quiesce()
+	got := map[string]int{}
+	for _, st := range h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" }) {
+		if st.To.String() != desk {
+			t.Errorf("a second resource's arrival sent %s", st)
+		}
+		got[st.From.Bare().String()]++
+	}
+	for _, from := range []string{testDomain, buddyAddr(20001), buddyAddr(20002)} {
+		if got[from] != 1 {
+			t.Errorf("the desk saw %d presences from %s, want 1", got[from], from)
+		}
+	}
+	if got[buddyAddr(20003)] != 0 {
+		t.Errorf("the desk saw offline Dave: %d", got[buddyAddr(20003)])
+	}
 }
 
 func TestUnregisteredUserGetsRegistrationRequired(t *testing.T) {
@@ -314,7 +358,7 @@ func TestLoginRefusedLaterIsReportedWithoutRetryStorm(t *testing.T) {
 	}
 	h.goOnline("")
 	st := h.waitFor("presence error from the domain", presenceMatch(testDomain, "error"))
-	if cond, typ, text := stanzaErr(t, st); cond != "not-authorized" || typ != "auth" || text != "密码错误" || st.To.String() != aliceFull {
+	if cond, typ, text := stanzaErr(t, st); cond != "not-authorized" || typ != "auth" || text != wantStoredRefused || st.To.String() != aliceFull {
 		t.Errorf("refused login: %s", st)
 	}
 	h.advance(10 * h.cfg.LoginBackoffMin)

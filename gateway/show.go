@@ -4,6 +4,7 @@ package gateway
 // and each buddy's presence, sent only when it changed.
 
 import (
+	"cmp"
 	"context"
 
 	"qqxmpp/qqproto"
@@ -33,11 +34,16 @@ func (s *session) announce(ctx context.Context, b *buddy) {
 }
 
 // reshow sends a buddy's presence even if the user should already see it
-// (a new roster item, a reconnect). What the user saw is only replaced
-// once the send succeeded, so a failure leaves hideAll still knowing.
+// (a new roster item, a reconnect), once to each of the user's resources.
+// What the user saw is only replaced once the sends succeeded, so a
+// failure leaves hideAll still knowing.
 func (s *session) reshow(ctx context.Context, b *buddy) {
 	want := presenceFor(b)
-	if s.e.buddyPresence(ctx, b.uin, s.key, want) == nil {
+	var err error
+	for _, to := range s.res.addresses(s.key) {
+		err = cmp.Or(err, s.e.buddyPresence(ctx, b.uin, to, want))
+	}
+	if err == nil {
 		b.sent = want
 	}
 }
@@ -48,8 +54,26 @@ func (s *session) showDomain(ctx context.Context, available bool, status string)
 	if available == s.shown {
 		return
 	}
-	if s.e.domainPresence(ctx, s.key, available, status) == nil {
+	var err error
+	for _, to := range s.res.addresses(s.key) {
+		err = cmp.Or(err, s.e.domainPresence(ctx, to, available, status))
+	}
+	if err == nil {
 		s.shown = available
+	}
+}
+
+// catchUp shows a resource that just came online what the others already
+// see: the domain and every available buddy.
+func (s *session) catchUp(ctx context.Context, res string) {
+	to := s.key + "/" + res
+	if s.shown {
+		s.e.domainPresence(ctx, to, true, "")
+	}
+	for _, b := range s.sortedBuddies() {
+		if b.sent.available {
+			s.e.buddyPresence(ctx, b.uin, to, b.sent)
+		}
 	}
 }
 
@@ -134,7 +158,8 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 }
 
 // setNick records a buddy's new nickname and face, in the store too if it
-// is a contact there.
+// is a contact there, and in its roster item where the gateway writes the
+// roster.
 func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) {
 	first := b.nick == ""
 	b.nick, b.face = nick, face
@@ -145,6 +170,7 @@ func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) 
 	if err != nil {
 		return
 	}
+	s.renameItem(ctx, b, c) // c still has the old nickname
 	c.Nick, c.Face = nick, face
 	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot store a buddy's new nickname")

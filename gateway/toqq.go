@@ -45,6 +45,7 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 		}
 	}
 	s.g.counts.toQQ.Add(1)
+	s.g.cfg.Metrics.relayedMsg(store.ToQQ, s.g.clock.Now().Sub(m.at))
 	if m.wantsReceipt {
 		s.e.receipt(ctx, in.st.To.String(), in.st.From.String(), m.typ, m.id)
 	}
@@ -93,6 +94,7 @@ func (s *session) replayOutbox(ctx context.Context) {
 		in, ok := s.queuedInbound(it)
 		if !ok {
 			s.log.WithField("buddy", it.Peer).Error("gateway: dropping an unreadable queued message to QQ")
+			s.g.cfg.Metrics.failedMsg(store.ToQQ, "unreadable", 1)
 			s.g.st.Remove(ctx, it.ID)
 			continue
 		}
@@ -112,7 +114,7 @@ func (s *session) queuedInbound(it store.Item) (inbound, bool) {
 		if in.msg == nil {
 			return inbound{}, false
 		}
-		in.msg.queueID = it.ID
+		in.msg.queueID, in.msg.at = it.ID, it.Received
 		return in, true
 	}
 	from, err := jid.New(s.jid.Localpart(), s.jid.Domainpart(), it.Resource)
@@ -124,7 +126,7 @@ func (s *session) queuedInbound(it store.Item) (inbound, bool) {
 		st:  xmppcomp.Stanza{Name: "message", ID: it.StanzaID, Type: it.StanzaType, From: from, To: to},
 		uin: qqproto.UIN(it.Peer),
 		msg: &outgoing{queueID: it.ID, to: qqproto.UIN(it.Peer), text: it.Text, id: it.StanzaID,
-			typ: it.StanzaType, wantsReceipt: it.WantsReceipt},
+			typ: it.StanzaType, wantsReceipt: it.WantsReceipt, at: it.Received},
 	}, true
 }
 

@@ -56,9 +56,7 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 		// Without the store the items cannot be kept; sending them now
 		// is still better than dropping them.
 		s.log.WithError(err).Error("gateway: cannot queue QQ messages; delivering them unqueued")
-		for _, it := range items {
-			s.deliverItem(ctx, it, false)
-		}
+		s.deliverUnqueued(ctx, items)
 		return
 	}
 	for i := range items {
@@ -147,9 +145,11 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFro
 			// next connect sends them again, which may show one twice,
 			// but never loses one.
 			s.log.WithError(err).Warn("gateway: XMPP server did not confirm delivery; messages stay queued")
+			s.g.cfg.Metrics.failedMsg(store.ToXMPP, "unconfirmed", countMessages(items[:sent]))
 			s.drained = false
 			return false
 		}
+		s.confirmed(items[:sent])
 		ids := make([]int64, sent)
 		for i, it := range items[:sent] {
 			ids[i] = it.ID
@@ -163,6 +163,41 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFro
 		s.drained = false
 	}
 	return ok
+}
+
+// confirmed counts the messages among items the server confirmed.
+func (s *session) confirmed(items []store.Item) {
+	now := s.g.clock.Now()
+	for _, it := range items {
+		if isMessage(it) {
+			s.g.cfg.Metrics.relayedMsg(store.ToXMPP, now.Sub(it.Received))
+		}
+	}
+}
+
+// deliverUnqueued sends items the store could not keep: what cannot be
+// sent now is lost.
+func (s *session) deliverUnqueued(ctx context.Context, items []store.Item) {
+	for _, it := range items {
+		err := s.deliverItem(ctx, it, false)
+		switch {
+		case !isMessage(it):
+		case err != nil:
+			s.g.cfg.Metrics.failedMsg(store.ToXMPP, "lost", 1)
+		default:
+			s.g.cfg.Metrics.relayedMsg(store.ToXMPP, s.g.clock.Now().Sub(it.Received))
+		}
+	}
+}
+
+func countMessages(items []store.Item) int {
+	n := 0
+	for _, it := range items {
+		if isMessage(it) {
+			n++
+		}
+	}
+	return n
 }
 
 // deliverItem sends one QQ item as a stanza: a chat message from a buddy's

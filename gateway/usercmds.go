@@ -50,10 +50,20 @@ func (s *session) askRegistration(context.Context, answers) (reply, error) {
 // doRegister registers as XEP-0077 does: QQ must accept the password.
 func (s *session) doRegister(ctx context.Context, a answers) (reply, error) {
 	if err := s.register(ctx, a["username"], a["password"]); err != nil {
-		return reply{}, err
+		return reply{}, typedCredentials(err)
 	}
 	return done("Registered with QQ number %d. The gateway now asks to see your presence: accept, and your QQ "+
 		"contacts follow as contact requests.", s.uin()), nil
+}
+
+// typedCredentials reads err as the answer to a number and password the
+// user just typed, as a registration form's: a refused login means they
+// are wrong, not that the stored password stopped working.
+func typedCredentials(err error) error {
+	if cond, text := condition(err, forRegistration); cond == stanza.NotAcceptable {
+		return newUserError(cond, "%s", text)
+	}
+	return err
 }
 
 func (s *session) askPassword(context.Context, answers) (reply, error) {
@@ -67,7 +77,7 @@ func (s *session) askPassword(context.Context, answers) (reply, error) {
 
 func (s *session) changePassword(ctx context.Context, a answers) (reply, error) {
 	if err := s.register(ctx, s.uin().String(), a["password"]); err != nil {
-		return reply{}, err
+		return reply{}, typedCredentials(err)
 	}
 	return done("The stored password of QQ %d is changed.", s.uin()), nil
 }
@@ -118,15 +128,19 @@ func (s *session) syncContacts(ctx context.Context, _ answers) (reply, error) {
 		return reply{}, errNotOnline(s.link.state, "nothing was synced.")
 	}
 	again := s.reofferPending(ctx)
-	listed, asked := s.importRoster(ctx)
+	n := s.importRoster(ctx)
 	if s.importDue {
 		return reply{}, newUserError(stanza.ServiceUnavailable, "QQ did not give the buddy list; the gateway tries again shortly.")
 	}
-	return reply{title: "QQ contacts synced", facts: []fact{
-		{"On your QQ buddy list", strconv.Itoa(listed)},
-		{"New, offered to your roster", strconv.Itoa(asked)},
+	facts := []fact{
+		{"On your QQ buddy list", strconv.Itoa(n.listed)},
+		{"New, offered to your roster", strconv.Itoa(n.asked)},
 		{"Offered again", strconv.Itoa(again)},
-	}}, nil
+	}
+	if n.pushed > 0 { // the server lets the gateway write the roster
+		facts = append(facts, fact{"Written into your roster", strconv.Itoa(n.pushed)})
+	}
+	return reply{title: "QQ contacts synced", facts: facts}, nil
 }
 
 // reofferPending asks again about the listed buddies the user was offered

@@ -36,12 +36,8 @@ QQ_PASSWORD=demo # from $WORLD
 
 die() { echo "demo: $*" >&2; exit 1; }
 
-missing=()
-command -v prosody >/dev/null 2>&1 || missing+=(prosody)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ $smoke = 1 ] && ! "$PYTHON" -c 'import slixmpp' >/dev/null 2>&1; then missing+=(python3-slixmpp); fi
-[ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}; on Debian: apt-get install -y ${missing[*]}"
-"$GO" version >/dev/null 2>&1 || die "no Go toolchain (looked for \$GO, go in PATH, /usr/local/go/bin/go)"
+# Installs what is missing when run as root, else says how (scripts/deps.sh holds the list).
+GO=$GO scripts/deps.sh "$([ $smoke = 1 ] && echo smoke || echo demo)"
 [ -f gateway.toml ] || die "gateway.toml (the example configuration the demo runs with) is missing"
 
 # A demo still running from this checkout owns .demo/run: do not pull it from under it.

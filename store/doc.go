@@ -8,5 +8,8 @@
 // migrations embedded in the binary; a file written by a newer version is
 // refused with ErrNewerSchema rather than touched.
 //
+// For running it as a service: Backup copies the database while others
+// write to it, and Heartbeat proves that it still takes writes.
+//
 // A Store is safe for concurrent use by many goroutines.
 package store

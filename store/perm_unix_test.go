@@ -35,3 +35,22 @@ func TestFilesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// A backup holds the same password digests: as private as the database.
+func TestBackupIsPrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	s, _ := openTest(t)
+	mustRegister(t, s, alice, 10001)
+	p := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("the backup has mode %#o, want 0600", mode)
+	}
+}

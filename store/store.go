@@ -72,6 +72,8 @@ type openOptions struct {
 	conns       int
 	synchronous string // "" means NORMAL; benchmarks compare FULL
 	nowFunc     func() time.Time
+	// asIs opens an existing file without creating or migrating it.
+	asIs bool
 }
 
 func open(ctx context.Context, path string, o openOptions) (*Store, error) {
@@ -89,7 +91,11 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	if err := createPrivate(abs); err != nil {
+	if o.asIs {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	} else if err := createPrivate(abs); err != nil {
 		return nil, err
 	}
 
@@ -115,7 +121,7 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 		target = len(migs)
 	}
 	err = retryBusy(ctx, func() error {
-		if err := s.check(ctx); err != nil {
+		if err := s.check(ctx); err != nil || o.asIs {
 			return err
 		}
 		return migrate(ctx, db, abs, migs, target)

@@ -289,6 +289,10 @@ func (c *Component) read(cn *conn, queue chan<- Stanza) error {
 	defer r.Close()
 	for {
 		el, err := wire.ReadElement(r)
+		if errors.Is(err, wire.ErrTooDeep) {
+			c.refuseTooDeep(cn, el)
+			continue
+		}
 		if err != nil {
 			return c.readError(err)
 		}
@@ -314,6 +318,24 @@ func (c *Component) read(cn *conn, queue chan<- Stanza) error {
 		case <-cn.done:
 			return cn.cause
 		}
+	}
+}
+
+// refuseTooDeep answers a stanza nested deeper than the reader takes with
+// policy-violation, instead of ending the stream: one user's hostile
+// stanza must not take the transport offline for everyone.
+func (c *Component) refuseTooDeep(cn *conn, el wire.Element) {
+	st := fromElement(el)
+	c.log.WithField("from", st.From.String()).Warn("xmppcomp: refused a stanza nested too deep")
+	if !wire.IsStanzaName(st.Name) || st.Type == "error" || (st.Name == "iq" && st.Type == "result") {
+		return
+	}
+	e := stanza.Error{Type: stanza.Modify, Condition: stanza.PolicyViolation,
+		Text: map[string]string{"": fmt.Sprintf("The stanza is nested deeper than %d elements.", wire.MaxDepth)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.replyErrorOn(ctx, cn, st, e); err != nil {
+		c.log.WithError(err).Debug("xmppcomp: refusal not sent")
 	}
 }
 
@@ -639,6 +661,15 @@ func (c *Component) await(ctx context.Context, cn *conn, id string, b []byte) (S
 // ReplyError answers st with a stanza error: same name and id, type
 // "error", from and to swapped.
 func (c *Component) ReplyError(ctx context.Context, st Stanza, e stanza.Error) error {
+	cn := c.cur.Load()
+	if cn == nil {
+		return ErrNotConnected
+	}
+	return c.replyErrorOn(ctx, cn, st, e)
+}
+
+// replyErrorOn is ReplyError on the connection cn.
+func (c *Component) replyErrorOn(ctx context.Context, cn *conn, st Stanza, e stanza.Error) error {
 	start := xml.StartElement{Name: xml.Name{Local: st.Name}, Attr: []xml.Attr{
 		{Name: xml.Name{Local: "type"}, Value: "error"},
 	}}
@@ -651,5 +682,5 @@ func (c *Component) ReplyError(ctx context.Context, st Stanza, e stanza.Error) e
 	if s := st.From.String(); s != "" {
 		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "to"}, Value: s})
 	}
-	return c.Send(ctx, xmlstream.Wrap(e.TokenReader(), start))
+	return c.sendOn(ctx, cn, xmlstream.Wrap(e.TokenReader(), start))
 }

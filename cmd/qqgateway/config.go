@@ -60,6 +60,9 @@ type fileConfig struct {
 		Level  choice `toml:"level" default:"info" oneof:"debug info warn error"`
 		Format choice `toml:"format" default:"text" oneof:"text json"`
 	} `toml:"log"`
+	Metrics struct {
+		Listen listenAddr `toml:"listen" default:"" want:"host:port to serve /metrics, /healthz and /readyz on, e.g. \"127.0.0.1:9464\", or \"\" for none"`
+	} `toml:"metrics"`
 
 	// secretInFile: the secret in use comes from the file, so who may
 	// read the file matters.
@@ -109,12 +112,24 @@ func loadConfig(path string, getenv func(string) string) (c *fileConfig, warning
 		return nil, nil, err
 	}
 	if c.secretInFile {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			warnings = append(warnings, fmt.Sprintf("%s holds the component secret but others may read it (mode %#o): chmod 600 %s, or move the secret to %s",
+		if fi, err := os.Stat(path); err == nil && othersMayRead(fi, os.Getegid()) {
+			warnings = append(warnings, fmt.Sprintf("%s holds the component secret but others may read it (mode %#o): chmod 600 %s (or 640 with the gateway's group), or move the secret to %s",
 				path, fi.Mode().Perm(), path, secretEnv))
 		}
 	}
 	return c, warnings, nil
+}
+
+// othersMayRead: someone other than the file's owner and the members of
+// the group gid may read or change the file. A service's configuration is
+// root:qqgateway 0640, and the unit runs the gateway with that group.
+func othersMayRead(fi os.FileInfo, gid int) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o007 != 0 {
+		return true
+	}
+	fileGID, ok := fileGroup(fi)
+	return perm&0o070 != 0 && (!ok || fileGID != gid)
 }
 
 // parseConfig checks the text of a configuration file named name;

@@ -138,6 +138,9 @@ func TestMinimalConfigTakesDefaults(t *testing.T) {
 	if c.Log.Level != "info" || c.Log.Format != "text" {
 		t.Errorf("log %+v", c.Log)
 	}
+	if c.Metrics.Listen != "" {
+		t.Errorf("metrics are on by default, on %q", c.Metrics.Listen)
+	}
 }
 
 func TestConfigMapsEveryKey(t *testing.T) {
@@ -167,10 +170,15 @@ path = "x.db"
 [log]
 level = "debug"
 format = "json"
+[metrics]
+listen = "[::1]:9464"
 `)
 	c, _, err := loadConfig(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Metrics.Listen != "[::1]:9464" {
+		t.Errorf("metrics.listen = %q", c.Metrics.Listen)
 	}
 	g := c.gatewayConfig(nil)
 	if g.Name != "QQ here" || g.ShutdownTimeout != 2*time.Second || g.PollActive != 300*time.Millisecond ||
@@ -281,6 +289,8 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"client code", set("[qq]\n", "[qq]\nclient_code = \"XYZ\"\n"), 6, "qq.client_code", `want 16 hex digits`},
 		{"log level", minimal + "[log]\nlevel = \"loud\"\n", 10, "log.level", `want debug, info, warn or error; got "loud"`},
 		{"log format", minimal + "[log]\nformat = \"xml\"\n", 10, "log.format", `want text or json; got "xml"`},
+		{"metrics without host", minimal + "[metrics]\nlisten = \":9464\"\n", 10, "metrics.listen", `e.g. "127.0.0.1:9464", or "" for none; got ":9464" (no host)`},
+		{"metrics as number", minimal + "[metrics]\nlisten = 9464\n", 10, "metrics.listen", `got the number 9464`},
 		{"active longer than idle", set("[qq]\n", "[qq]\npoll_active = \"20s\"\n"), 6, "qq.poll_active", `is longer than qq.poll_idle (10s)`},
 		{"backoff range", set("[qq]\n", "[qq]\nlogin_backoff_min = \"10m\"\n"), 6, "qq.login_backoff_min", `longer than qq.login_backoff_max`},
 		{"missing server", set("server = \"127.0.0.1:5347\"\n", ""), 0, "component.server", `key "component.server" is missing: want host:port`},
@@ -355,7 +365,10 @@ func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
 	}{
 		{"0600 with secret", 0o600, true, false},
 		{"0644 with secret", 0o644, true, true},
-		{"0640 with secret", 0o640, true, true},
+		// The file's group is this process's: the unit's Group=.
+		{"0640 with secret", 0o640, true, false},
+		{"0660 with secret", 0o660, true, false},
+		{"0604 with secret", 0o604, true, true},
 		{"0644 without secret", 0o644, false, false},
 		// The environment's secret is the one in use; the file's is not.
 		{"0644 with secret overridden", 0o644, true, false},
@@ -382,6 +395,18 @@ func TestConfigWarnsWhenOthersMayReadTheSecret(t *testing.T) {
 		if c.wantWarn && !strings.Contains(warnings[0], "chmod 600") {
 			t.Errorf("%s: warning %q does not say what to do", c.name, warnings[0])
 		}
+	}
+	// Readable by another group than the gateway's.
+	path := writeConfig(t, minimal)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !othersMayRead(fi, os.Getegid()+1) {
+		t.Error("0640 of another group than the gateway's: no warning")
 	}
 }
 

@@ -28,6 +28,7 @@ type (
 	secret     string        // any text: "" when the environment supplies it
 	domain     string        // a bare JID domain
 	hostPort   string        // host:port, port from 1 to 65535
+	listenAddr string        // a hostPort, or "" for none
 	httpURL    string        // http:// or https:// with a host
 	clientCode string        // 16 hex digits
 	dbPath     string        // an SQLite file name, not a URI
@@ -37,13 +38,29 @@ type (
 	jidList    []string      // bare JIDs of users; nil when empty
 )
 
-func (s *label) UnmarshalTOML(v any) error      { return setText(s, v, nil) }
-func (s *domain) UnmarshalTOML(v any) error     { return setText(s, v, checkDomain) }
-func (s *hostPort) UnmarshalTOML(v any) error   { return setText(s, v, checkHostPort) }
-func (s *httpURL) UnmarshalTOML(v any) error    { return setText(s, v, checkURL) }
+func (s *label) UnmarshalTOML(v any) error    { return setText(s, v, nil) }
+func (s *domain) UnmarshalTOML(v any) error   { return setText(s, v, checkDomain) }
+func (s *hostPort) UnmarshalTOML(v any) error { return setText(s, v, checkHostPort) }
+func (s *httpURL) UnmarshalTOML(v any) error  { return setText(s, v, checkURL) }
+
+// String is the URL as logs may show it: a password in it is masked.
+func (s httpURL) String() string {
+	if u, err := url.Parse(string(s)); err == nil {
+		return u.Redacted()
+	}
+	return string(s)
+}
 func (s *clientCode) UnmarshalTOML(v any) error { return setText(s, v, checkClientCode) }
 func (s *dbPath) UnmarshalTOML(v any) error     { return setText(s, v, checkDBPath) }
 func (s *choice) UnmarshalTOML(v any) error     { return setText(s, v, nil) }
+
+func (s *listenAddr) UnmarshalTOML(v any) error {
+	if v == "" {
+		*s = ""
+		return nil
+	}
+	return setText(s, v, checkHostPort)
+}
 
 func (s *secret) UnmarshalTOML(v any) error {
 	str, ok := v.(string)

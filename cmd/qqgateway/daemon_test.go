@@ -370,3 +370,102 @@ func TestConfigErrorExits2(t *testing.T) {
 		t.Errorf("output %q, want %q", got, want)
 	}
 }
+
+// SIGHUP applies the file's new [log] level and drops nothing: the user
+// stays logged in to QQ and chatting, the component stays connected. A
+// file with errors changes nothing and the log says why.
+func TestSIGHUPReloadsLogLevel(t *testing.T) {
+	s := newStack(t, dSecret)
+	ctx := testCtx(t)
+	p, c := s.online(t, ctx)
+	logins := s.sim.Session(10001).Logins
+	bob := "20001@" + dTransport
+
+	quietFrom := s.reload(t, p, `level = "warn"`, `"log_level":"warn"`)
+	// Logged at debug ("gateway: QQ state changed") and at info by
+	// nothing: the message after it is served after it, in order.
+	c.SendXML(t, ctx, `<presence><show>away</show></presence>`)
+	c.SendXML(t, ctx, `<message to=%q type="chat"><body>quiet now</body></message>`, bob)
+	waitFor(t, "the message in QQ", func() bool { return inboxHas(s.sim.Inbox(20001), "quiet now") })
+	quietTo := s.reload(t, p, `level = "loud"`, `"msg":"qqgateway: SIGHUP: the configuration has errors; nothing reloaded, the log level stays"`)
+	for _, line := range strings.Split(strings.TrimSpace(p.out.String()[quietFrom:quietTo]), "\n") {
+		if strings.Contains(line, `"level":"debug"`) || strings.Contains(line, `"level":"info"`) {
+			t.Errorf("logged at level warn: %s", line)
+		}
+	}
+	if want := `gateway.toml:12: key \"log.level\": want debug, info, warn or error; got \"loud\"`; !strings.Contains(p.out.String()[quietFrom:quietTo], want) {
+		t.Errorf("the log does not say what is wrong with the file (%s)", want)
+	}
+
+	loudFrom := s.reload(t, p, `level = "debug"`, `"log_level":"debug"`)
+	c.SendXML(t, ctx, `<presence/>`)
+	waitForLog(t, tail{p.out, loudFrom}, `"msg":"gateway: QQ state changed"`, 10*time.Second)
+
+	s.sim.Send(20001, 10001, "still here")
+	c.Expect(t, ctx, "Bob's message after the reloads", xmpptest.MessageFrom(bob))
+	if got := s.sim.Session(10001); !got.LoggedIn || got.Logins != logins {
+		t.Errorf("QQ session after the reloads: logged in %v, %d logins; want still logged in, %d", got.LoggedIn, got.Logins, logins)
+	}
+	if n := strings.Count(p.out.String(), `"msg":"xmppcomp: connected"`); n != 1 {
+		t.Errorf("the component connected %d times; want once", n)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 8*time.Second); code != exitOK {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// reload puts line in place of the [log] level line of the stack's
+// configuration, sends SIGHUP and waits for the log to show want; it
+// returns where the log ends after that line.
+func (s *stack) reload(t *testing.T, p *process, line, want string) int {
+	t.Helper()
+	text, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(text), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "level = ") {
+			lines[i] = line
+		}
+	}
+	if err := os.WriteFile(s.config, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	from := len(p.out.String())
+	p.signal(t, syscall.SIGHUP)
+	waitForLog(t, tail{p.out, from}, want, 10*time.Second)
+	out := p.out.String()
+	i := from + strings.Index(out[from:], want)
+	return i + strings.Index(out[i:], "\n") + 1
+}
+
+// tail is the log from an offset on.
+type tail struct {
+	log  *syncBuffer
+	from int
+}
+
+func (t tail) String() string { return t.log.String()[t.from:] }
+
+func inboxHas(in []qqsim.InboxItem, text string) bool {
+	for _, it := range in {
+		if it.Text == text {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor waits until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 10s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -22,13 +22,13 @@ import (
 // Exit codes. A supervisor restarting on 1 should not restart on 2: the
 // same configuration fails the same way.
 const (
-	exitOK      = 0 // clean shutdown, or -help, -version, -check-config succeeded
+	exitOK      = 0 // clean shutdown, or -help, -version, -check-config, -backup succeeded
 	exitFailure = 1 // runtime failure
 	exitUsage   = 2 // bad command line or configuration
 	exitUnclean = 3 // shutdown cut short
 )
 
-const usage = `Usage: qqgateway [-config FILE] [-check-config | -version]
+const usage = `Usage: qqgateway [-config FILE] [-check-config | -backup FILE | -version]
 
 qqgateway is the QQ transport: an XMPP component (XEP-0114) beside an XMPP
 server that relays its users' messages and presence to and from QQ.
@@ -38,6 +38,8 @@ Flags:
                   documented in the example gateway.toml
   -check-config   check the configuration, and that the database can be
                   written where it says, print "config OK" and exit
+  -backup FILE    copy the database ([store] path) to FILE, a new file, and
+                  exit; the gateway may be running meanwhile
   -version        print the name, version and Go version and exit
   -help           print this text and exit
 
@@ -50,13 +52,18 @@ Signals:
                     QQ sessions log out, the database is closed; within
                     [gateway] shutdown_timeout plus 3s. A second signal exits
                     at once.
+  SIGHUP            re-read the configuration file and apply its [log] level;
+                    a file with errors changes nothing. Other keys take
+                    effect at the next start.
 
 Exit status:
-  0  clean shutdown (or -help, -version, -check-config succeeded)
+  0  clean shutdown (or -help, -version, -check-config, -backup succeeded)
   1  runtime failure: the database cannot be opened, or the XMPP server
-     refused the component (wrong secret, or domain not configured there)
+     refused the component (wrong secret, or domain not configured there);
+     or -backup failed, FILE exists already
   2  usage or configuration error: unknown flag, unreadable file, unknown
-     key, bad value; the message names the file, line and key
+     key, bad value; the message names the file, line and key. Also a
+     database written by a newer qqgateway, which is left untouched
   3  shutdown cut short by a second signal or by its time bound; some users
      may not have seen their contacts go offline
 `
@@ -67,7 +74,7 @@ const shutdownSlack = 3 * time.Second
 
 func main() {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(command{
 		args:    os.Args[1:],
 		stdout:  os.Stdout,
@@ -94,6 +101,7 @@ func (cmd command) run() int {
 	path := fs.String("config", "gateway.toml", "")
 	check := fs.Bool("check-config", false, "")
 	showVersion := fs.Bool("version", false, "")
+	backup := fs.String("backup", "", "")
 	if err := fs.Parse(cmd.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(cmd.stdout, usage)
@@ -123,6 +131,9 @@ func (cmd command) run() int {
 		}
 		return exitUsage
 	}
+	if *backup != "" && !*check {
+		return cmd.backup(cfg, *backup)
+	}
 	if *check {
 		for _, w := range warnings {
 			fmt.Fprintln(cmd.stderr, "qqgateway: warning:", w)
@@ -145,52 +156,110 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"config":      path,
 		"domain":      cfg.Component.JID,
 		"xmpp_server": cfg.Component.Server,
-		"qq_server":   cfg.QQ.Server,
+		"qq_server":   cfg.QQ.Server.String(), // never a password in a URL
 		"store":       cfg.Store.Path,
 	}).Info("qqgateway: starting")
 
+	d, code := cmd.open(cfg, log)
+	if d == nil {
+		return code
+	}
+	d.path = path
+	d.start()
+	code = d.waitForStop()
+	return d.shutdown(code)
+}
+
+// daemon is the running gateway: its parts, and how to stop them.
+type daemon struct {
+	cmd  command
+	cfg  *fileConfig
+	log  *logrus.Logger
+	st   *store.Store
+	g    *gateway.Gateway
+	comp *xmppcomp.Component
+	// metrics is the [metrics] listener, nil when off.
+	metrics *metricsServer
+
+	sd         *notifier
+	health     *health // nil when systemd does not listen
+	stopHealth context.CancelFunc
+
+	path        string         // of the configuration, re-read on SIGHUP
+	stopSignals chan os.Signal // the signals but SIGHUP
+	stopRouting chan struct{}
+
+	stopGateway, stopComp context.CancelFunc
+	gwDone, compDone      chan error // nil once received from
+	deadline              <-chan time.Time
+	bound                 time.Duration
+}
+
+// open opens the database and builds the gateway and its component; on
+// failure it returns the exit code.
+func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
+	ms, err := listenMetrics(string(cfg.Metrics.Listen))
+	if err != nil {
+		log.WithError(err).Error("qqgateway: cannot serve metrics; exiting")
+		return nil, exitFailure
+	}
 	st, err := store.Open(context.Background(), string(cfg.Store.Path))
 	if err != nil {
+		ms.close()
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
-		return exitFailure
+		if errors.Is(err, store.ErrNewerSchema) {
+			return nil, exitUsage // this program is older than its data: a restart cannot help
+		}
+		return nil, exitFailure
 	}
-	g, err := gateway.New(cfg.gatewayConfig(log), st)
+	d := &daemon{cmd: cmd, cfg: cfg, log: log, st: st, metrics: ms}
+	gcfg := cfg.gatewayConfig(log)
+	gcfg.Metrics = ms.metrics()
+	d.g, err = gateway.New(gcfg, st)
+	if err == nil {
+		d.comp, err = xmppcomp.New(xmppcomp.Config{
+			Domain:       string(cfg.Component.JID),
+			Server:       string(cfg.Component.Server),
+			Secret:       string(cfg.Component.Secret),
+			Logger:       log,
+			OnConnect:    d.onConnect,
+			OnDisconnect: d.onDisconnect,
+		}, d.g)
+	}
 	if err != nil {
+		ms.close()
 		st.Close()
 		log.WithError(err).Error("qqgateway: configuration refused; exiting")
-		return exitUsage
+		return nil, exitUsage
 	}
-	comp, err := xmppcomp.New(xmppcomp.Config{
-		Domain:    string(cfg.Component.JID),
-		Server:    string(cfg.Component.Server),
-		Secret:    string(cfg.Component.Secret),
-		Logger:    log,
-		OnConnect: g.OnConnect,
-	}, g)
-	if err != nil {
-		st.Close()
-		log.WithError(err).Error("qqgateway: configuration refused; exiting")
-		return exitUsage
-	}
+	return d, exitOK
+}
 
-	// The component outlives the gateway: the gateway's shutdown still
-	// sends unavailable presences through it.
-	gctx, stopGateway := context.WithCancel(context.Background())
-	defer stopGateway()
-	cctx, stopComp := context.WithCancel(context.Background())
-	defer stopComp()
-	compDone := make(chan error, 1)
-	go func() { compDone <- comp.Run(cctx) }()
-	gwDone := make(chan error, 1)
-	go func() { gwDone <- g.Run(gctx, comp) }()
+// start runs the component and the gateway. The component outlives the
+// gateway: the gateway's shutdown still sends unavailable presences
+// through it.
+func (d *daemon) start() {
+	d.metrics.serve(d.healthy, d.log)
+	d.startHealth()
+	d.stopSignals, d.stopRouting = make(chan os.Signal, 2), make(chan struct{})
+	go d.routeSignals()
+	var gctx, cctx context.Context
+	gctx, d.stopGateway = context.WithCancel(context.Background())
+	cctx, d.stopComp = context.WithCancel(context.Background())
+	d.compDone, d.gwDone = make(chan error, 1), make(chan error, 1)
+	go func() { d.compDone <- d.comp.Run(cctx) }()
+	go func() { d.gwDone <- d.g.Run(gctx, d.comp) }()
+}
 
-	code := exitOK
+// waitForStop waits for a signal to stop, or for the component or the
+// gateway to stop on their own, which is a failure.
+func (d *daemon) waitForStop() int {
 	select {
-	case sig := <-cmd.signals:
-		log.WithField("signal", sig.String()).Info("qqgateway: shutting down; a second signal exits at once")
-	case err := <-compDone:
-		compDone = nil
-		code = exitFailure
+	case sig := <-d.stopSignals:
+		d.log.WithField("signal", sig.String()).Info("qqgateway: shutting down; a second signal exits at once")
+		return exitOK
+	case err := <-d.compDone:
+		d.compDone = nil
 		// A permanent refusal: a wrong secret, or a domain the server does
 		// not serve. Nothing to serve; restarting cannot help.
 		msg := "qqgateway: the XMPP server refused the component; exiting"
@@ -200,57 +269,64 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		case errors.Is(err, xmppcomp.ErrHostUnknown):
 			msg = "qqgateway: the XMPP server has no component for [component] jid; exiting"
 		}
-		log.WithError(err).Error(msg)
-	case err := <-gwDone:
-		gwDone = nil
-		code = exitFailure
-		log.WithError(err).Error("qqgateway: the gateway stopped unasked; exiting")
+		d.log.WithError(err).Error(msg)
+	case err := <-d.gwDone:
+		d.gwDone = nil
+		d.log.WithError(err).Error("qqgateway: the gateway stopped unasked; exiting")
 	}
+	return exitFailure
+}
 
-	bound := time.Duration(cfg.Gateway.ShutdownTimeout) + shutdownSlack
-	deadline := time.NewTimer(bound)
+// shutdown stops the gateway, then the component, then closes the
+// database, within shutdown_timeout plus shutdownSlack; code is the exit
+// code so far.
+func (d *daemon) shutdown(code int) int {
+	d.bound = time.Duration(d.cfg.Gateway.ShutdownTimeout) + shutdownSlack
+	deadline := time.NewTimer(d.bound)
 	defer deadline.Stop()
-	// wait waits for done, unless a second signal or the bound comes first.
-	wait := func(done <-chan error, what string) (err error, cut bool) {
-		select {
-		case err := <-done:
-			return err, false
-		case sig := <-cmd.signals:
-			log.WithField("signal", sig.String()).Error("qqgateway: second signal; exiting without finishing the shutdown")
-		case <-deadline.C:
-			log.WithField("bound", bound).Error("qqgateway: " + what + " took too long; exiting without finishing the shutdown")
-		}
-		return nil, true
-	}
+	d.deadline = deadline.C
+	defer d.metrics.close() // last: /readyz says 503 meanwhile
+	defer d.stopGateway()
+	defer d.stopComp()
+	defer close(d.stopRouting)
 
-	stopGateway()
-	if gwDone != nil {
-		err, cut := wait(gwDone, "the gateway's shutdown")
-		if cut {
-			return exitUnclean
-		}
-		if err != nil {
-			log.WithError(err).Error("qqgateway: gateway")
-			code = exitFailure
-		}
+	d.stopping()
+	d.stopGateway()
+	if cut := d.stopped(d.gwDone, "the gateway's shutdown", "gateway", &code); cut {
+		return exitUnclean
 	}
-	stopComp()
-	if compDone != nil {
-		err, cut := wait(compDone, "closing the XMPP stream")
-		if cut {
-			return exitUnclean
-		}
-		if err != nil {
-			log.WithError(err).Error("qqgateway: XMPP component")
-			code = exitFailure
-		}
+	d.stopComp()
+	if cut := d.stopped(d.compDone, "closing the XMPP stream", "XMPP component", &code); cut {
+		return exitUnclean
 	}
-	if err := st.Close(); err != nil {
-		log.WithError(err).Error("qqgateway: closing the database")
+	if err := d.st.Close(); err != nil {
+		d.log.WithError(err).Error("qqgateway: closing the database")
 		code = exitFailure
 	}
-	log.WithField("exit_code", code).Info("qqgateway: stopped")
+	d.log.WithField("exit_code", code).Info("qqgateway: stopped")
 	return code
+}
+
+// stopped waits for done (nil: received already), unless a second signal
+// or the shutdown's bound comes first: then it reports the shutdown cut
+// short. An error from done makes *code a failure.
+func (d *daemon) stopped(done <-chan error, what, name string, code *int) (cut bool) {
+	if done == nil {
+		return false
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			d.log.WithError(err).Error("qqgateway: " + name)
+			*code = exitFailure
+		}
+		return false
+	case sig := <-d.stopSignals:
+		d.log.WithField("signal", sig.String()).Error("qqgateway: second signal; exiting without finishing the shutdown")
+	case <-d.deadline:
+		d.log.WithField("bound", d.bound).Error("qqgateway: " + what + " took too long; exiting without finishing the shutdown")
+	}
+	return true
 }
 
 // gatewayConfig is what the gateway runs with. Every field is set here,
@@ -285,6 +361,7 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		MaxMessageBytes: int(c.QQ.MaxMessageBytes),
 		Clock:           nil, // the real one
 		Logger:          log,
+		Metrics:         nil, // set by open when [metrics] listen is set
 	}
 }
 

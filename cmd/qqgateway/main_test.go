@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"qqxmpp/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
@@ -63,7 +70,7 @@ func TestHelpDocumentsFlagsAndExitCodes(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("-help exits %d", code)
 	}
-	for _, want := range []string{"-config FILE", "-check-config", "-version", secretEnv, "SIGTERM",
+	for _, want := range []string{"-config FILE", "-check-config", "-backup FILE", "-version", secretEnv, "SIGTERM", "SIGHUP",
 		"Exit status", "  0  clean shutdown", "  1  runtime failure", "  2  usage or configuration error", "  3  shutdown cut short"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-help output lacks %q:\n%s", want, out)
@@ -130,6 +137,9 @@ func TestStoreThatCannotOpenExits1(t *testing.T) {
 	}
 }
 
+// qqServerLine is the server line of [qq] in a test configuration.
+var qqServerLine = regexp.MustCompile(`(?m)^server = "http[^"]*"$`)
+
 // Without an XMPP server to talk to, the gateway keeps trying; a signal
 // still stops it at once and cleanly, and nothing logged at debug level
 // shows the secret.
@@ -138,6 +148,9 @@ func TestSignalWhileUnconnectedExits0(t *testing.T) {
 	text := strings.Replace(minimal, `secret = "s"`, `secret = "`+secret+`"`, 1)
 	// A port nothing listens on: the dial fails and is retried.
 	text = strings.Replace(text, `server = "127.0.0.1:5347"`, `server = "127.0.0.1:1"`, 1)
+	// And a password in the QQ server's URL, which must not be logged either.
+	const urlPassword = "url-pass-9c2e"
+	text = qqServerLine.ReplaceAllString(text, `server = "http://gw:`+urlPassword+`@127.0.0.1:8000/"`)
 	path := writeConfig(t, text+"[log]\nlevel = \"debug\"\nformat = \"json\"\n")
 	var stdout, stderr syncBuffer
 	sigs := make(chan os.Signal, 2)
@@ -163,6 +176,9 @@ func TestSignalWhileUnconnectedExits0(t *testing.T) {
 	if strings.Contains(log, secret) {
 		t.Errorf("the secret is in the log:\n%s", log)
 	}
+	if strings.Contains(log, urlPassword) || !strings.Contains(log, "http://gw:xxxxx@127.0.0.1:8000/") {
+		t.Errorf("the QQ server's URL is not logged with its password masked:\n%s", log)
+	}
 	for _, want := range []string{`"msg":"qqgateway: starting"`, `"signal":"terminated"`, `"msg":"qqgateway: stopped"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
@@ -182,5 +198,29 @@ func waitForLog(t *testing.T, log interface{ String() string }, want string, tim
 			t.Fatalf("the log has no %q after %v:\n%s", want, timeout, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A database written by a newer version is refused untouched with exit
+// code 2, like a configuration error: restarting cannot help.
+func TestNewerDatabaseExits2(t *testing.T) {
+	path := writeConfig(t, minimal)
+	db := filepath.Join(filepath.Dir(path), "x.db")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	raw, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	code, _, errOut := runCommand(t, nil, "-config", path)
+	if code != exitUsage || !strings.Contains(errOut, "schema version 999") || !strings.Contains(errOut, "upgrade the program") {
+		t.Errorf("exit %d, stderr %q; want 2 and what to do", code, errOut)
 	}
 }

@@ -393,6 +393,12 @@ func (c *countingSender) Barrier(context.Context, jid.JID) error {
 	return nil
 }
 
+// SendIQ is never called: no server grants the load run roster access
+// (XEP-0356), and the gateway asks nothing else.
+func (c *countingSender) SendIQ(context.Context, xml.TokenReader) (xmppcomp.Stanza, error) {
+	return xmppcomp.Stanza{}, errors.New("qqload: no XMPP server to answer an iq")
+}
+
 func (c *countingSender) Encode(_ context.Context, v any) error {
 	b, err := xml.Marshal(v)
 	if err != nil {

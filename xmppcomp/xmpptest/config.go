@@ -49,6 +49,10 @@ type ConfigValues struct {
 	// CertFile and KeyFile (PEM), when set, make Prosody offer STARTTLS
 	// with that certificate (make demo, for desktop clients that insist).
 	CertFile, KeyFile string
+	// RosterPrivilege grants the component read and write access to the
+	// rosters of Domain's users (XEP-0356): Prosody's mod_privilege from
+	// prosody-modules, ejabberd's own.
+	RosterPrivilege bool
 }
 
 // RenderConfig returns the configuration of a server of kind (Prosody or

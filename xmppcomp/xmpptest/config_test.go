@@ -46,3 +46,25 @@ func TestRenderConfig(t *testing.T) {
 		t.Errorf("error shows the secret: %v", err)
 	}
 }
+
+func TestRenderConfigRosterPrivilege(t *testing.T) {
+	v := ConfigValues{Domain: "localhost", ComponentDomain: "qq.localhost", Secret: "s", ClientPort: 1, ComponentPort: 2, APIPort: 3, Dir: "/d"}
+	want := map[string][]string{
+		Prosody:  {`privileged_entities = { ["qq.localhost"] = { roster = "both" } }`, "\tmodules_enabled = { \"privilege\" }\n"},
+		Ejabberd: {"  mod_privilege:\n    roster:\n      both:\n        allow:\n          - server: \"qq.localhost\"\n"},
+	}
+	for _, kind := range []string{Prosody, Ejabberd} {
+		for _, granted := range []bool{false, true} {
+			v.RosterPrivilege = granted
+			text, err := RenderConfig(kind, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want[kind] {
+				if strings.Contains(string(text), w) != granted {
+					t.Errorf("%s, privilege %v: configuration has %q = %v:\n%s", kind, granted, w, !granted, text)
+				}
+			}
+		}
+	}
+}

@@ -37,7 +37,9 @@
 // ejabberd.yml.tmpl), filled by RenderConfig, are the ones every server
 // runs with: the tests', the end-to-end suite's and make demo's (through
 // cmd/xmppconfig). The parts a deployment needs are marked as snippets,
-// which README.md quotes.
+// which README.md quotes. Options.RosterPrivilege grants the component
+// XEP-0356 roster access (Prosody: mod_privilege from prosody-modules;
+// ejabberd: its own mod_privilege); it is off by default.
 //
 // The Client is a plain c2s client (SASL without TLS, which the test
 // servers allow on loopback). It buffers everything it receives for Next,

@@ -41,6 +41,9 @@ type Options struct {
 	// afterwards (for reading the logs); default a temporary directory that
 	// is removed.
 	Dir string
+	// RosterPrivilege grants the component XEP-0356 roster access (get
+	// and set) to the users of Domain; Prosody needs prosody-modules.
+	RosterPrivilege bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -88,9 +91,10 @@ type Server struct {
 	ConfigFile      string
 	LogFile         string // the server's own log
 
-	apiAddr  string // ejabberd's HTTP API, used to create users
-	erlLibs  string // ejabberd: ERL_LIBS
-	logLevel string
+	apiAddr    string // ejabberd's HTTP API, used to create users
+	erlLibs    string // ejabberd: ERL_LIBS
+	logLevel   string
+	privileged bool // Options.RosterPrivilege
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -174,6 +178,10 @@ func (e *missingError) Error() string {
 	return fmt.Sprintf("%s not found; install it with: %s", e.what, e.install)
 }
 
+// prosodyPrivilegeModule is where Debian's prosody-modules puts
+// mod_privilege (XEP-0356).
+const prosodyPrivilegeModule = "/usr/lib/prosody/modules/mod_privilege/mod_privilege.lua"
+
 // installHint is the command that installs the servers the tests need.
 const installHint = "apt-get install -y prosody ejabberd"
 
@@ -186,7 +194,7 @@ func newServer(kind string, opts Options, dir string) (*Server, error) {
 		return nil, fmt.Errorf("xmpptest: %w", err)
 	}
 	s := &Server{Kind: kind, Domain: opts.Domain, ComponentDomain: opts.ComponentDomain, Secret: opts.Secret,
-		Dir: dir, LogFile: filepath.Join(dir, kind+".log"), logLevel: opts.LogLevel}
+		Dir: dir, LogFile: filepath.Join(dir, kind+".log"), logLevel: opts.LogLevel, privileged: opts.RosterPrivilege}
 	switch kind {
 	case Prosody:
 		if _, err := exec.LookPath("prosody"); err != nil {
@@ -194,6 +202,11 @@ func newServer(kind string, opts Options, dir string) (*Server, error) {
 		}
 		if _, err := exec.LookPath("prosodyctl"); err != nil {
 			return nil, &missingError{"prosodyctl", "apt-get install -y prosody"}
+		}
+		if opts.RosterPrivilege {
+			if _, err := os.Stat(prosodyPrivilegeModule); err != nil {
+				return nil, &missingError{"Prosody's mod_privilege (" + prosodyPrivilegeModule + ")", "apt-get install -y prosody-modules"}
+			}
 		}
 		s.ConfigFile = filepath.Join(dir, "prosody.cfg.lua")
 		for _, d := range []string{"data", "certs"} {
@@ -252,7 +265,7 @@ func (s *Server) allocate() error {
 	s.ClientAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
 	v := ConfigValues{Domain: s.Domain, ComponentDomain: s.ComponentDomain, Secret: s.Secret,
-		ClientPort: ports[0], ComponentPort: ports[1], Dir: s.Dir, LogLevel: s.logLevel}
+		ClientPort: ports[0], ComponentPort: ports[1], Dir: s.Dir, LogLevel: s.logLevel, RosterPrivilege: s.privileged}
 	if s.Kind == Ejabberd {
 		s.apiAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
 		v.APIPort = ports[2]

@@ -48,6 +48,11 @@ func (e *encBuf) release() {
 	encPool.Put(e)
 }
 
+// ErrTooDeep reports an element nested deeper than MaxDepth. ReadElement
+// has then read past the whole element, so the stream can go on; the
+// Element it returns with it has only Start.
+var ErrTooDeep = fmt.Errorf("elements nested deeper than %d", MaxDepth)
+
 // ErrNotStanza reports a Send of something other than message, presence or iq.
 var ErrNotStanza = errors.New("not a stanza: want a message, presence or iq element")
 
@@ -125,6 +130,10 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 		case xml.EndElement:
 			depth--
 		}
+		if depth > MaxDepth {
+			// Hostile or broken, but one element: skip it, keep the stream.
+			return Element{Start: el.Start}, skipElement(r, depth)
+		}
 		out, err := n.token(tok)
 		if err != nil {
 			return Element{}, err
@@ -155,6 +164,27 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 	el.Raw = bytes.Clone(eb.buf.Bytes())
 	eb.release()
 	return el, nil
+}
+
+// skipElement reads past the end of the element whose content r is in,
+// depth levels down, and returns ErrTooDeep, or the stream's error.
+func skipElement(r xml.TokenReader, depth int) error {
+	for depth > 0 {
+		tok, err := r.Token()
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return ErrTooDeep
 }
 
 // EncodeStanza writes the first element of r to w as a complete stanza

@@ -240,3 +240,24 @@ func FuzzReadElement(f *testing.F) {
 		}
 	})
 }
+
+// An element nested past MaxDepth is skipped whole, with ErrTooDeep and its
+// start element, and the next element reads as usual: one hostile stanza
+// must not end the stream.
+func TestReadElementSkipsTooDeep(t *testing.T) {
+	deep := strings.Repeat("<x>", MaxDepth+44) + strings.Repeat("</x>", MaxDepth+44)
+	in := `<s xmlns="jabber:component:accept"><message id="deep" from="a@b/c" to="d@e">` + deep +
+		`</message><message id="next" to="d@e"><body>hi</body></message></s>`
+	d := xml.NewDecoder(strings.NewReader(in))
+	if _, err := d.Token(); err != nil {
+		t.Fatal(err)
+	}
+	el, err := ReadElement(d)
+	if !errors.Is(err, ErrTooDeep) || Attr(el.Start, "id") != "deep" || Attr(el.Start, "from") != "a@b/c" {
+		t.Fatalf("deep element: %v, start %+v; want ErrTooDeep with the start", err, el.Start)
+	}
+	el, err = ReadElement(d)
+	if err != nil || Attr(el.Start, "id") != "next" || !strings.Contains(string(el.Raw), "<body>hi</body>") {
+		t.Fatalf("element after the deep one: %v, %s", err, el.Raw)
+	}
+}

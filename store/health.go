@@ -1,0 +1,18 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// Heartbeat writes the current time into the database and commits it: it
+// fails when the file no longer takes writes (a full disk, a file system
+// gone read-only, a lock held too long). A read would not tell: SQLite
+// serves reads from its cache and the WAL without touching the disk.
+func (s *Store) Heartbeat(ctx context.Context) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE heartbeat SET at = ? WHERE id = 1`, nanos(s.now()))
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("store: heartbeat in %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package xmppcomp_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"qqxmpp/xmppcomp"
+	"qqxmpp/xmppcomp/internal/wire"
+)
+
+// A stanza nested deeper than the reader takes is refused with
+// policy-violation and the stream goes on: the next stanza reaches the
+// handler on the same connection. Before, the reader failed and the
+// component reconnected, taking the transport offline for every user.
+func TestTooDeepStanzaIsRefusedAndTheStreamGoesOn(t *testing.T) {
+	fs := newFakeServer(t)
+	in := newInbox()
+	comp, _ := runComponent(t, fs.config(), in)
+	sc := fs.accept(t)
+	waitConnected(t, comp, 10*time.Second)
+
+	deep := strings.Repeat("<x>", wire.MaxDepth+10) + strings.Repeat("</x>", wire.MaxDepth+10)
+	sc.send(t, `<message id="deep1" type="chat" from="mallory@example.org/x" to="10002@`+compDomain+`">`+deep+`</message>`)
+	sc.send(t, `<message id="after" type="chat" from="alice@example.org/phone" to="10002@`+compDomain+`"><body>still here</body></message>`)
+
+	got := in.next(t, 10*time.Second, func(st xmppcomp.Stanza) bool { return st.ID == "after" })
+	if !strings.Contains(string(got.Raw), "still here") {
+		t.Errorf("the stanza after the deep one: %s", got.Raw)
+	}
+	refusal := sc.next(t)
+	if refusal.ID != "deep1" || refusal.Type != "error" || refusal.To.String() != "mallory@example.org/x" ||
+		!strings.Contains(string(refusal.Raw), "policy-violation") {
+		t.Errorf("refusal of the deep stanza: %s", refusal.Raw)
+	}
+	if !comp.Connected() {
+		t.Error("the component disconnected")
+	}
+	select {
+	case sc2 := <-fs.conns:
+		t.Errorf("the component reconnected: %v", sc2.conn.RemoteAddr())
+	default:
+	}
+}
