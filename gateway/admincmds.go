@@ -122,25 +122,26 @@ func (s *session) ago(t time.Time) string {
 	return fmt.Sprintf("%s (%v ago)", stamp(t), s.g.clock.Since(t).Round(time.Second))
 }
 
-// showStats shows the gateway's figures since it started.
+// showStats shows the gateway's figures: the totals are those of its
+// Metrics, counted since they were made (the daemon's start).
 func (s *session) showStats(ctx context.Context, _ answers) (reply, error) {
 	regs, err := s.g.st.Registrations(ctx)
 	if err != nil {
 		return reply{}, err
 	}
-	all, online := s.g.sessionCounts()
-	c := &s.g.counts
-	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	t := s.g.cfg.Metrics.totals()
+	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	return reply{title: "Gateway statistics", facts: []fact{
 		{"Version", s.g.cfg.Version},
 		{"Uptime", s.g.clock.Since(s.g.started).Round(time.Second).String()},
 		{"Registered users", strconv.Itoa(len(regs))},
-		{"Sessions", strconv.Itoa(all)},
-		{"Logged in to QQ", strconv.Itoa(online)},
-		{"Messages to QQ", n(c.toQQ.Load())},
-		{"Messages from QQ", n(c.fromQQ.Load())},
-		{"QQ requests", n(c.qqRequests.Load())},
-		{"QQ request errors", n(c.qqErrors.Load())},
+		{"Sessions", strconv.Itoa(len(s.g.snapshot()))},
+		{"Logged in to QQ", strconv.Itoa(s.g.onlineSessions())},
+		{"Messages to QQ", n(t.toQQ)},
+		{"Messages from QQ", n(t.toXMPP)},
+		{"Messages failed", fmt.Sprintf("%s to QQ, %s from QQ", n(t.failedToQQ), n(t.failedToXMPP))},
+		{"QQ requests", n(t.qqRequests)},
+		{"QQ request errors", n(t.qqErrors)},
 	}}, nil
 }
 

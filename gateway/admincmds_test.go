@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -157,4 +158,44 @@ func TestAdminRemovesAUser(t *testing.T) {
 	h.eventually("QQ logout", func() bool { return !h.sim.Session(qqproto.UIN(10001)).LoggedIn })
 	a = decodeAdhoc(t, h.command(adminFull, "remove", "execute", "", nil))
 	wantCond(t, h.command(adminFull, "remove", "next", a.ID, map[string]string{"jid": aliceBare}), "item-not-found", "")
+}
+
+// The stats command reads the metrics themselves: after messages each way
+// and refused ones, it shows what a scrape shows.
+func TestAdminStatisticsAreTheMetrics(t *testing.T) {
+	h, reg := newMeteredHarness(t)
+	h.stop()
+	h.cfg.Admins = []string{adminBare}
+	h.start()
+	h.online("")
+	h.userMessage(h.id(), buddyAddr(20001), "<body>hi Bob</body>")
+	h.eventually("Bob got it", func() bool { return len(h.inboxFrom(20001)) == 1 })
+	if err := h.sim.Send(20001, 10001, "hi Alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("Bob's message", messageFrom(buddyAddr(20001)))
+	h.eventually("delivery queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+	h.in(`<message xmlns="jabber:component:accept" type="chat" id="x1" from="eve@example.org/pc" to=%q><body>hi</body></message>`, buddyAddr(20001))
+	h.waitFor("error for eve", func(st xmppcomp.Stanza) bool { return st.ID == "x1" && st.Type == "error" })
+	h.presence(aliceFull, testDomain, presUnavailable, "")
+	h.eventually("logged out", func() bool { return !h.sim.Session(10001).LoggedIn })
+	h.quiesce()
+
+	got := scrape(t, reg)
+	sum := func(prefix string, skip string) int {
+		n := 0.0
+		for k, v := range got {
+			if strings.HasPrefix(k, prefix) && (skip == "" || !strings.Contains(k, skip)) {
+				n += v
+			}
+		}
+		return int(n)
+	}
+	requests, failures := sum("qqgateway_qq_requests_total{", ""), sum("qqgateway_qq_requests_total{", `result="ok"`)
+	if requests == 0 {
+		t.Fatal("no QQ request scraped")
+	}
+	wantSaid(t, h.adminCommand("stats").Form.text(), "Messages to QQ: 1", "Messages from QQ: 1",
+		"Messages failed: 1 to QQ, 0 from QQ", "Logged in to QQ: 0",
+		fmt.Sprintf("QQ requests: %d\n", requests), fmt.Sprintf("QQ request errors: %d\n", failures))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
@@ -91,8 +92,9 @@ type Config struct {
 	// carry the fields jid and uin; passwords and their MD5 never appear.
 	Logger logrus.FieldLogger
 
-	// Metrics receive what the gateway counts (NewMetrics); nil counts
-	// nothing.
+	// Metrics receive what the gateway counts (NewMetrics); nil means
+	// metrics of the gateway's own, registered nowhere, which only the
+	// admins' stats command reads.
 	Metrics *Metrics
 }
 
@@ -147,9 +149,13 @@ func (c *Config) validate() (jid.JID, error) {
 		opts := c.QQ
 		c.NewQQ = func(uin qqproto.UIN) QQ { return newQQClient(uin, opts) }
 	}
-	if m, newQQ := c.Metrics, c.NewQQ; m != nil {
-		c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
+	if c.Metrics == nil {
+		if c.Metrics, err = NewMetrics(prometheus.NewRegistry()); err != nil {
+			return jid.JID{}, err
+		}
 	}
+	m, newQQ := c.Metrics, c.NewQQ
+	c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
 	return dom, nil
 }
 

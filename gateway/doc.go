@@ -36,6 +36,8 @@
 // With Config.Metrics (NewMetrics on the caller's prometheus.Registerer)
 // the gateway counts what it relays and fails, its QQ requests and its
 // stanza errors (metrics.go); docs/operations.md lists every metric.
+// Without, it counts the same into metrics of its own, registered nowhere,
+// which the admins' stats command reads.
 //
 // The QQ side is reached through the narrow QQ interface (legacy.go), which
 // an adapter of *qqproto.Client satisfies and tests replace with a fake;

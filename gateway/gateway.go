@@ -33,7 +33,6 @@ type Gateway struct {
 
 	commands []*command                      // command.go
 	admins   atomic.Pointer[map[string]bool] // bare JIDs; SetAdmins
-	counts   counters                        // stats.go
 	started  time.Time
 
 	running atomic.Bool
@@ -68,7 +67,6 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		started:  cfg.Clock.Now(),
 	}
 	g.SetAdmins(cfg.Admins)
-	g.cfg.NewQQ = g.counts.countQQ(cfg.NewQQ)
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
 	cfg.Metrics.attach(g)

@@ -44,7 +44,6 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 			return partialError(err, i, len(chunks))
 		}
 	}
-	s.g.counts.toQQ.Add(1)
 	s.g.cfg.Metrics.relayedMsg(store.ToQQ, s.g.clock.Now().Sub(m.at))
 	if m.wantsReceipt {
 		s.e.receipt(ctx, in.st.To.String(), in.st.From.String(), m.typ, m.id)

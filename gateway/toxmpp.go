@@ -215,7 +215,7 @@ func (s *session) deliverItem(ctx context.Context, it store.Item, stale bool) er
 	}
 	if from == qqproto.SystemUIN {
 		m.from = 0 // the server's own notices come from the domain
-		return s.sendQQMessage(ctx, m)
+		return s.e.message(ctx, s.key, m)
 	}
 	switch qqproto.MessageType(it.MsgType) {
 	case qqproto.MsgBuddy:
@@ -228,14 +228,5 @@ func (s *session) deliverItem(ctx context.Context, it store.Item, stale bool) er
 	case qqproto.MsgAddRefused:
 		return s.addRefused(ctx, from, it.Text)
 	}
-	return s.sendQQMessage(ctx, m)
-}
-
-// sendQQMessage sends a message from QQ to the user, and counts it.
-func (s *session) sendQQMessage(ctx context.Context, m qqMessage) error {
-	err := s.e.message(ctx, s.key, m)
-	if err == nil {
-		s.g.counts.fromQQ.Add(1)
-	}
-	return err
+	return s.e.message(ctx, s.key, m)
 }
