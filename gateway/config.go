@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
@@ -41,8 +42,12 @@ type Config struct {
 	Domain string
 	// Name is the gateway's name in service discovery.
 	Name string
-	// Version is what jabber:iq:version answers.
+	// Version is what jabber:iq:version and the stats command answer.
 	Version string
+	// Admins are the bare JIDs that may run the administrators' commands
+	// (list and remove users, statistics, announcements). SetAdmins
+	// changes them while the gateway runs.
+	Admins []string
 
 	// QQ are the options of every QQ client. Server is the QQ HTTP URL. A
 	// nil HTTPClient is replaced by one qqproto.NewHTTPClient() shared by
@@ -87,8 +92,9 @@ type Config struct {
 	// carry the fields jid and uin; passwords and their MD5 never appear.
 	Logger logrus.FieldLogger
 
-	// Metrics receive what the gateway counts (NewMetrics); nil counts
-	// nothing.
+	// Metrics receive what the gateway counts (NewMetrics); nil means
+	// metrics of the gateway's own, registered nowhere, which only the
+	// admins' stats command reads.
 	Metrics *Metrics
 }
 
@@ -123,6 +129,11 @@ func (c *Config) validate() (jid.JID, error) {
 	if err := c.checkNumbers(); err != nil {
 		return jid.JID{}, err
 	}
+	for _, a := range c.Admins {
+		if _, err := jid.Parse(a); err != nil || a == "" {
+			return jid.JID{}, fmt.Errorf("gateway: Config.Admins: %q is not a JID; want bare JIDs such as \"admin@example.org\"", a)
+		}
+	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
 	}
@@ -138,9 +149,13 @@ func (c *Config) validate() (jid.JID, error) {
 		opts := c.QQ
 		c.NewQQ = func(uin qqproto.UIN) QQ { return newQQClient(uin, opts) }
 	}
-	if m, newQQ := c.Metrics, c.NewQQ; m != nil {
-		c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
+	if c.Metrics == nil {
+		if c.Metrics, err = NewMetrics(prometheus.NewRegistry()); err != nil {
+			return jid.JID{}, err
+		}
 	}
+	m, newQQ := c.Metrics, c.NewQQ
+	c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
 	return dom, nil
 }
 

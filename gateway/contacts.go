@@ -47,7 +47,14 @@ func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
 	}
 	b.listed = true
 	s.log.WithField("buddy", int64(from)).Info("gateway: the buddy accepted the user's request to add them")
-	s.markContact(ctx, b, store.Both)
+	if s.runs.offerOnAccept[from] {
+		// Asked by a command, not from the roster, where the subscribed
+		// above completes nothing: offer the new buddy.
+		delete(s.runs.offerOnAccept, from)
+		s.offerContact(ctx, b)
+	} else {
+		s.markContact(ctx, b, store.Both)
+	}
 	s.reshow(ctx, b) // a new roster item: show its presence afresh
 	s.statSoon()
 	return nil
@@ -87,38 +94,59 @@ func (s *session) addBuddy(ctx context.Context, uin qqproto.UIN, reason string) 
 	if !s.online() {
 		return errNotOnline(s.link.state, "the request was not sent.")
 	}
+	res, err := s.addOnQQ(ctx, uin, reason)
+	if err != nil {
+		return s.subscribeFailed(ctx, uin, err)
+	}
+	switch res {
+	case qqproto.AddAccepted:
+		s.confirmContact(ctx, s.buddy(uin))
+		s.statSoon()
+	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
+		// The answer comes as MT=3 or MT=4.
+	case qqproto.AddRefused:
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed, refusedAllText(uin), "")
+	default:
+		s.e.subscription(ctx, uin, s.key, presUnsubscribed, unknownAddText(uin, res), "")
+	}
+	return nil
+}
+
+// addOnQQ asks QQ to put uin on the user's buddy list: AddToList, and if
+// the buddy must agree, Ack_AddToList CD=2 with reason. It returns what
+// AddToList answered; a listed buddy is marked so, an asked one pending.
+func (s *session) addOnQQ(ctx context.Context, uin qqproto.UIN, reason string) (qqproto.AddResult, error) {
 	b := s.buddy(uin)
+	log := s.log.WithField("buddy", int64(uin))
 	res, err := s.link.qq.AddBuddy(ctx, uin)
 	if err != nil {
-		return s.subscribeFailed(ctx, uin, "AddToList", err)
+		log.WithError(err).Warn("gateway: AddToList failed")
+		return res, err
 	}
 	switch res {
 	case qqproto.AddAccepted:
 		b.listed = true
-		s.log.WithField("buddy", int64(uin)).Info("gateway: buddy added on QQ")
-		s.confirmContact(ctx, b)
-		s.statSoon()
+		log.Info("gateway: buddy added on QQ")
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
 		if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckRequest, reason); err != nil {
-			return s.subscribeFailed(ctx, uin, "Ack_AddToList", err)
+			log.WithError(err).Warn("gateway: Ack_AddToList failed")
+			return res, err
 		}
-		s.log.WithField("buddy", int64(uin)).Info("gateway: asked the QQ user to accept the user as a buddy")
+		log.Info("gateway: asked the QQ user to accept the user as a buddy")
 		s.markContact(ctx, b, store.PendingOut)
-	case qqproto.AddRefused:
-		s.e.subscription(ctx, uin, s.key, presUnsubscribed, refusedAllText(uin), "")
-	default:
-		s.e.subscription(ctx, uin, s.key, presUnsubscribed,
-			fmt.Sprintf("QQ answered the request to add %d with an unknown code (CD=%d).", uin, int(res)), "")
 	}
-	return nil
+	return res, nil
+}
+
+func unknownAddText(uin qqproto.UIN, res qqproto.AddResult) string {
+	return fmt.Sprintf("QQ answered the request to add %d with an unknown code (CD=%d).", uin, int(res))
 }
 
 // subscribeFailed answers a subscribe whose QQ request failed: a number QQ
 // does not know, or one that accepts nobody, is denied (unsubscribed, so
 // the request does not hang in the roster); any other failure is a
 // presence error the user can retry.
-func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, cmd string, err error) error {
-	s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: " + cmd + " failed")
+func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, err error) error {
 	switch {
 	case errors.Is(err, ErrUnknownNumber):
 		s.e.subscription(ctx, uin, s.key, presUnsubscribed, fmt.Sprintf("QQ does not know the number %d.", uin), "")
@@ -128,6 +156,14 @@ func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, cmd stri
 		return nil
 	}
 	return err
+}
+
+// offerContact asks the user to take a listed buddy into the roster, as
+// the roster import does for a new one: a subscribe from its JID.
+func (s *session) offerContact(ctx context.Context, b *buddy) {
+	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) == nil {
+		s.markContact(ctx, b, store.PendingIn)
+	}
 }
 
 // approveAdd takes the user's approval of someone not on the QQ list: the

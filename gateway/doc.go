@@ -20,6 +20,12 @@
 // stanza from plain values. Messages to QQ are in toqq.go, from QQ in
 // toxmpp.go. docs/architecture.md draws both paths.
 //
+// Commands (register, login, sync, lookup, add, password, unregister, and
+// for Config.Admins users, user, stats, announce, remove) are defined once
+// (command.go) and served both as XEP-0050 ad-hoc commands (adhoc.go) and
+// as chat lines to the domain JID (chatcmd.go), for clients without a
+// command UI.
+//
 // Wiring, as cmd/qqgateway does it:
 //
 //	g, _ := gateway.New(gateway.DefaultConfig("qq.example.org"), st)
@@ -30,6 +36,8 @@
 // With Config.Metrics (NewMetrics on the caller's prometheus.Registerer)
 // the gateway counts what it relays and fails, its QQ requests and its
 // stanza errors (metrics.go); docs/operations.md lists every metric.
+// Without, it counts the same into metrics of its own, registered nowhere,
+// which the admins' stats command reads.
 //
 // The QQ side is reached through the narrow QQ interface (legacy.go), which
 // an adapter of *qqproto.Client satisfies and tests replace with a fake;

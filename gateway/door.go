@@ -3,7 +3,8 @@ package gateway
 // The door: every inbound stanza is read here once, into a plain value,
 // and handed to its sender's session queue. A user's message to a buddy is
 // also written to the store's outbox before it is queued, so that a crash
-// cannot lose it.
+// cannot lose it; a message to the domain is a command line (chatcmd.go),
+// never stored: it may carry a password.
 
 import (
 	"context"
@@ -28,6 +29,7 @@ type inbound struct {
 	bad    error           // why it cannot be served, answered as such
 
 	msg  *outgoing   // a message with text for QQ
+	line *chatLine   // a message with text for the domain: a command line
 	pres *presenceIn // a presence
 	iq   xml.Name    // an iq get or set: its payload
 }
@@ -40,6 +42,12 @@ type outgoing struct {
 	id, typ      string // the stanza's id and type
 	wantsReceipt bool
 	at           time.Time // when it came in at the door, for the relay latency
+}
+
+// chatLine is a user's message to the domain JID.
+type chatLine struct {
+	text string
+	typ  string // chat or normal: the answer's type
 }
 
 // presenceIn is a user's presence.
@@ -83,7 +91,7 @@ func (g *Gateway) read(st xmppcomp.Stanza) inbound {
 	}
 	switch st.Name {
 	case "message":
-		in.msg, in.bad = readMessage(st, in)
+		in.msg, in.line, in.bad = readMessage(st, in)
 	case "presence":
 		in.pres = readPresence(st)
 	case "iq":
@@ -119,34 +127,36 @@ func (m wireMessage) body() string {
 	return ""
 }
 
-// readMessage reads a message: one with text for a buddy is outgoing; one
-// the gateway refuses comes back with its error; the rest (errors,
-// headlines, chat states alone) is neither and is dropped.
-func readMessage(st xmppcomp.Stanza, in inbound) (*outgoing, error) {
+// readMessage reads a message: one with text for a buddy is outgoing, one
+// with text for the domain a command line; one the gateway refuses comes
+// back with its error; the rest (errors, headlines, chat states alone) is
+// neither and is dropped.
+func readMessage(st xmppcomp.Stanza, in inbound) (*outgoing, *chatLine, error) {
 	switch {
 	case st.Type == "error" || st.Type == "headline":
-		return nil, nil
+		return nil, nil, nil
 	case in.bad != nil:
-		return nil, in.bad
-	case in.domain:
-		return nil, errNoMessagesToDomain
+		return nil, nil, in.bad
 	case st.Type == "groupchat":
-		return nil, errNoGroupChat
+		return nil, nil, errNoGroupChat
 	}
 	var m wireMessage
 	if err := st.Decode(&m); err != nil {
-		return nil, errMalformed
+		return nil, nil, errMalformed
 	}
 	text := m.body()
 	if text == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	typ := st.Type
 	if typ == "" {
 		typ = "normal"
 	}
+	if in.domain {
+		return nil, &chatLine{text: text, typ: typ}, nil
+	}
 	// XEP-0184 §5: no receipt without an id to name.
-	return &outgoing{to: in.uin, text: text, id: st.ID, typ: typ, wantsReceipt: bool(m.Request) && st.ID != ""}, nil
+	return &outgoing{to: in.uin, text: text, id: st.ID, typ: typ, wantsReceipt: bool(m.Request) && st.ID != ""}, nil, nil
 }
 
 // wirePresence is what the gateway reads of a presence.

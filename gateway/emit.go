@@ -228,6 +228,14 @@ func (e *emitter) replyError(ctx context.Context, st xmppcomp.Stanza, se stanza.
 	return nil
 }
 
+// iqError answers an iq with a stanza error that carries an XEP-0050
+// condition (bad-sessionid, …) beside the stanza one.
+func (e *emitter) iqError(ctx context.Context, st xmppcomp.Stanza, se stanza.Error, app string) error {
+	out := commandErrorXML{Type: string(se.Type), Cond: xmlName{XMLName: xml.Name{Space: stanza.NSError, Local: string(se.Condition)}},
+		Text: se.Text[""], App: xmlName{XMLName: xml.Name{Space: nsCommands, Local: app}}}
+	return e.send(ctx, iq{From: st.To.String(), To: st.From.String(), ID: st.ID, Type: "error", Payload: out})
+}
+
 // ---- the stanzas' shapes ----
 
 // The structs below are written by encoding/xml in no namespace: xmppcomp
@@ -288,6 +296,19 @@ type iq struct {
 	Type    string   `xml:"type,attr"`
 	Payload any      `xml:",omitempty"`
 }
+
+// commandErrorXML is an <error/> with an application condition, which
+// mellium's stanza.Error cannot carry.
+type commandErrorXML struct {
+	XMLName xml.Name `xml:"error"`
+	Type    string   `xml:"type,attr"`
+	Cond    xmlName
+	Text    string `xml:"urn:ietf:params:xml:ns:xmpp-stanzas text,omitempty"`
+	App     xmlName
+}
+
+// xmlName is an empty element named by its value.
+type xmlName struct{ XMLName xml.Name }
 
 // receiptReceived is XEP-0184's <received/>; mellium's receipts package
 // only has the request.

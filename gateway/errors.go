@@ -16,7 +16,8 @@ import (
 type userError struct {
 	cond stanza.Condition
 	text string
-	err  error // the cause, for logs; may be nil
+	err  error  // the cause, for logs; may be nil
+	app  string // an XEP-0050 condition beside cond (bad-sessionid, …), or ""
 }
 
 func (e *userError) Error() string {
@@ -36,14 +37,32 @@ func badRequest(format string, args ...any) *userError {
 	return newUserError(stanza.BadRequest, format, args...)
 }
 
+// newCommandError is a refusal of an ad-hoc command with its XEP-0050
+// condition (section 4.6), which clients show beside cond.
+func newCommandError(cond stanza.Condition, app, format string, args ...any) *userError {
+	e := newUserError(cond, format, args...)
+	e.app = app
+	return e
+}
+
+// appCondition is the XEP-0050 condition of err, or "".
+func appCondition(err error) string {
+	var ue *userError
+	if errors.As(err, &ue) {
+		return ue.app
+	}
+	return ""
+}
+
 // The gateway's own refusals.
 var (
 	errRegistrationRequired = newUserError(stanza.RegistrationRequired, "Register your QQ number with this gateway first.")
 	errNotRegistered        = newUserError(stanza.RegistrationRequired, "You are not registered with this gateway.")
-	errNoMessagesToDomain   = newUserError(stanza.ServiceUnavailable, "The gateway takes no messages; write to 12345@<this gateway> to reach QQ number 12345.")
 	errNoGroupChat          = newUserError(stanza.FeatureNotImplemented, "QQ has no group chat here.")
 	errMalformed            = badRequest("The stanza is not well-formed.")
 	errNoPayload            = badRequest("The request has no payload.")
+	errBadSessionID         = newCommandError(stanza.BadRequest, "bad-sessionid", "No such command session: it ended, or it was never begun.")
+	errSessionExpired       = newCommandError(stanza.NotAllowed, "session-expired", "The command waited too long for an answer and ended; run it again.")
 )
 
 // errNotAContact answers a stanza to a JID whose localpart is no QQ number.

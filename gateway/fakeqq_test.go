@@ -51,6 +51,13 @@ func (f *fakeQQ) failNext(cmd string, errs ...error) {
 	f.fail[cmd] = append(f.fail[cmd], errs...)
 }
 
+// setPassword changes the account's password, as on another QQ client.
+func (f *fakeQQ) setPassword(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.password = p
+}
+
 func (f *fakeQQ) count(cmd string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -205,9 +212,7 @@ func TestRefusedLoginIsToldOnceAndNotRetried(t *testing.T) {
 	qq := newFakeQQ("secret")
 	h := newFakeHarness(t, qq)
 	h.register("10001", "secret")
-	qq.mu.Lock()
-	qq.password = "changed elsewhere"
-	qq.mu.Unlock()
+	qq.setPassword("changed elsewhere")
 	h.goOnline("")
 	st := h.waitFor("presence error from the domain", presenceMatch(testDomain, "error"))
 	if cond, _, text := stanzaErr(t, st); cond != "not-authorized" || text != wantStoredRefused {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
@@ -29,6 +30,10 @@ type Gateway struct {
 	iqs    iqRoutes
 	vcards profileCache
 	privs  privileges // what each user server lets the gateway do (XEP-0356)
+
+	commands []*command                      // command.go
+	admins   atomic.Pointer[map[string]bool] // bare JIDs; SetAdmins
+	started  time.Time
 
 	running atomic.Bool
 	epoch   atomic.Uint64 // component connections so far
@@ -58,7 +63,10 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		sessions: make(map[string]*session),
 		emit:     &emitter{dom: dom.String(), domJID: dom, caps: newEntityCaps(cfg.Name), m: cfg.Metrics},
 		iqs:      newIQRoutes(),
+		commands: commandList(),
+		started:  cfg.Clock.Now(),
 	}
+	g.SetAdmins(cfg.Admins)
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
 	cfg.Metrics.attach(g)
@@ -133,7 +141,7 @@ func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
 		s = newSession(g, bare)
 		g.sessions[key] = s
 	}
-	g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s) })
+	g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
 	g.mu.Unlock()
 }
 
@@ -141,7 +149,7 @@ func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
 func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) {
 	g.mu.Lock()
 	if g.sessions[s.key] == s {
-		g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s) })
+		g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
 	}
 	g.mu.Unlock()
 }
@@ -169,11 +177,11 @@ func (g *Gateway) snapshot() []*session {
 }
 
 // maybeDrop forgets s if it holds nothing worth keeping: an unregistered
-// JID with no available resource and no work pending. So any JID may talk
-// to the gateway without leaving a session behind. Called from s's own
-// work item.
+// JID with no available resource, no command waiting for answers and no
+// work pending. So any JID may talk to the gateway without leaving a
+// session behind. Called from s's own work item.
 func (g *Gateway) maybeDrop(s *session) {
-	if s.reg != nil || s.res.any() || s.link.state != stateOffline || s.link.qq != nil {
+	if s.reg != nil || s.res.any() || s.link.state != stateOffline || s.link.qq != nil || s.runs.any() {
 		return
 	}
 	g.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"mellium.im/xmpp/commands"
 	"mellium.im/xmpp/crypto"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/disco/info"
@@ -26,6 +27,7 @@ const (
 	nsGateway    = "jabber:iq:gateway"
 	nsVersion    = "jabber:iq:version"
 	nsVCard      = "vcard-temp"
+	nsCommands   = commands.NS
 )
 
 // iqRoute is what an iq request is routed by, as mellium's mux does: its
@@ -53,6 +55,8 @@ func newIQRoutes() iqRoutes {
 			return s.vcardOf(ctx, in.uin)
 		}
 	}
+	r[iqRoute{"get", name(nsDiscoItems, "query"), false}] = (*session).discoItems
+	r[iqRoute{"set", name(nsCommands, "command"), false}] = (*session).commandIQ
 	r[iqRoute{"get", name(nsRegister, "query"), false}] = (*session).registerForm
 	r[iqRoute{"set", name(nsRegister, "query"), false}] = (*session).registerSet
 	r[iqRoute{"get", name(nsGateway, "query"), false}] = gatewayPrompt
@@ -81,26 +85,29 @@ func (s *session) handleIQ(ctx context.Context, in inbound) error {
 		return err
 	}
 	s.e.result(ctx, in.st, payload)
+	s.afterReply(ctx)
+	return nil
+}
+
+// afterReply runs what a handler left for after its answer went out.
+func (s *session) afterReply(ctx context.Context) {
 	if then := s.afterResult; then != nil {
 		s.afterResult = nil
 		then(ctx)
 	}
-	return nil
 }
 
 // ---- disco ----
 
 // discoInfo answers disco#info of the domain (a gateway) or a buddy (a
 // contact that confirms messages that ask for a receipt), with no node or
-// the node of the entity capabilities their presence carries.
+// the node of the entity capabilities their presence carries; on the
+// domain, also the command nodes (XEP-0050).
 func (s *session) discoInfo(_ context.Context, in inbound) (any, error) {
-	var q struct {
-		Query struct {
-			Node string `xml:"node,attr"`
-		} `xml:"http://jabber.org/protocol/disco#info query"`
+	node := queryNode(in)
+	if i, ok := s.commandNodeInfo(node); ok && in.domain {
+		return i, nil
 	}
-	_ = xml.Unmarshal(in.st.Raw, &q)
-	node := q.Query.Node
 	caps := s.e.caps.contact
 	if in.domain {
 		caps = s.e.caps.gateway
@@ -118,6 +125,17 @@ func (s *session) discoInfo(_ context.Context, in inbound) (any, error) {
 	return withNode(i, node), nil
 }
 
+// queryNode is the node attribute of an iq's payload.
+func queryNode(in inbound) string {
+	var q struct {
+		Query struct {
+			Node string `xml:"node,attr"`
+		} `xml:",any"`
+	}
+	_ = xml.Unmarshal(in.st.Raw, &q)
+	return q.Query.Node
+}
+
 func withNode(i disco.Info, node string) disco.Info {
 	i.Node = node
 	return i
@@ -126,7 +144,7 @@ func withNode(i disco.Info, node string) disco.Info {
 // gatewayInfo is what the domain is: a QQ gateway.
 func gatewayInfo(name string) disco.Info {
 	return discoAnswer(info.Identity{Category: "gateway", Type: "qq", Name: name},
-		nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard)
+		nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard, nsCommands)
 }
 
 // contactInfo is what every buddy JID is: a QQ user's client.

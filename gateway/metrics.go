@@ -1,8 +1,10 @@
 package gateway
 
 // Prometheus metrics. The gateway calls plain methods of *Metrics at the
-// few places where something worth counting happens; a nil *Metrics (the
-// default) makes each a no-op. What only the store or the sessions know
+// few places where something worth counting happens; without
+// Config.Metrics it keeps metrics of its own, registered nowhere, which the
+// admins' stats command reads (totals). A nil *Metrics makes each method a
+// no-op. What only the store or the sessions know
 // (users, queue depth, sessions online) is asked for at scrape time.
 
 import (
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
@@ -203,6 +206,60 @@ func isMessage(it store.Item) bool {
 		return qqproto.UIN(it.Peer) == qqproto.SystemUIN
 	}
 	return true
+}
+
+// totals are the counts the admins' stats command shows, read from the
+// metrics themselves so that both always agree.
+type totals struct {
+	toQQ, toXMPP             uint64 // messages relayed
+	failedToQQ, failedToXMPP uint64 // messages that did not get through
+	qqRequests, qqErrors     uint64 // QQ requests, and those whose result was not ok
+}
+
+// totals sums the counters over their labels.
+func (m *Metrics) totals() totals {
+	var t totals
+	sumCounter(m.relayed, func(l map[string]string, v uint64) {
+		if l["direction"] == labelToQQ {
+			t.toQQ += v
+		} else {
+			t.toXMPP += v
+		}
+	})
+	sumCounter(m.failed, func(l map[string]string, v uint64) {
+		if l["direction"] == labelToQQ {
+			t.failedToQQ += v
+		} else {
+			t.failedToXMPP += v
+		}
+	})
+	sumCounter(m.qqRequests, func(l map[string]string, v uint64) {
+		t.qqRequests += v
+		if l["result"] != "ok" {
+			t.qqErrors += v
+		}
+	})
+	return t
+}
+
+// sumCounter calls add with the labels and value of each counter c has.
+func sumCounter(c prometheus.Collector, add func(labels map[string]string, v uint64)) {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		l := make(map[string]string, len(d.Label))
+		for _, p := range d.Label {
+			l[p.GetName()] = p.GetValue()
+		}
+		add(l, uint64(d.Counter.GetValue()))
+	}
 }
 
 // ---- asked at scrape time ----

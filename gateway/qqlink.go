@@ -47,6 +47,7 @@ type qqLink struct {
 	statusErr bool           // the last Change_Stat failed; try again
 
 	lastActive time.Time // last message either way
+	lastPoll   time.Time // last GetMsgEx that QQ answered
 	nextMsg    time.Time // next GetMsgEx
 	nextStat   time.Time // next Query_Stat
 
@@ -214,18 +215,20 @@ func (s *session) update(ctx context.Context) {
 	}
 }
 
-// login logs in to QQ with the stored password.
-func (s *session) login(ctx context.Context) {
+// login logs in to QQ with the stored password. A failure is handled
+// (told, retried) here; it is returned for a caller that reports it too.
+func (s *session) login(ctx context.Context) error {
 	if s.reg == nil {
-		return
+		return errNotRegistered
 	}
 	s.log.Debug("gateway: logging in to QQ")
 	res, err := s.link.client(s.uin()).Login(ctx, s.reg.PasswordMD5)
 	if err != nil {
 		s.loginFailed(ctx, err)
-		return
+		return err
 	}
 	s.loggedIn(ctx, res)
+	return nil
 }
 
 // loggedIn takes a successful Login: the session is online, the domain JID
@@ -374,6 +377,7 @@ func (s *session) pollMessages(ctx context.Context) {
 		return
 	}
 	s.link.failingSince = time.Time{}
+	s.link.lastPoll = s.g.clock.Now()
 	s.deliverQQ(ctx, msgs) // even none: it retries what waits in the queue
 }
 

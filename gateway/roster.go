@@ -20,22 +20,24 @@ import (
 // unsubscribe, unsubscribed and unavailable. So a later import sends only
 // what changed. Nicknames of offline buddies come from the store, or from
 // GetInfo (at most Config.ProfileFetches per import).
-func (s *session) importRoster(ctx context.Context) {
+// It returns what it did, for the sync command; importDue stays set if it
+// could not finish.
+func (s *session) importRoster(ctx context.Context) importCounts {
 	s.importDue = true // until this import completes
 	uins, err := s.link.qq.Buddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return
+		return importCounts{}
 	}
 	online, err := s.link.qq.OnlineBuddies(ctx)
 	if err != nil {
 		s.qqFailed(ctx, err)
-		return
+		return importCounts{}
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
 	if err != nil {
 		s.log.WithError(err).Error("gateway: cannot read contacts; buddy list import postponed")
-		return
+		return importCounts{}
 	}
 	im := rosterImport{known: map[qqproto.UIN]store.Contact{}, online: map[qqproto.UIN]qqproto.Buddy{},
 		listed: map[qqproto.UIN]bool{}, fetches: s.g.cfg.ProfileFetches}
@@ -55,7 +57,7 @@ func (s *session) importRoster(ctx context.Context) {
 		}
 		im.listed[u] = true
 		if !s.importBuddy(ctx, u, &im) {
-			return
+			return importCounts{}
 		}
 	}
 	s.checkMutual(ctx, &im)
@@ -71,6 +73,14 @@ func (s *session) importRoster(ctx context.Context) {
 	s.applyOnline(ctx, online)
 	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked,
 		"roster_items_set": im.pushed, "stale_items_removed": stale}).Info("gateway: buddy list imported")
+	return importCounts{listed: len(im.listed), asked: im.asked, pushed: im.pushed}
+}
+
+// importCounts are what one importRoster did.
+type importCounts struct {
+	listed int // buddies QQ lists
+	asked  int // new buddies the user was asked to take
+	pushed int // roster items the gateway set
 }
 
 // rosterImport is the state of one importRoster.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
@@ -36,7 +37,10 @@ type session struct {
 	shown     bool                   // the domain JID was last sent as available
 	drained   bool                   // every QQ → XMPP item in the store was delivered
 	importDue bool                   // the buddy list could not be imported yet
+	runs      commandRuns            // commands waiting for the user's answers
 	roster    rosterCopy             // the transport's items in the user's roster, where the gateway writes it
+
+	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
 
 // buddy is one QQ contact as the session knows it.
@@ -59,7 +63,7 @@ func newSession(g *Gateway, bare jid.JID) *session {
 		buddies: make(map[qqproto.UIN]*buddy),
 	}
 	s.link.init(&g.cfg)
-	s.task = newTask(s.poll)
+	s.task = newTask(func(ctx context.Context) { s.poll(ctx); s.publish() })
 	return s
 }
 
@@ -80,6 +84,8 @@ func (s *session) serve(ctx context.Context, in inbound) {
 		switch {
 		case in.msg != nil:
 			err = s.sendOutgoing(ctx, in)
+		case in.line != nil:
+			err = s.handleLine(ctx, in)
 		case in.pres != nil:
 			err = s.handlePresence(ctx, in)
 		case in.iq.Local != "":
@@ -95,9 +101,22 @@ func (s *session) serve(ctx context.Context, in inbound) {
 	if ctx.Err() == nil || errors.As(err, new(*userError)) {
 		s.log.WithError(err).WithField("stanza", in.st.Name).Debug("gateway: answering with an error")
 	}
-	if err := s.e.replyError(ctx, in.st, stanzaError(err, purposeOf(in))); err != nil {
+	if err := s.answerError(ctx, in, err); err != nil {
 		s.log.WithError(err).Debug("gateway: error reply not sent")
 	}
+}
+
+// answerError tells the user err: as a stanza error, or, answering a chat
+// command line, as a chat message, which every client shows.
+func (s *session) answerError(ctx context.Context, in inbound, err error) error {
+	se := stanzaError(err, purposeOf(in))
+	switch {
+	case in.line != nil:
+		return s.e.message(ctx, in.st.From.String(), qqMessage{typ: in.line.typ, text: "⚠ " + se.Text[""]})
+	case appCondition(err) != "":
+		return s.e.iqError(ctx, in.st, se, appCondition(err))
+	}
+	return s.e.replyError(ctx, in.st, se)
 }
 
 // purposeOf says how an error of in is to be read.

@@ -205,18 +205,12 @@ func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 	if uin == 0 {
 		return TransportVCard(s.e.dom), nil
 	}
-	cache := &s.g.vcards
-	p, ok := cache.get(uin, s.g.clock.Now())
+	p, ok := s.g.vcards.get(uin, s.g.clock.Now())
 	if !ok && s.online() {
-		err := s.withRelogin(ctx, func(qq QQ) (err error) {
-			p, err = qq.Profile(ctx, uin)
-			return err
-		})
-		if err != nil {
-			s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: GetInfo failed")
+		var err error
+		if p, err = s.profile(ctx, uin); err != nil {
 			return nil, err
 		}
-		cache.put(uin, p, s.g.clock.Now())
 		ok = true
 	}
 	if !ok {
@@ -234,4 +228,24 @@ func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 		s.log.WithError(err).Warn("gateway: no avatar")
 	}
 	return BuddyVCard(p, photo), nil
+}
+
+// profile is uin's QQ profile: from the cache, else GetInfo (cached for
+// profileCacheTTL). The session must be logged in.
+func (s *session) profile(ctx context.Context, uin qqproto.UIN) (qqproto.Profile, error) {
+	cache := &s.g.vcards
+	if p, ok := cache.get(uin, s.g.clock.Now()); ok {
+		return p, nil
+	}
+	var p qqproto.Profile
+	err := s.withRelogin(ctx, func(qq QQ) (err error) {
+		p, err = qq.Profile(ctx, uin)
+		return err
+	})
+	if err != nil {
+		s.log.WithError(err).WithField("buddy", int64(uin)).Warn("gateway: GetInfo failed")
+		return p, err
+	}
+	cache.put(uin, p, s.g.clock.Now())
+	return p, nil
 }

@@ -193,7 +193,8 @@ cat <<EOF
 
   Then, in the client:
     1. Open service discovery on "$HOST" and register with "$TRANSPORT" (or add the contact
-       "$TRANSPORT" and choose Register / Execute command), and enter
+       "$TRANSPORT" and choose Register / Execute command; clients with neither, such as
+       Conversations or Dino: chat with "$TRANSPORT" and send "register"), and enter
          QQ number $QQ_NUMBER, password $QQ_PASSWORD   (any other password is rejected)
     2. Accept the subscription requests: your QQ buddies appear as 10002@$TRANSPORT … with nicknames.
     3. Write to 回声机器人 (10010@$TRANSPORT): the echo bot answers with your text.

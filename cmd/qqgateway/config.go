@@ -35,6 +35,8 @@ type fileConfig struct {
 	Gateway struct {
 		Name            label    `toml:"name" default:"QQ" want:"the name shown in service discovery, e.g. \"QQ\""`
 		ShutdownTimeout duration `toml:"shutdown_timeout" default:"5s"`
+		// The default is an empty list: no administrators.
+		Admins jidList `toml:"admins" default:"" want:"a list of bare JIDs, e.g. [\"admin@example.org\"]"`
 	} `toml:"gateway"`
 	QQ struct {
 		Server          httpURL    `toml:"server" want:"the http:// or https:// URL of the QQ HTTP service, e.g. \"http://127.0.0.1:8000/\""`

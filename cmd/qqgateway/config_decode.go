@@ -69,12 +69,19 @@ func (k key) setDefault() bool {
 		return false
 	}
 	var v any = def
-	if k.v.Kind() == reflect.Int {
+	switch k.v.Kind() {
+	case reflect.Int:
 		n, err := strconv.ParseInt(def, 10, 64)
 		if err != nil {
 			panic(fmt.Sprintf("fileConfig: default of %s: %v", k, err))
 		}
 		v = n
+	case reflect.Slice: // a list: its items, separated by spaces
+		items := []any{}
+		for _, f := range strings.Fields(def) {
+			items = append(items, f)
+		}
+		v = items
 	}
 	if err := k.value().(toml.Unmarshaler).UnmarshalTOML(v); err != nil {
 		panic(fmt.Sprintf("fileConfig: default of %s: %v", k, err))

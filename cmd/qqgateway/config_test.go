@@ -151,6 +151,7 @@ secret = "s"
 [gateway]
 name = "QQ here"
 shutdown_timeout = "2s"
+admins = ["admin@example.org", "boss@example.org"]
 [qq]
 server = "https://qq.example.org/"
 client_code = "0123456789abcdef"
@@ -189,6 +190,9 @@ listen = "[::1]:9464"
 	}
 	if g.ProfileFetches != 0 {
 		t.Errorf("profile_fetches = 0 must mean none, got %d", g.ProfileFetches)
+	}
+	if !reflect.DeepEqual(g.Admins, []string{"admin@example.org", "boss@example.org"}) {
+		t.Errorf("admins %q", g.Admins)
 	}
 	if c.Component.Server != "xmpp.example.org:5347" || c.Log.Level != "debug" || c.Log.Format != "json" {
 		t.Errorf("%+v %+v", c.Component, c.Log)
@@ -294,6 +298,9 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"store in a missing directory", set(`path = "x.db"`, `path = "/nonexistent-qqgw/dir/x.db"`), 8, "store.path", `its directory /nonexistent-qqgw/dir is not writable`},
 		{"store is a directory", set(`path = "x.db"`, `path = "/"`), 8, "store.path", `which is a directory`},
 		{"store URI", set(`path = "x.db"`, `path = ":memory:"`), 8, "store.path", `an SQLite URI`},
+		{"admins not a list", minimal + "[gateway]\nadmins = \"admin@example.org\"\n", 10, "gateway.admins", `want a list of bare JIDs, e.g. ["admin@example.org"]; got "admin@example.org"`},
+		{"admin not a user JID", minimal + "[gateway]\nadmins = [\"a@example.org\", \"example.org\"]\n", 10, "gateway.admins", `got "example.org" in the list`},
+		{"admin not a string", minimal + "[gateway]\nadmins = [1]\n", 10, "gateway.admins", `got the number 1 in the list`},
 	}
 	for _, c := range cases {
 		path := writeConfig(t, c.text)

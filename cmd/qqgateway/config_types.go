@@ -35,6 +35,7 @@ type (
 	choice     string        // one of the field's oneof tag
 	duration   time.Duration // positive, from a string such as "5s"
 	whole      int           // from the field's min tag to its max tag
+	jidList    []string      // bare JIDs of users; nil when empty
 )
 
 func (s *label) UnmarshalTOML(v any) error    { return setText(s, v, nil) }
@@ -91,6 +92,27 @@ func setText[T ~string](dst *T, v any, check func(string) error) error {
 		}
 	}
 	*dst = T(s)
+	return nil
+}
+
+func (l *jidList) UnmarshalTOML(v any) error {
+	items, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("got %s", describe(v))
+	}
+	var out jidList
+	for _, it := range items {
+		s, ok := it.(string)
+		if !ok {
+			return fmt.Errorf("got %s in the list", describe(it))
+		}
+		j, err := jid.Parse(s)
+		if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
+			return fmt.Errorf("got %q in the list", s)
+		}
+		out = append(out, s)
+	}
+	*l = out
 	return nil
 }
 

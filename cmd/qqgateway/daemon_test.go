@@ -387,7 +387,7 @@ func TestSIGHUPReloadsLogLevel(t *testing.T) {
 	c.SendXML(t, ctx, `<presence><show>away</show></presence>`)
 	c.SendXML(t, ctx, `<message to=%q type="chat"><body>quiet now</body></message>`, bob)
 	waitFor(t, "the message in QQ", func() bool { return inboxHas(s.sim.Inbox(20001), "quiet now") })
-	quietTo := s.reload(t, p, `level = "loud"`, `"msg":"qqgateway: SIGHUP: the configuration has errors; nothing reloaded, the log level stays"`)
+	quietTo := s.reload(t, p, `level = "loud"`, `"msg":"qqgateway: SIGHUP: the configuration has errors; nothing reloaded, the log level and the admins stay"`)
 	for _, line := range strings.Split(strings.TrimSpace(p.out.String()[quietFrom:quietTo]), "\n") {
 		if strings.Contains(line, `"level":"debug"`) || strings.Contains(line, `"level":"info"`) {
 			t.Errorf("logged at level warn: %s", line)
@@ -420,17 +420,25 @@ func TestSIGHUPReloadsLogLevel(t *testing.T) {
 // returns where the log ends after that line.
 func (s *stack) reload(t *testing.T, p *process, line, want string) int {
 	t.Helper()
+	return s.reloadEdited(t, p, func(text string) string {
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "level = ") {
+				lines[i] = line
+			}
+		}
+		return strings.Join(lines, "\n")
+	}, want)
+}
+
+// reloadEdited is reload with the configuration changed by edit.
+func (s *stack) reloadEdited(t *testing.T, p *process, edit func(string) string, want string) int {
+	t.Helper()
 	text, err := os.ReadFile(s.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(text), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "level = ") {
-			lines[i] = line
-		}
-	}
-	if err := os.WriteFile(s.config, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+	if err := os.WriteFile(s.config, []byte(edit(string(text))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	from := len(p.out.String())
@@ -439,6 +447,58 @@ func (s *stack) reload(t *testing.T, p *process, line, want string) int {
 	out := p.out.String()
 	i := from + strings.Index(out[from:], want)
 	return i + strings.Index(out[i:], "\n") + 1
+}
+
+// SIGHUP applies the file's new [gateway] admins: the user may run the
+// stats command once listed and no longer once taken off the list; a file
+// with errors leaves the list as it was.
+func TestSIGHUPReloadsAdmins(t *testing.T) {
+	s := newStack(t, dSecret)
+	ctx := testCtx(t)
+	p, c := s.online(t, ctx)
+	admins := func(list string) func(string) string {
+		return func(text string) string {
+			if i := strings.Index(text, "[gateway]\n"); i >= 0 {
+				text = text[:i] // the section is the file's last
+			}
+			return text + "[gateway]\nadmins = " + list + "\n"
+		}
+	}
+	refused := "Only the gateway's administrators may run this command."
+	if got := s.say(t, ctx, c, "stats"); !strings.Contains(got, refused) {
+		t.Fatalf("stats before the reload: %q, want %q", got, refused)
+	}
+	s.reloadEdited(t, p, admins(fmt.Sprintf("[%q]", s.bare())), `"admins":1`)
+	if got := s.say(t, ctx, c, "stats"); !strings.Contains(got, "Gateway statistics") || !strings.Contains(got, "Logged in to QQ: 1") {
+		t.Fatalf("stats once an admin: %q", got)
+	}
+	s.reloadEdited(t, p, admins(`"not a list"`), `"msg":"qqgateway: SIGHUP: the configuration has errors`)
+	if got := s.say(t, ctx, c, "stats"); !strings.Contains(got, "Gateway statistics") {
+		t.Errorf("stats after a bad file: %q; want the admins kept", got)
+	}
+	s.reloadEdited(t, p, admins("[]"), `"admins":0`)
+	if got := s.say(t, ctx, c, "stats"); !strings.Contains(got, refused) {
+		t.Errorf("stats once off the list: %q, want %q", got, refused)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 8*time.Second); code != exitOK {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// say sends line to the transport in a chat and returns the body of its
+// answer.
+func (s *stack) say(t *testing.T, ctx context.Context, c *xmpptest.Client, line string) string {
+	t.Helper()
+	c.SendXML(t, ctx, `<message to=%q type="chat"><body>%s</body></message>`, dTransport, line)
+	st := c.Expect(t, ctx, "the transport's answer to "+line, xmpptest.MessageFrom(dTransport))
+	var m struct {
+		Body string `xml:"body"`
+	}
+	if err := st.Decode(&m); err != nil {
+		t.Fatalf("answer to %s: %s: %v", line, st, err)
+	}
+	return m.Body
 }
 
 // tail is the log from an offset on.

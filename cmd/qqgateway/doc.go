@@ -16,5 +16,5 @@
 // As a service (scripts/qqgateway.service, docs/operations.md) it speaks
 // systemd's notify protocol when NOTIFY_SOCKET is set: READY=1 once
 // connected, WATCHDOG=1 while connected with a writable database, STATUS=,
-// STOPPING=1. SIGHUP re-reads the file's [log] level.
+// STOPPING=1. SIGHUP re-reads the file's [log] level and [gateway] admins.
 package main

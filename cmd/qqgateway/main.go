@@ -337,6 +337,7 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		Domain:  string(c.Component.JID),
 		Name:    string(c.Gateway.Name),
 		Version: versionString(),
+		Admins:  c.Gateway.Admins, // nil: none
 		QQ: qqproto.Options{
 			Server:       string(c.QQ.Server),
 			ClientCode:   string(c.QQ.ClientCode),
