@@ -82,7 +82,7 @@ func (s *session) resourcePresence(ctx context.Context, in inbound) error {
 // been shown everything directly (a login, or catchUp); an answer would
 // show it all a second time.
 func (s *session) answerProbe(ctx context.Context, in inbound) {
-	if in.st.From.Bare().Equal(s.jid) && s.res.named() {
+	if in.st.From.Bare().Equal(s.jid) && s.res.caughtUp(in.st.From.Resourcepart(), s.g.epoch.Load()) {
 		return
 	}
 	to := in.st.From.String()

@@ -290,6 +290,10 @@ func (s *session) tellUser(ctx context.Context, err error) {
 // logout ends the QQ session: the user's last resource went away.
 func (s *session) logout(ctx context.Context) {
 	s.hideAll(ctx, "")
+	// No resource is left to have seen anything: a send of hideAll that
+	// failed (the XMPP server going down) must not make the next login
+	// think the user still sees the transport available.
+	s.forgetShown()
 	s.link.logout(ctx, s.log)
 	s.g.sched.cancel(s.task)
 	s.log.Info("gateway: logged out of QQ")

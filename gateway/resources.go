@@ -98,14 +98,24 @@ func (rs *resources) addresses(bare string) []string {
 	return out
 }
 
-// named reports whether a resource is known by name.
-func (rs *resources) named() bool {
-	for name := range rs.m {
+// caughtUp reports whether the resource named res (for "", every named
+// one) has been heard from since the component connected in epoch, and so
+// was shown everything the session shows.
+func (rs *resources) caughtUp(res string, epoch uint64) bool {
+	if res != "" {
+		r, ok := rs.m[res]
+		return ok && r.epoch == epoch
+	}
+	named := false
+	for name, r := range rs.m {
 		if name != "" {
-			return true
+			if r.epoch != epoch {
+				return false
+			}
+			named = true
 		}
 	}
-	return false
+	return named
 }
 
 // forget drops a resource; it reports whether it was known.

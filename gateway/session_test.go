@@ -592,3 +592,22 @@ func sessionCount(g *Gateway) int {
 	defer g.mu.Unlock()
 	return len(g.sessions)
 }
+
+// When the XMPP server goes down with the user, the unavailable presences
+// of the logout cannot be sent; the next login must still show the
+// transport and the buddies available, not take them for already shown.
+func TestLoginAfterALogoutThatCouldNotBeSentShowsEverything(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.waitFor("Bob available", presenceMatch(buddyAddr(20001), ""))
+	h.quiesce()
+	h.out.down.Store(true) // the server goes away, and the user with it
+	h.presence(aliceFull, testDomain, "unavailable", "")
+	h.eventually("logout", func() bool { return !h.sim.Session(10001).LoggedIn })
+	h.quiesce()
+	h.out.down.Store(false)
+	h.skipAll()
+	h.goOnline("")
+	h.waitFor("the domain available again", presenceMatch(testDomain, ""))
+	h.waitFor("Bob available again", presenceMatch(buddyAddr(20001), ""))
+}

@@ -65,14 +65,19 @@ func (s *session) showDomain(ctx context.Context, available bool, status string)
 
 // catchUp shows a resource that just came online what the others already
 // see: the domain and every available buddy.
+//
+// What it sends comes from the session's state, not from what the other
+// resources were last sent: after an XMPP server restart, a send may have
+// failed while the new resource was not there yet.
 func (s *session) catchUp(ctx context.Context, res string) {
-	to := s.key + "/" + res
-	if s.shown {
-		s.e.domainPresence(ctx, to, true, "")
+	if !s.online() {
+		return
 	}
+	to := s.key + "/" + res
+	s.e.domainPresence(ctx, to, true, "")
 	for _, b := range s.sortedBuddies() {
-		if b.sent.available {
-			s.e.buddyPresence(ctx, b.uin, to, b.sent)
+		if sp := presenceFor(b); sp.available {
+			s.e.buddyPresence(ctx, b.uin, to, sp)
 		}
 	}
 }
@@ -85,6 +90,14 @@ func (s *session) hideAll(ctx context.Context, reason string) {
 		s.announce(ctx, b)
 	}
 	s.showDomain(ctx, false, reason)
+}
+
+// forgetShown records that the user sees nothing of the transport.
+func (s *session) forgetShown() {
+	s.shown = false
+	for _, b := range s.buddies {
+		b.sent = shownPresence{}
+	}
 }
 
 // reannounce re-sends, after a reconnect of the component, everything
