@@ -203,7 +203,9 @@ func (c *Component) dispatch(ctx context.Context, queue <-chan Stanza) {
 func (c *Component) handle(ctx context.Context, st Stanza) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.WithFields(logrus.Fields{"panic": r, "stanza": st.String(), "stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
+			// Not the stanza's text: it may hold a message or a password.
+			c.log.WithFields(logrus.Fields{"panic": r, "stanza": st.Name, "id": st.ID, "from": st.From.String(),
+				"stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
 		}
 	}()
 	c.h.HandleStanza(ctx, st)
