@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -254,4 +255,38 @@ func TestUnreachableQQBacksOffAndTellsOnce(t *testing.T) {
 	if got := h.sent(presenceMatch(testDomain, "error")); len(got) != 0 {
 		t.Errorf("the outage was told again: %v", got)
 	}
+}
+
+// A buddy list QQ cannot hand over (a server whose paging never ends, say)
+// is asked again after growing waits, not at every poll: each attempt may
+// cost the QQ server up to 200 pages.
+func TestFailingImportBacksOff(t *testing.T) {
+	qq := newFakeQQ("secret", qqproto.Buddy{UIN: 20001, Nick: "Bob", Status: qqproto.StatusOnline})
+	h := newFakeHarness(t, qq)
+	h.register("10001", "secret")
+	endless := fmt.Errorf("List: %w", qqproto.ErrMalformed)
+	errs := make([]error, 1000)
+	for i := range errs {
+		errs[i] = endless
+	}
+	qq.failNext("List", errs...)
+	h.goOnline("")
+	h.waitFor("the domain available", presenceMatch(testDomain, ""))
+	h.quiesce()
+	polls := qq.count("GetMsgEx")
+
+	h.advance(30 * h.cfg.PollIdle) // 6 s of idle polling; status interval 300 ms
+
+	if n := qq.count("GetMsgEx") - polls; n < 25 {
+		t.Fatalf("%d polls in 30 idle periods: the session stopped polling", n)
+	}
+	// Waits of 300 ms doubling: 0.3+0.6+1.2+2.4 s fit in 6 s, so the first
+	// attempt and at most 5 more.
+	if n := qq.count("List"); n > 6 {
+		t.Errorf("List asked %d times in 6 s while it kept failing, want at most 6", n)
+	}
+	qq.mu.Lock()
+	qq.fail["List"] = nil
+	qq.mu.Unlock()
+	h.waitFor("Bob's subscribe once List answers", presenceMatch(buddyAddr(20001), "subscribe"))
 }

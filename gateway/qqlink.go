@@ -334,7 +334,7 @@ func (s *session) poll(ctx context.Context) {
 		return
 	}
 	now := s.g.clock.Now()
-	if s.importDue {
+	if s.importDue && !now.Before(s.importAfter) {
 		s.importRoster(ctx)
 	}
 	// The next times are set before the requests, so that a re-login

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -26,12 +27,12 @@ func (s *session) importRoster(ctx context.Context) importCounts {
 	s.importDue = true // until this import completes
 	uins, err := s.link.qq.Buddies(ctx)
 	if err != nil {
-		s.qqFailed(ctx, err)
+		s.importFailed(ctx, err)
 		return importCounts{}
 	}
 	online, err := s.link.qq.OnlineBuddies(ctx)
 	if err != nil {
-		s.qqFailed(ctx, err)
+		s.importFailed(ctx, err)
 		return importCounts{}
 	}
 	contacts, err := s.g.st.Contacts(ctx, s.key)
@@ -69,7 +70,7 @@ func (s *session) importRoster(ctx context.Context) importCounts {
 	if s.roster.read && s.writable() {
 		stale = s.dropStale(ctx, im.listed, im.known)
 	}
-	s.importDue = false
+	s.importDue, s.importFailures = false, 0
 	s.applyOnline(ctx, online)
 	s.log.WithFields(logrus.Fields{"buddies": len(im.listed), "online": len(online), "new_contacts": im.asked,
 		"roster_items_set": im.pushed, "stale_items_removed": stale}).Info("gateway: buddy list imported")
@@ -81,6 +82,23 @@ type importCounts struct {
 	listed int // buddies QQ lists
 	asked  int // new buddies the user was asked to take
 	pushed int // roster items the gateway set
+}
+
+// maxImportWait caps the wait between attempts of a failing import.
+const maxImportWait = 10 * time.Minute
+
+// importFailed handles a failed List or Query_Stat of an import: the next
+// attempt waits a status interval, doubled per failure up to
+// maxImportWait, rather than the next poll. A server whose list never
+// ends (each attempt is up to 200 pages) is asked rarely, not for ever.
+func (s *session) importFailed(ctx context.Context, err error) {
+	s.importFailures++
+	wait := s.link.statInterval()
+	for i := 1; i < s.importFailures && wait < maxImportWait; i++ {
+		wait *= 2
+	}
+	s.importAfter = s.g.clock.Now().Add(min(wait, maxImportWait))
+	s.qqFailed(ctx, err)
 }
 
 // rosterImport is the state of one importRoster.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
@@ -37,8 +38,12 @@ type session struct {
 	shown     bool                   // the domain JID was last sent as available
 	drained   bool                   // every QQ → XMPP item in the store was delivered
 	importDue bool                   // the buddy list could not be imported yet
-	runs      commandRuns            // commands waiting for the user's answers
-	roster    rosterCopy             // the transport's items in the user's roster, where the gateway writes it
+	// importFailures counts imports failed in a row; the next is not
+	// tried before importAfter.
+	importFailures int
+	importAfter    time.Time
+	runs           commandRuns // commands waiting for the user's answers
+	roster         rosterCopy  // the transport's items in the user's roster, where the gateway writes it
 
 	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
