@@ -61,8 +61,11 @@ var (
 	errNoGroupChat          = newUserError(stanza.FeatureNotImplemented, "QQ has no group chat here.")
 	errMalformed            = badRequest("The stanza is not well-formed.")
 	errNoPayload            = badRequest("The request has no payload.")
-	errBadSessionID         = newCommandError(stanza.BadRequest, "bad-sessionid", "No such command session: it ended, or it was never begun.")
-	errSessionExpired       = newCommandError(stanza.NotAllowed, "session-expired", "The command waited too long for an answer and ended; run it again.")
+	// errStoreGone: the database file was deleted under the gateway, so a
+	// registration stored now would be gone after a restart.
+	errStoreGone      = newUserError(stanza.InternalServerError, "The gateway cannot keep registrations right now; try again later.")
+	errBadSessionID   = newCommandError(stanza.BadRequest, "bad-sessionid", "No such command session: it ended, or it was never begun.")
+	errSessionExpired = newCommandError(stanza.NotAllowed, "session-expired", "The command waited too long for an answer and ended; run it again.")
 )
 
 // errNotAContact answers a stanza to a JID whose localpart is no QQ number.

@@ -148,6 +148,10 @@ func (s *session) register(ctx context.Context, username, password string) error
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
+	if err := s.g.st.CheckFile(); err != nil {
+		s.log.WithError(err).Error("gateway: the database file is gone; registrations are refused until the gateway is restarted")
+		return errStoreGone
+	}
 	md5 := qqproto.PasswordMD5(password)
 	client := s.link.qq
 	if client == nil || s.link.uin != uin {

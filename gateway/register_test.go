@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"testing"
 
 	"qqxmpp/qqproto"
@@ -196,3 +197,16 @@ const (
 	wantFormRefused   = "QQ refused this QQ number or password (密码错误)."
 	wantStoredRefused = "QQ refused the stored password (密码错误); register again with the current one."
 )
+
+// A database file deleted under the running gateway refuses registrations
+// with an error, rather than "storing" them where a restart loses them.
+func TestRegistrationRefusedWhenTheDatabaseFileIsGone(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	if err := os.Remove(h.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	ans := h.iq("set", testDomain, registerForm("10001", "secret"))
+	if cond, typ, _ := stanzaErr(t, ans); ans.Type != "error" || cond != "internal-server-error" || typ != "wait" {
+		t.Errorf("registration into a deleted database: %s", ans)
+	}
+}

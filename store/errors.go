@@ -18,6 +18,9 @@ var (
 	// ErrNewerSchema: the database was written by a newer version of the
 	// program; it is left untouched. The concrete error is a *SchemaError.
 	ErrNewerSchema = errors.New("database schema is newer than this program")
+	// ErrFileGone: the database file was deleted or replaced since Open;
+	// what is written now goes to a file nobody will open again.
+	ErrFileGone = errors.New("database file deleted or replaced while open")
 )
 
 // ConflictError reports that UIN already belongs to another JID. The other

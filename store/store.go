@@ -26,6 +26,7 @@ var migrationFiles embed.FS
 type Store struct {
 	db   *sql.DB
 	path string
+	file os.FileInfo      // the file as opened, to notice it deleted or replaced
 	now  func() time.Time // replaced in tests for predictable timestamps
 }
 
@@ -130,7 +131,26 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if s.file, err = os.Stat(abs); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	return s, nil
+}
+
+// CheckFile reports, with an error matching ErrFileGone, a database file
+// deleted or replaced under the open store: SQLite goes on writing to the
+// unlinked file, so registrations would seem to succeed and be gone after
+// a restart.
+func (s *Store) CheckFile() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: %s: %w: %v", s.path, ErrFileGone, err)
+	case !os.SameFile(fi, s.file):
+		return fmt.Errorf("store: %s: %w: another file is there now", s.path, ErrFileGone)
+	}
+	return nil
 }
 
 // openBusyLimit bounds how long Open retries a database that is locked.
