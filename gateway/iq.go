@@ -55,6 +55,7 @@ func newIQRoutes() iqRoutes {
 			return s.vcardOf(ctx, in.uin)
 		}
 	}
+	r[iqRoute{"get", name(nsPubSub, "pubsub"), true}] = (*session).pubsubGet
 	r[iqRoute{"get", name(nsDiscoItems, "query"), false}] = (*session).discoItems
 	r[iqRoute{"set", name(nsCommands, "command"), false}] = (*session).commandIQ
 	r[iqRoute{"get", name(nsRegister, "query"), false}] = (*session).registerForm
@@ -147,10 +148,11 @@ func gatewayInfo(name string) disco.Info {
 		nsDiscoInfo, nsDiscoItems, nsGateway, nsRegister, nsVersion, ping.NS, nsVCard, nsCommands)
 }
 
-// contactInfo is what every buddy JID is: a QQ user's client.
+// contactInfo is what every buddy JID is: a QQ user's client, whose
+// profile and avatar can be read as PEP items (XEP-0292, XEP-0084).
 func contactInfo() disco.Info {
 	return discoAnswer(info.Identity{Category: "client", Type: "pc"},
-		nsDiscoInfo, ping.NS, nsVCard, receipts.NS)
+		nsDiscoInfo, ping.NS, nsVCard, receipts.NS, nsPubSub, nsPubSubRetrieve, nsVCard4)
 }
 
 // discoAnswer is a disco#info result with the features sorted.

@@ -99,12 +99,17 @@ func BuddyVCard(p qqproto.Profile, photo *Avatar) VCard {
 }
 
 // profileNote writes the profile values vcard-temp has no field for.
-func profileNote(p qqproto.Profile) string {
+func profileNote(p qqproto.Profile) string { return joinLines(profileLines(p, true)) }
+
+// profileLines are "label: value" lines for sex (if withSex), age and
+// school.
+func profileLines(p qqproto.Profile, withSex bool) []string {
 	var lines []string
-	switch p.Sex {
-	case qqproto.SexMale:
+	switch {
+	case !withSex:
+	case p.Sex == qqproto.SexMale:
 		lines = append(lines, "性别/Sex: 男/male")
-	case qqproto.SexFemale:
+	case p.Sex == qqproto.SexFemale:
 		lines = append(lines, "性别/Sex: 女/female")
 	}
 	if p.Age > 0 {
@@ -113,8 +118,10 @@ func profileNote(p qqproto.Profile) string {
 	if p.School != "" {
 		lines = append(lines, "毕业院校/School: "+p.School)
 	}
-	return strings.Join(lines, "\n")
+	return lines
 }
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }
 
 // TransportVCard is the vCard of the gateway's own domain JID.
 func TransportVCard(domain string) VCard {
@@ -199,35 +206,45 @@ func (c *profileCache) evictLocked(now time.Time) {
 }
 
 // vcardOf answers a vcard-temp get of the domain (uin 0) or of a buddy:
-// the buddy's GetInfo profile (cached for profileCacheTTL) with its
-// avatar; while the session is not logged in, what is known of the buddy.
+// the buddy's profile (see profileOrKnown) with its avatar.
 func (s *session) vcardOf(ctx context.Context, uin qqproto.UIN) (any, error) {
 	if uin == 0 {
 		return TransportVCard(s.e.dom), nil
 	}
-	p, ok := s.g.vcards.get(uin, s.g.clock.Now())
-	if !ok && s.online() {
-		var err error
-		if p, err = s.profile(ctx, uin); err != nil {
-			return nil, err
-		}
-		ok = true
+	p, err := s.profileOrKnown(ctx, uin)
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		// Not logged in: a card from what the session knows.
-		p = qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
-		if b := s.buddies[uin]; b != nil {
-			p.Nick, p.Face = b.nick, b.face
-		}
-		p.Nick = firstNonEmpty(p.Nick, uin.String())
+	return BuddyVCard(p, s.avatarOrNil(p.Face)), nil
+}
+
+// profileOrKnown is uin's GetInfo profile (cached for profileCacheTTL);
+// while the session is not logged in, what is known of the buddy.
+func (s *session) profileOrKnown(ctx context.Context, uin qqproto.UIN) (qqproto.Profile, error) {
+	if p, ok := s.g.vcards.get(uin, s.g.clock.Now()); ok {
+		return p, nil
 	}
-	var photo *Avatar
-	if av, err := s.e.avatars.ForFace(p.Face); err == nil {
-		photo = &av
-	} else {
+	if s.online() {
+		return s.profile(ctx, uin)
+	}
+	// Not logged in: a card from what the session knows.
+	p := qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
+	if b := s.buddies[uin]; b != nil {
+		p.Nick, p.Face = b.nick, b.face
+	}
+	p.Nick = firstNonEmpty(p.Nick, uin.String())
+	return p, nil
+}
+
+// avatarOrNil is the avatar of a face, or nil (logged) if it could not be
+// drawn: a card without a photo beats no card.
+func (s *session) avatarOrNil(face int) *Avatar {
+	av, err := s.e.avatars.ForFace(face)
+	if err != nil {
 		s.log.WithError(err).Warn("gateway: no avatar")
+		return nil
 	}
-	return BuddyVCard(p, photo), nil
+	return &av
 }
 
 // profile is uin's QQ profile: from the cache, else GetInfo (cached for

@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+
+	"mellium.im/xmpp/stanza"
+
+	"qqxmpp/qqproto"
+)
+
+// Namespaces of the profile and avatar a buddy JID serves as if it were a
+// PEP service (XEP-0163): vCard4 (XEP-0292) and User Avatar (XEP-0084).
+const (
+	nsPubSub          = "http://jabber.org/protocol/pubsub"
+	nsPubSubRetrieve  = nsPubSub + "#retrieve-items"
+	nsVCard4          = "urn:xmpp:vcard4"
+	nsVCard4Element   = "urn:ietf:params:xml:ns:vcard-4.0"
+	nsAvatarMetadata  = "urn:xmpp:avatar:metadata"
+	nsAvatarData      = "urn:xmpp:avatar:data"
+	vcard4CurrentItem = "current" // the item id XEP-0292 publishes under
+)
+
+// pubsubQuery is a pubsub get as clients send it: the items of a node,
+// optionally only some ids.
+type pubsubQuery struct {
+	Items *struct {
+		Node string `xml:"node,attr"`
+		Item []struct {
+			ID string `xml:"id,attr"`
+		} `xml:"item"`
+	} `xml:"http://jabber.org/protocol/pubsub pubsub>items"`
+}
+
+// pubsubResult is the answer to an items request.
+type pubsubResult struct {
+	XMLName xml.Name `xml:"http://jabber.org/protocol/pubsub pubsub"`
+	Items   struct {
+		Node string       `xml:"node,attr"`
+		Item []pubsubItem `xml:"item"`
+	} `xml:"items"`
+}
+
+type pubsubItem struct {
+	ID      string `xml:"id,attr"`
+	Payload any
+}
+
+// pubsubGet answers the items of a buddy's vCard4 and avatar nodes. There
+// is one item per node, made from what vcard-temp serves: the profile
+// cached by vcardOf's fetch, the avatar drawn from the buddy's face.
+func (s *session) pubsubGet(ctx context.Context, in inbound) (any, error) {
+	var q pubsubQuery
+	if err := xml.Unmarshal(in.st.Raw, &q); err != nil {
+		return nil, errMalformed
+	}
+	if q.Items == nil {
+		return nil, newUserError(stanza.FeatureNotImplemented, "QQ contacts only answer requests for items.")
+	}
+	node := q.Items.Node
+	var item pubsubItem
+	switch node {
+	case nsVCard4:
+		p, err := s.profileOrKnown(ctx, in.uin)
+		if err != nil {
+			return nil, err
+		}
+		item = pubsubItem{ID: vcard4CurrentItem, Payload: BuddyVCard4(p, s.avatarOrNil(p.Face))}
+	case nsAvatarMetadata, nsAvatarData:
+		av, err := s.buddyAvatar(ctx, in.uin)
+		if err != nil {
+			return nil, err
+		}
+		item = avatarItem(node, av)
+	default:
+		return nil, newUserError(stanza.ItemNotFound, "QQ contacts have no node %q.", node)
+	}
+	if !wantsItem(q, item.ID) {
+		return nil, newUserError(stanza.ItemNotFound, "No such item in node %q.", node)
+	}
+	var r pubsubResult
+	r.Items.Node = node
+	r.Items.Item = []pubsubItem{item}
+	return r, nil
+}
+
+// wantsItem tells whether the query asked for all items or for id.
+func wantsItem(q pubsubQuery, id string) bool {
+	if len(q.Items.Item) == 0 {
+		return true
+	}
+	for _, it := range q.Items.Item {
+		if it.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// buddyAvatar is the avatar a buddy's presence advertises: drawn from the
+// face its list entry has, else from its profile's.
+func (s *session) buddyAvatar(ctx context.Context, uin qqproto.UIN) (Avatar, error) {
+	face := 0
+	if b := s.buddies[uin]; b != nil {
+		face = b.face
+	} else {
+		p, err := s.profileOrKnown(ctx, uin)
+		if err != nil {
+			return Avatar{}, err
+		}
+		face = p.Face
+	}
+	av, err := s.e.avatars.ForFace(face)
+	if err != nil {
+		s.log.WithError(err).Warn("gateway: no avatar")
+		return Avatar{}, newUserError(stanza.InternalServerError, "The avatar could not be drawn.")
+	}
+	return av, nil
+}
+
+// avatarMetadata is XEP-0084's metadata payload with one PNG.
+type avatarMetadata struct {
+	XMLName xml.Name `xml:"urn:xmpp:avatar:metadata metadata"`
+	Info    struct {
+		Bytes  int    `xml:"bytes,attr"`
+		ID     string `xml:"id,attr"`
+		Type   string `xml:"type,attr"`
+		Width  int    `xml:"width,attr"`
+		Height int    `xml:"height,attr"`
+	} `xml:"info"`
+}
+
+// avatarData is XEP-0084's data payload.
+type avatarData struct {
+	XMLName xml.Name `xml:"urn:xmpp:avatar:data data"`
+	Base64  string   `xml:",chardata"`
+}
+
+// avatarItem is the item of an avatar node: both are published under the
+// hash of the PNG (XEP-0084 4.1).
+func avatarItem(node string, av Avatar) pubsubItem {
+	if node == nsAvatarData {
+		return pubsubItem{ID: av.Hash, Payload: avatarData{Base64: base64.StdEncoding.EncodeToString(av.PNG)}}
+	}
+	var m avatarMetadata
+	m.Info.Bytes, m.Info.ID, m.Info.Type = len(av.PNG), av.Hash, AvatarType
+	m.Info.Width, m.Info.Height = avatarSize, avatarSize
+	return pubsubItem{ID: av.Hash, Payload: m}
+}
+
+// VCard4 is an RFC 6351 vCard in XML as XEP-0292 carries it: the fields a
+// QQ profile fills.
+type VCard4 struct {
+	XMLName  xml.Name    `xml:"urn:ietf:params:xml:ns:vcard-4.0 vcard"`
+	FN       []v4Text    `xml:"fn"`
+	Nickname []v4Text    `xml:"nickname"`
+	Gender   []v4Gender  `xml:"gender"`
+	Photo    []v4URI     `xml:"photo"`
+	Adr      []VCard4Adr `xml:"adr"`
+	Tel      []v4Tel     `xml:"tel"`
+	Email    []v4Text    `xml:"email"`
+	Title    []v4Text    `xml:"title"`
+	URL      []v4URI     `xml:"url"`
+	Note     []v4Text    `xml:"note"`
+}
+
+type v4Text struct {
+	Text string `xml:"text"`
+}
+
+type v4URI struct {
+	URI string `xml:"uri"`
+}
+
+type v4Gender struct {
+	Sex string `xml:"sex"`
+}
+
+// v4Tel is a telephone number with its type (voice or cell).
+type v4Tel struct {
+	Type v4Text `xml:"parameters>type"`
+	URI  string `xml:"uri"`
+}
+
+// VCard4Adr is a postal address; RFC 6351 wants all seven parts present.
+type VCard4Adr struct {
+	POBox    string `xml:"pobox"`
+	Ext      string `xml:"ext"`
+	Street   string `xml:"street"`
+	Locality string `xml:"locality"`
+	Region   string `xml:"region"`
+	Code     string `xml:"code"`
+	Country  string `xml:"country"`
+}
+
+// BuddyVCard4 turns a QQ profile into a vCard4, field for field as
+// BuddyVCard does; vCard4 has a gender, so sex is there rather than in a
+// note. The profile text is the first note, age and school the second.
+func BuddyVCard4(p qqproto.Profile, photo *Avatar) VCard4 {
+	v := VCard4{}
+	text := func(dst *[]v4Text, s string) {
+		if s != "" {
+			*dst = append(*dst, v4Text{Text: s})
+		}
+	}
+	text(&v.FN, firstNonEmpty(p.RealName, p.Nick))
+	text(&v.Nickname, p.Nick)
+	text(&v.Email, p.Email)
+	text(&v.Title, p.Job)
+	text(&v.Note, p.About)
+	text(&v.Note, joinLines(profileLines(p, false)))
+	if sex := vcard4Sex(p.Sex); sex != "" {
+		v.Gender = []v4Gender{{Sex: sex}}
+	}
+	if p.Homepage != "" {
+		v.URL = []v4URI{{URI: p.Homepage}}
+	}
+	if photo != nil {
+		v.Photo = []v4URI{{URI: "data:" + AvatarType + ";base64," + base64.StdEncoding.EncodeToString(photo.PNG)}}
+	}
+	adr := VCard4Adr{Street: p.Address, Locality: p.City, Region: p.Province, Code: p.Postcode, Country: p.Country}
+	if adr != (VCard4Adr{}) {
+		v.Adr = []VCard4Adr{adr}
+	}
+	if p.Phone != "" {
+		v.Tel = append(v.Tel, v4Tel{Type: v4Text{Text: "voice"}, URI: "tel:" + p.Phone})
+	}
+	if p.Mobile != "" {
+		v.Tel = append(v.Tel, v4Tel{Type: v4Text{Text: "cell"}, URI: "tel:" + p.Mobile})
+	}
+	return v
+}
+
+// vcard4Sex is RFC 6350's sex component: M, F, or none when unknown.
+func vcard4Sex(s qqproto.Sex) string {
+	switch s {
+	case qqproto.SexMale:
+		return "M"
+	case qqproto.SexFemale:
+		return "F"
+	}
+	return ""
+}
