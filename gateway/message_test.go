@@ -572,3 +572,29 @@ func TestOutgoingMessagesSurviveAGatewayStop(t *testing.T) {
 		t.Errorf("%d messages arrived twice, want at most the one in flight at the stop", extra)
 	}
 }
+
+// A QQ text too long for one stanza (Prosody closes the stream past 1 MB)
+// reaches the user whole, in order, as several messages of at most
+// maxXMPPText bytes each.
+func TestLongQQTextArrivesInPartsThatFitAStanza(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	long := strings.Repeat("长文本 & <x> line\n", 40000) // 920,000 bytes
+	if err := h.sim.Send(20001, 10001, long); err != nil {
+		t.Fatal(err)
+	}
+	want := (len(long) + maxXMPPText - 1) / maxXMPPText
+	var got strings.Builder
+	for i := 0; i < want; i++ {
+		st := h.waitFor(fmt.Sprintf("part %d of %d", i+1, want), messageFrom(buddyAddr(20001)))
+		body := decodeChat(t, st).Body
+		if len(body) > maxXMPPText {
+			t.Fatalf("part %d has %d bytes, over %d", i+1, len(body), maxXMPPText)
+		}
+		got.WriteString(body)
+	}
+	if got.String() != long {
+		t.Errorf("the parts put together are %d bytes and differ from the %d sent", got.Len(), len(long))
+	}
+}

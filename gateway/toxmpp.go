@@ -46,7 +46,9 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 			s.log.WithField("mt", int(m.Type)).WithField("from", int64(m.From)).Debug("gateway: dropping an empty or unaddressed QQ item")
 			continue
 		}
-		items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: m.Text, Received: now, MsgType: int(m.Type)})
+		for _, text := range splitForXMPP(m.Text) {
+			items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: text, Received: now, MsgType: int(m.Type)})
+		}
 	}
 	if len(items) == 0 {
 		return
@@ -70,6 +72,26 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 	default:
 		s.deliverItems(ctx, items, ids[0])
 	}
+}
+
+// maxXMPPText bounds the text of one stanza to the user. Escaped for XML
+// (at most 5 bytes a byte: "&amp;", "&#xA;") it stays far below the 1 MB
+// an XMPP server takes from a component (Prosody closes the stream on a
+// bigger stanza, and a queued message that cannot be sent would be sent
+// again at every reconnect).
+const maxXMPPText = 64 << 10
+
+// splitForXMPP cuts a long QQ text into parts of at most maxXMPPText bytes,
+// never inside a character; each is queued and sent in order.
+func splitForXMPP(text string) []string {
+	if len(text) <= maxXMPPText {
+		return []string{text}
+	}
+	parts, err := SplitText(text, maxXMPPText)
+	if err != nil { // only for a size below utf8.UTFMax
+		return []string{text}
+	}
+	return parts
 }
 
 // deliverable reports whether a GetMsgEx item can become a stanza: it needs
