@@ -47,10 +47,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The whole user journey (e2e/journey.py, slixmpp) against the built binaries, once on Prosody and once
-# on ejabberd. Needs prosody, ejabberd, python3-slixmpp (Debian); E2E_RACE=0 builds without -race.
+# on ejabberd, then Profanity's first steps on Prosody. Needs prosody, ejabberd, python3-slixmpp,
+# profanity, tmux (Debian); E2E_RACE=0 builds without -race.
 e2e:
 	$(GO) vet -tags e2e ./e2e
-	$(GO) test -tags e2e -count=1 -timeout 10m -v -run '^TestJourney$$' ./e2e
+	$(GO) test -tags e2e -count=1 -timeout 10m -v -run '^(TestJourney|TestProfanity)$$' ./e2e
 
 # The product on this machine: Prosody + qqsim (demo world) + the gateway, until Ctrl-C.
 demo:

@@ -25,6 +25,9 @@ curl              | smoke test       | command -v curl
 # the client of make demo-smoke and make e2e
 python3-slixmpp   | smoke test       | /usr/bin/python3 -c "import slixmpp"
 ejabberd          | test             | command -v ejabberdctl
+# make e2e drives Profanity, a real terminal client, in a tmux pane
+profanity         | test             | command -v profanity
+tmux              | test             | command -v tmux
 # promtool checks the /metrics output
 prometheus        | test             | command -v promtool
 # systemd-analyze verifies scripts/qqgateway.service
