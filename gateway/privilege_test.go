@@ -358,3 +358,16 @@ func TestServerKeepingSubscriptionsNoticedAtImport(t *testing.T) {
 		t.Error("the server keeping subscriptions was not noted")
 	}
 }
+
+// Registering by chat where the server grants roster access says what
+// happens there: the contacts are written into the roster, no requests.
+func TestChatRegistrationSaysTheRosterIsWritten(t *testing.T) {
+	h := newFakeHarness(t, privilegedWorld())
+	h.grantRoster(nsPrivilege2, "both")
+	wantSaid(t, h.say("register 10001"), "QQ password?")
+	answer := h.say("secret")
+	wantSaid(t, answer, "Registered with QQ number 10001", "added to your roster")
+	if strings.Contains(answer, "contact requests") {
+		t.Errorf("the answer promises contact requests that will not come: %q", answer)
+	}
+}

@@ -52,6 +52,9 @@ func (s *session) doRegister(ctx context.Context, a answers) (reply, error) {
 	if err := s.register(ctx, a["username"], a["password"]); err != nil {
 		return reply{}, typedCredentials(err)
 	}
+	if s.mutual() { // the server lets the gateway write the roster: no requests follow
+		return done("Registered with QQ number %d. Your QQ contacts are being added to your roster.", s.uin()), nil
+	}
 	return done("Registered with QQ number %d. The gateway now asks to see your presence: accept, and your QQ "+
 		"contacts follow as contact requests.", s.uin()), nil
 }
