@@ -21,8 +21,6 @@ type fakeQQ struct {
 	mu       sync.Mutex
 	password string // plaintext; Login compares its MD5
 	buddies  []qqproto.Buddy
-	inbox    []qqproto.Message
-	sent     []string
 	calls    map[string]int
 	fail     map[string][]error // next errors of a command, consumed in order
 	loggedIn bool
@@ -63,12 +61,6 @@ func (f *fakeQQ) count(cmd string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[cmd]
-}
-
-func (f *fakeQQ) deliver(m qqproto.Message) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inbox = append(f.inbox, m)
 }
 
 func (f *fakeQQ) Login(_ context.Context, md5 string) (qqproto.LoginResult, error) {
@@ -144,25 +136,17 @@ func (f *fakeQQ) Logout(context.Context) error {
 	return err
 }
 
+// Messages finds nothing: message flows are proved against qqsim.
 func (f *fakeQQ) Messages(context.Context) ([]qqproto.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("GetMsgEx"); err != nil {
-		return nil, err
-	}
-	out := f.inbox
-	f.inbox = nil
-	return out, nil
+	return nil, f.call("GetMsgEx")
 }
 
-func (f *fakeQQ) SendMessage(_ context.Context, _ qqproto.UIN, text string) error {
+func (f *fakeQQ) SendMessage(context.Context, qqproto.UIN, string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("CLTMSG"); err != nil {
-		return err
-	}
-	f.sent = append(f.sent, text)
-	return nil
+	return f.call("CLTMSG")
 }
 
 // newFakeHarness is a harness whose every QQ account is qq.

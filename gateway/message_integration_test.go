@@ -166,13 +166,20 @@ func TestIntegrationContactFlows(t *testing.T) {
 	})
 }
 
+// registeredInVCardWorld is registeredInWorld with the account of the
+// protocol article's GetInfo example among alice's buddies.
+func registeredInVCardWorld(t *testing.T, srv *xmpptest.Server) (context.Context, *xmpptest.Client) {
+	t.Helper()
+	e := newEnv(t, srv, nil, vcardWorld()...)
+	ctx := itCtx(t, time.Minute)
+	want := smallWorldNicks()
+	want[seedProfileAccount.UIN] = seedProfileAccount.Nick
+	return ctx, e.loginRegistered(ctx, want)
+}
+
 func TestIntegrationVCardOfAWorldProfile(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, nil, vcardWorld()...)
-		ctx := itCtx(t, time.Minute)
-		want := smallWorldNicks()
-		want[seedProfileAccount.UIN] = seedProfileAccount.Nick
-		c := e.loginRegistered(ctx, want)
+		ctx, c := registeredInVCardWorld(t, srv)
 		c.SendXML(t, ctx, `<iq type="get" id="vc1" to=%q><vCard xmlns="vcard-temp"/></iq>`, itBuddy(seedProfileAccount.UIN))
 		ans := c.Expect(t, ctx, "the vCard", xmpptest.IQResult("vc1"))
 		var r struct {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
 	"qqxmpp/xmppcomp/xmpptest"
 )
@@ -19,11 +18,7 @@ import (
 // hash its presence carries (XEP-0153).
 func TestIntegrationVCard4AndPEPAvatar(t *testing.T) {
 	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
-		e := newEnv(t, srv, nil, vcardWorld()...)
-		ctx := itCtx(t, time.Minute)
-		want := smallWorldNicks()
-		want[seedProfileAccount.UIN] = seedProfileAccount.Nick
-		c := e.loginRegistered(ctx, want)
+		ctx, c := registeredInVCardWorld(t, srv)
 		bob := itBuddy(20001)
 		pres := c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(bob, ""))
 		var p struct {

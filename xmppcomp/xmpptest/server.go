@@ -182,9 +182,6 @@ func (e *missingError) Error() string {
 // mod_privilege (XEP-0356).
 const prosodyPrivilegeModule = "/usr/lib/prosody/modules/mod_privilege/mod_privilege.lua"
 
-// installHint is the command that installs the servers the tests need.
-const installHint = "apt-get install -y prosody ejabberd"
-
 func newServer(kind string, opts Options, dir string) (*Server, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
