@@ -154,11 +154,12 @@ func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) {
 	g.mu.Unlock()
 }
 
-// onlineSessions counts the sessions logged in to QQ.
+// onlineSessions counts the sessions logged in to QQ, as each last
+// published its state (stats.go).
 func (g *Gateway) onlineSessions() int {
 	n := 0
 	for _, s := range g.snapshot() {
-		if s.link.up.Load() {
+		if v := s.view.Load(); v != nil && v.state == stateOnline {
 			n++
 		}
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -39,9 +38,8 @@ func (s loginState) String() string {
 type qqLink struct {
 	cfg       *Config
 	qq        QQ
-	uin       qqproto.UIN    // the number qq speaks for
-	state     loginState     // changed only by setState
-	up        atomic.Bool    // state is stateOnline; read by metrics at scrape time
+	uin       qqproto.UIN // the number qq speaks for
+	state     loginState
 	hi, li    time.Duration  // the server's poll interval and idle timeout
 	status    qqproto.Status // the user's state as QQ shows it
 	statusErr bool           // the last Change_Stat failed; try again
@@ -62,11 +60,6 @@ func (l *qqLink) init(cfg *Config) {
 	l.status = qqproto.StatusOffline
 }
 
-func (l *qqLink) setState(st loginState) {
-	l.state = st
-	l.up.Store(st == stateOnline)
-}
-
 // client returns the QQ client for uin, making one if needed.
 func (l *qqLink) client(uin qqproto.UIN) QQ {
 	if l.qq == nil || l.uin != uin {
@@ -77,7 +70,7 @@ func (l *qqLink) client(uin qqproto.UIN) QQ {
 
 // loggedIn records a successful Login.
 func (l *qqLink) loggedIn(res qqproto.LoginResult, now time.Time) {
-	l.setState(stateOnline)
+	l.state = stateOnline
 	l.hi, l.li = res.PollInterval, res.IdleTimeout
 	l.status = qqproto.StatusOnline // what Login leaves
 	l.outageReported = false
@@ -189,7 +182,7 @@ func (l *qqLink) logout(ctx context.Context, log logrus.FieldLogger) {
 			log.WithError(err).Warn("gateway: QQ logout failed")
 		}
 	}
-	l.setState(stateOffline)
+	l.state = stateOffline
 	l.status = qqproto.StatusOffline
 }
 
@@ -210,7 +203,7 @@ func (s *session) update(ctx context.Context) {
 	case !want && (st == stateRetrying || st == stateRefused):
 		// Nobody is waiting for QQ any more: stop retrying. A refused
 		// login is tried once more when a resource comes back.
-		s.link.setState(stateOffline)
+		s.link.state = stateOffline
 		s.g.sched.cancel(s.task)
 	}
 }
@@ -258,7 +251,7 @@ func (s *session) loginFailed(ctx context.Context, err error) {
 	if errors.As(err, new(*LoginRefusedError)) || errors.Is(err, ErrUnknownNumber) {
 		s.log.WithError(err).Warn("gateway: QQ refused the login")
 		s.hideAll(ctx, "QQ refused the login")
-		s.link.setState(stateRefused)
+		s.link.state = stateRefused
 		s.g.sched.cancel(s.task)
 		s.tellUser(ctx, err)
 		return
@@ -266,7 +259,7 @@ func (s *session) loginFailed(ctx context.Context, err error) {
 	wait := s.link.nextRetry()
 	s.log.WithError(err).WithField("retry_in", wait.Round(time.Millisecond)).Warn("gateway: QQ login failed")
 	s.hideAll(ctx, "QQ server unreachable")
-	s.link.setState(stateRetrying)
+	s.link.state = stateRetrying
 	s.g.sched.schedule(s.task, s.g.clock.Now().Add(wait))
 	if !s.link.outageReported {
 		s.link.outageReported = true
@@ -326,7 +319,7 @@ func (s *session) poll(ctx context.Context) {
 		if s.reg != nil && s.res.any() {
 			s.login(ctx)
 		} else {
-			l.setState(stateOffline)
+			l.state = stateOffline
 		}
 		return
 	case stateOnline:

@@ -207,7 +207,7 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 		if err := client.Logout(ctx); err != nil {
 			s.log.WithError(err).Debug("gateway: logout after the trial login failed")
 		}
-		s.link.setState(stateOffline)
+		s.link.state = stateOffline
 		return
 	}
 	s.loggedIn(ctx, res)
