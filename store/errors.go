@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // Sentinel errors for errors.Is.
@@ -21,6 +23,10 @@ var (
 	// ErrFileGone: the database file was deleted or replaced since Open;
 	// what is written now goes to a file nobody will open again.
 	ErrFileGone = errors.New("database file deleted or replaced while open")
+	// ErrUnwritable: the database takes no writes now (disk full, read-only
+	// file or file system, I/O error). Nothing was written; the same write
+	// may succeed once the cause is gone.
+	ErrUnwritable = errors.New("database cannot be written")
 )
 
 // ConflictError reports that UIN already belongs to another JID. The other
@@ -56,4 +62,18 @@ func (e *SchemaError) Is(target error) bool { return target == ErrNewerSchema }
 // invalid wraps ErrInvalid with a reason.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
+}
+
+// unwritable marks a write refused for want of a writable database with
+// ErrUnwritable, keeping the driver's error for the message.
+func unwritable(err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
+		return fmt.Errorf("%w: %w", ErrUnwritable, err)
+	}
+	return err
 }

@@ -51,6 +51,15 @@ type Item struct {
 	// holds the whole <message/> stanza as XML for the caller to decode,
 	// and the typed ToQQ fields are empty.
 	RawStanza bool
+
+	// ToQQ: the SEQ of the row's first CLTMSG, chosen before the first
+	// attempt and kept for every retry (0: none chosen yet).
+	Seq int64
+
+	// Read only, kept by MarkTried: how many deliveries failed in a way
+	// that may have reached the other side, and when the first did.
+	Attempts int
+	Tried    time.Time
 }
 
 func checkItem(it Item) error {
@@ -66,9 +75,13 @@ func checkItem(it Item) error {
 // itemColumns are the queue columns an Item is written to and read from, in
 // the order of itemArgs and scanItem. attempts and meta (schema version 2)
 // are no longer used.
-const itemColumns = `dir, jid, peer, text, received, msg_type, resource, stanza_id, stanza_type, receipt, raw_stanza`
+const itemColumns = `dir, jid, peer, text, received, msg_type, resource, stanza_id, stanza_type, receipt, raw_stanza, seq`
 
-const insertItem = `INSERT INTO queue (` + itemColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertItem = `INSERT INTO queue (` + itemColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// readColumns are what scanItem reads: the written columns and the
+// retry bookkeeping.
+const readColumns = `id, ` + itemColumns + `, attempts, tried`
 
 func (s *Store) itemArgs(it Item, now time.Time) []any {
 	received := it.Received
@@ -76,17 +89,21 @@ func (s *Store) itemArgs(it Item, now time.Time) []any {
 		received = now
 	}
 	return []any{int(it.Dir), it.JID, it.Peer, it.Text, nanos(received),
-		it.MsgType, it.Resource, it.StanzaID, it.StanzaType, it.WantsReceipt, it.RawStanza}
+		it.MsgType, it.Resource, it.StanzaID, it.StanzaType, it.WantsReceipt, it.RawStanza, it.Seq}
 }
 
-// scanItem reads one row of SELECT id, itemColumns.
+// scanItem reads one row of SELECT readColumns.
 func scanItem(rows *sql.Rows) (Item, error) {
 	var it Item
 	var d int
-	var received int64
+	var received, tried int64
 	err := rows.Scan(&it.ID, &d, &it.JID, &it.Peer, &it.Text, &received,
-		&it.MsgType, &it.Resource, &it.StanzaID, &it.StanzaType, &it.WantsReceipt, &it.RawStanza)
+		&it.MsgType, &it.Resource, &it.StanzaID, &it.StanzaType, &it.WantsReceipt, &it.RawStanza, &it.Seq,
+		&it.Attempts, &tried)
 	it.Dir, it.Received = Direction(d), fromNanos(received)
+	if tried != 0 {
+		it.Tried = fromNanos(tried)
+	}
 	return it, err
 }
 
@@ -100,7 +117,7 @@ func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
 	}
 	res, err := s.db.ExecContext(ctx, insertItem, s.itemArgs(it, s.now())...)
 	if err != nil {
-		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(err))
+		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(unwritable(err)))
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
@@ -121,29 +138,36 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) ([]int64, error)
 	if len(items) == 0 {
 		return nil, nil
 	}
-	ids := make([]int64, 0, len(items))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, insertItem)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		now := s.now()
-		for i, it := range items {
-			res, err := stmt.ExecContext(ctx, s.itemArgs(it, now)...)
-			if err != nil {
-				return fmt.Errorf("item %d for %s: %w", i, it.JID, noUser(err))
-			}
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return nil
+	var ids []int64
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		ids, err = s.insertItems(ctx, tx, items)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: enqueue %d items: %w", len(items), err)
+		return nil, fmt.Errorf("store: enqueue %d items: %w", len(items), unwritable(err))
+	}
+	return ids, nil
+}
+
+// insertItems writes items within tx and returns their IDs in order.
+func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]int64, error) {
+	stmt, err := tx.PrepareContext(ctx, insertItem)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	ids := make([]int64, 0, len(items))
+	now := s.now()
+	for i, it := range items {
+		res, err := stmt.ExecContext(ctx, s.itemArgs(it, now)...)
+		if err != nil {
+			return nil, fmt.Errorf("item %d for %s: %w", i, it.JID, noUser(err))
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
@@ -151,7 +175,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) ([]int64, error)
 // Pending returns the queued items of jid bound in direction dir, oldest
 // (lowest ID) first.
 func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, `+itemColumns+`
+	rows, err := s.db.QueryContext(ctx, `SELECT `+readColumns+`
 		FROM queue WHERE jid = ? AND dir = ? ORDER BY id`, jid, int(dir))
 	if err != nil {
 		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
@@ -176,7 +200,7 @@ func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item,
 func (s *Store) Remove(ctx context.Context, id int64) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id)
 	if err := affectedOne(res, err); err != nil {
-		return fmt.Errorf("store: remove queue item %d: %w", id, err)
+		return fmt.Errorf("store: remove queue item %d: %w", id, unwritable(err))
 	}
 	return nil
 }
@@ -210,7 +234,7 @@ func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: remove %d queue items: %w", len(ids), err)
+		return 0, fmt.Errorf("store: remove %d queue items: %w", len(ids), unwritable(err))
 	}
 	return removed, nil
 }
