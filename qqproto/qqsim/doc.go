@@ -75,8 +75,11 @@
 //     and not executed. "The same request" means the same decoded fields:
 //     a SEQ reused for a different request is executed (and logged as a
 //     warning), so a client that restarts its SEQ counter is not fed stale
-//     replies. An empty SEQ is never remembered. A Login that executes
-//     clears the UIN's memory.
+//     replies. An empty SEQ is never remembered. The memory belongs to the
+//     UIN, not to one login: it survives a new Login, so a client that
+//     crashed, logged in again and repeats its last CLTMSG or GetMsgEx with
+//     the SEQ it had stored gets the remembered reply, not a second
+//     delivery or an empty queue.
 //   - Faults (see Faults): an HTTP 500 leaves the command unexecuted;
 //     a garbage body or a dropped connection comes after the command ran
 //     and its reply was remembered, the lost-response case a client must

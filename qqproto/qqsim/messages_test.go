@@ -194,23 +194,36 @@ func TestReplay(t *testing.T) {
 		t.Errorf("empty SEQ: inbox has %d, want 4", len(in))
 	}
 
-	// A Login that executes clears the memory: the same request again runs.
+	// The memory belongs to the number, not to one login: a client that
+	// logged in again and repeats its last CLTMSG with the stored SEQ gets
+	// the remembered reply, not a second delivery.
+	once := "VER=1.1&CMD=CLTMSG&SEQ=4343&UIN=10001&UN=10002&MG=before+the+crash"
+	m.line(once)
 	m.login(alice)
-	m.line(req)
+	m.line(once)
 	if in := m.s.Inbox(bob); len(in) != 5 {
-		t.Errorf("after re-login: inbox has %d, want 5", len(in))
+		t.Errorf("after re-login: inbox has %d, want 5 (the repeat answered from memory)", len(in))
+	}
+	m.msgs(bob)
+	// Likewise a GetMsgEx whose replies were lost, asked again after a new
+	// Login: the same items, though they left the queue.
+	m.send(alice, bob, "fetched, reply lost")
+	g3 := m.line("VER=1.1&CMD=GetMsgEx&SEQ=78&UIN=10002")
+	m.login(bob)
+	if g4 := m.line("VER=1.1&CMD=GetMsgEx&SEQ=78&UIN=10002"); g4 != g3 || !strings.Contains(g4, "MN=1&") {
+		t.Errorf("GetMsgEx asked again after re-login: %q, first reply %q", g4, g3)
 	}
 	// Memory lasts ReplayWindow (5 minutes).
 	m.clock.Advance(4 * 60e9)
-	m.line(req)
-	if in := m.s.Inbox(bob); len(in) != 5 {
-		t.Errorf("within the window: inbox has %d, want 5", len(in))
+	m.line(once)
+	if in := m.s.Inbox(bob); len(in) != 6 {
+		t.Errorf("within the window: inbox has %d, want 6", len(in))
 	}
 	m.clock.Advance(2 * 60e9)
 	m.msgs(alice)
-	m.line(req)
-	if in := m.s.Inbox(bob); len(in) != 6 {
-		t.Errorf("after the window: inbox has %d, want 6", len(in))
+	m.line(once)
+	if in := m.s.Inbox(bob); len(in) != 7 {
+		t.Errorf("after the window: inbox has %d, want 7", len(in))
 	}
 	// A Login repeated is itself answered from memory, not a new session.
 	login := "VER=1.1&CMD=Login&SEQ=31&UIN=10001&PS=pw"

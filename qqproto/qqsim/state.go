@@ -89,11 +89,6 @@ func (a *account) remember(k replayKey, e replayEntry, window time.Duration) {
 	a.replay[k] = e
 }
 
-func (a *account) forgetReplies() {
-	a.replay = nil
-	a.replayQ = nil
-}
-
 func (a *account) hasBuddy(u qqproto.UIN) bool {
 	i := sort.Search(len(a.buddies), func(i int) bool { return a.buddies[i] >= u })
 	return i < len(a.buddies) && a.buddies[i] == u
@@ -190,7 +185,6 @@ func (s *Server) login(a *account, lc string, now time.Time) {
 	s.gen++
 	a.sess = &session{gen: s.gen, started: now, lastSeen: now, lc: lc}
 	a.logins++
-	a.forgetReplies()
 	a.dropStateNotices()
 	heap.Push(&s.expiry, expiryEntry{at: now.Add(s.opts.IdleTimeout), uin: a.UIN, gen: s.gen})
 	s.setState(a, qqproto.StatusOnline, now)
