@@ -32,9 +32,10 @@ const (
 	onlinePageSize = 50
 )
 
-// maxReplyBytes bounds what one reply may take in memory; the largest
-// honest reply (a GetMsgEx with a long queue) is far below it.
-const maxReplyBytes = 4 << 20
+// MaxReplyBytes bounds what one reply may take in memory; the largest
+// honest reply (a GetMsgEx of 20 long messages) is far below it, and a
+// text that long could not reach an XMPP user anyway.
+const MaxReplyBytes = 1 << 20
 
 // maxBackoff caps the doubling of the pause between attempts (before its
 // jitter of ±50%).
@@ -120,7 +121,7 @@ func NewHTTPClient() *http.Client {
 type Client struct {
 	uin  UIN
 	opts Options
-	seq  atomic.Int64
+	seq  *Seqs
 	// unfetched is the SEQ of a GetMsgEx whose every attempt lost its reply
 	// (0: none). The server may have handed the batch out already, so the
 	// next Messages call asks again with that SEQ and gets the remembered
@@ -128,33 +129,15 @@ type Client struct {
 	unfetched atomic.Int64
 }
 
-// seqMask keeps SEQ within 31 bits, so that servers storing it in a 32-bit
-// int read it unchanged.
-const seqMask = 1<<31 - 1
-
 // NewClient returns a Client for the QQ number uin. It does no I/O.
 func NewClient(uin UIN, opts Options) *Client {
-	c := &Client{uin: uin, opts: opts.withDefaults()}
-	// Seeding from the clock in microseconds keeps a restarted process (or
-	// a new Client for the same number) clear of the SEQs its predecessor
-	// used within the server's memory of replies: it would have had to send
-	// more than one request per microsecond to catch up with the clock.
-	c.seq.Store(time.Now().UnixMicro() & seqMask)
-	return c
+	return &Client{uin: uin, opts: opts.withDefaults(), seq: NewSeqs()}
 }
 
 // UIN is the QQ number this Client speaks for.
 func (c *Client) UIN() UIN { return c.uin }
 
-func (c *Client) nextSeq() int64 {
-	for {
-		s := c.seq.Add(1) & seqMask
-		// 0 is what ReadHeader makes of an empty SEQ, so never send it.
-		if s != 0 {
-			return s
-		}
-	}
-}
+func (c *Client) nextSeq() int64 { return c.seq.Next() }
 
 // Login starts a session. passwordMD5 is the lowercase hex MD5 of the
 // password (see PasswordMD5); the password itself is never sent. A refusal
@@ -375,13 +358,21 @@ func (c *Client) Messages(ctx context.Context) ([]Message, error) {
 	if seq == 0 {
 		seq = c.nextSeq()
 	}
-	var ms []Message
-	err := c.callSeq(ctx, seq, CmdGetMsgEx, nil, into(&ms, ReadMessages))
+	ms, err := c.MessagesSeq(ctx, seq)
 	var te *TransportError
 	if errors.As(err, &te) {
 		c.unfetched.CompareAndSwap(0, seq)
 	}
-	if err != nil {
+	return ms, err
+}
+
+// MessagesSeq is Messages with the caller's SEQ, for a caller that keeps
+// the SEQ of a GetMsgEx on disk before sending it: after a lost reply
+// (a *TransportError), a re-login or a crash it asks again with the same
+// SEQ and gets the batch the server handed out, from its memory.
+func (c *Client) MessagesSeq(ctx context.Context, seq int64) ([]Message, error) {
+	var ms []Message
+	if err := c.callSeq(ctx, seq, CmdGetMsgEx, nil, into(&ms, ReadMessages)); err != nil {
 		return nil, fmt.Errorf("messages of %d: %w", c.uin, err)
 	}
 	return ms, nil
@@ -390,7 +381,16 @@ func (c *Client) Messages(ctx context.Context) ([]Message, error) {
 // SendMessage sends text to the buddy to. Any text is safe: it is escaped
 // so that it arrives unchanged and can never add a field of its own.
 func (c *Client) SendMessage(ctx context.Context, to UIN, text string) error {
-	err := c.call(ctx, CmdCLTMSG, func(f *Fields) {
+	return c.SendMessageSeq(ctx, c.nextSeq(), to, text)
+}
+
+// SendMessageSeq is SendMessage with the caller's SEQ, for a caller that
+// stores the SEQ with the message before the first attempt: a repeat with
+// it, after a lost reply, a re-login or a restart, is answered from the
+// server's memory and not delivered twice. A *TransportError means the
+// message may have been delivered; repeat it with the same SEQ.
+func (c *Client) SendMessageSeq(ctx context.Context, seq int64, to UIN, text string) error {
+	err := c.callSeq(ctx, seq, CmdCLTMSG, func(f *Fields) {
 		f.SetInt("UN", int64(to))
 		f.Set("MG", text)
 	}, nil)
@@ -497,7 +497,7 @@ func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string
 		return true, c.timeoutCause(ctx, actx, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes+1))
 	if err != nil {
 		return true, fmt.Errorf("reading reply: %w", c.timeoutCause(ctx, actx, err))
 	}
@@ -509,8 +509,8 @@ func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string
 		// same bytes again cannot help.
 		return false, &httpStatusError{Status: resp.Status}
 	}
-	if len(raw) > maxReplyBytes {
-		return true, fmt.Errorf("%w: reply longer than %d bytes", ErrMalformed, maxReplyBytes)
+	if len(raw) > MaxReplyBytes {
+		return false, fmt.Errorf("%s: %w: longer than %d bytes", cmd, ErrReplyTooLarge, MaxReplyBytes)
 	}
 	f, err := Parse(string(raw))
 	if err != nil {

@@ -10,6 +10,11 @@ import (
 // again.
 var ErrNotLoggedIn = errors.New("not logged in to QQ (RES=20)")
 
+// ErrReplyTooLarge is a reply longer than the client reads (MaxReplyBytes).
+// It is not retried: a repeat with the same SEQ would get the same reply
+// from the server's memory.
+var ErrReplyTooLarge = errors.New("QQ reply too large")
+
 // LoginError is a Login the server refused (RS≠0); Reason is its RA text,
 // such as 密码错误 (wrong password).
 type LoginError struct {
