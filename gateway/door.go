@@ -37,6 +37,9 @@ type inbound struct {
 // outgoing is a user's message to a QQ buddy.
 type outgoing struct {
 	queueID      int64 // its outbox row; 0 if it could not be stored
+	seq          int64 // the SEQ of its first CLTMSG (part i: seq+i); 0 if none chosen yet
+	retrying     bool  // QQ may have taken it: kept in the outbox for a retry
+	buried       bool  // given up on: moved to the dead letters
 	to           qqproto.UIN
 	text         string
 	id, typ      string // the stanza's id and type
@@ -214,11 +217,14 @@ func readIQ(st xmppcomp.Stanza, bad error) (xml.Name, error) {
 	return xml.Name{}, errNoPayload
 }
 
-// keep writes a message for QQ to the outbox before it waits in memory;
-// it leaves the store once served. Only a registered user's can be kept:
-// the rest is refused when served.
+// keep writes a message for QQ to the outbox, with the SEQs of its
+// CLTMSGs, before it waits in memory; it leaves the store once served. Only
+// a registered user's can be kept: the rest is refused when served. A
+// message the store cannot take is refused (try again later), never sent
+// unkept.
 func (g *Gateway) keep(in *inbound) {
 	m := in.msg
+	m.seq = g.seqs.Reserve(partsOf(m.text, g.cfg.MaxMessageBytes))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Insert and mark under one lock: a replay at login that reads the new
@@ -228,14 +234,27 @@ func (g *Gateway) keep(in *inbound) {
 	id, err := g.st.Enqueue(ctx, store.Item{
 		Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
 		Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
-		Received: m.at,
+		Received: m.at, Seq: m.seq,
 	})
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			g.log.WithError(err).WithField("jid", in.st.From.Bare().String()).Error("gateway: cannot queue a message to QQ; it is sent unqueued")
-		}
-		return
+	switch {
+	case errors.Is(err, store.ErrNotFound): // not registered: refused when served
+	case err != nil:
+		g.log.WithError(err).WithField("jid", in.st.From.Bare().String()).Error("gateway: cannot queue a message to QQ; refusing it")
+		in.bad = errCannotStore
+	default:
+		m.queueID = id
+		g.outbox.addLocked(id)
 	}
-	m.queueID = id
-	g.outbox.addLocked(id)
+}
+
+// partsOf is how many CLTMSGs text takes at max bytes each.
+func partsOf(text string, max int) int {
+	if len(text) <= max {
+		return 1
+	}
+	parts, err := SplitText(text, max)
+	if err != nil {
+		return 1
+	}
+	return len(parts)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -64,9 +65,20 @@ var (
 	// errStoreGone: the database file was deleted under the gateway, so a
 	// registration stored now would be gone after a restart.
 	errStoreGone      = newUserError(stanza.InternalServerError, "The gateway cannot keep registrations right now; try again later.")
+	// errCannotStore: the database takes no writes (disk full, read-only),
+	// so a message that could not be kept is refused rather than sent
+	// without the guarantee.
+	errCannotStore    = newUserError(stanza.ResourceConstraint, "The gateway cannot store your message right now, so it was not sent; try again later.")
 	errBadSessionID   = newCommandError(stanza.BadRequest, "bad-sessionid", "No such command session: it ended, or it was never begun.")
 	errSessionExpired = newCommandError(stanza.NotAllowed, "session-expired", "The command waited too long for an answer and ended; run it again.")
 )
+
+// errMaybeDelivered answers a message the QQ server never confirmed
+// however often it was sent (with one SEQ, so never delivered twice).
+func errMaybeDelivered(d time.Duration) error {
+	return newUserError(stanza.RemoteServerTimeout, "The QQ server did not confirm this message for %s; it may have been delivered. The gateway will not send it again.",
+		d.Round(time.Second))
+}
 
 // errNotAContact answers a stanza to a JID whose localpart is no QQ number.
 func errNotAContact(localpart string) error {

@@ -137,13 +137,13 @@ func (f *fakeQQ) Logout(context.Context) error {
 }
 
 // Messages finds nothing: message flows are proved against qqsim.
-func (f *fakeQQ) Messages(context.Context) ([]qqproto.Message, error) {
+func (f *fakeQQ) Messages(context.Context, int64) ([]qqproto.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return nil, f.call("GetMsgEx")
 }
 
-func (f *fakeQQ) SendMessage(context.Context, qqproto.UIN, string) error {
+func (f *fakeQQ) SendMessage(context.Context, int64, qqproto.UIN, string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.call("CLTMSG")

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
+	"qqxmpp/qqproto"
 	"qqxmpp/store"
 )
 
@@ -41,7 +42,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
 
-	outbox outbox // queued messages to QQ with work waiting (outbox.go)
+	outbox outbox        // queued messages to QQ with work waiting (toqq.go)
+	seqs   *qqproto.Seqs // the SEQs of every CLTMSG and GetMsgEx the gateway stores
 }
 
 // New checks cfg and returns a Gateway that serves nothing until Run.
@@ -65,6 +67,7 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		iqs:      newIQRoutes(),
 		commands: commandList(),
 		started:  cfg.Clock.Now(),
+		seqs:     qqproto.NewSeqs(),
 	}
 	g.SetAdmins(cfg.Admins)
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)

@@ -24,8 +24,12 @@ type QQ interface {
 	RemoveBuddy(ctx context.Context, uin qqproto.UIN) error
 	SetStatus(ctx context.Context, st qqproto.Status) error
 	Logout(ctx context.Context) error
-	Messages(ctx context.Context) ([]qqproto.Message, error)
-	SendMessage(ctx context.Context, to qqproto.UIN, text string) error
+	// Messages and SendMessage take the SEQ the caller stored before the
+	// first attempt: a repeat with it, after a lost reply, a re-login or a
+	// restart, is answered from the server's memory (see qqproto.Seqs). An
+	// *UnreachableError means the request may have been carried out.
+	Messages(ctx context.Context, seq int64) ([]qqproto.Message, error)
+	SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error
 }
 
 // Errors of the QQ seam.
@@ -142,13 +146,13 @@ func (q qqClient) SetStatus(ctx context.Context, st qqproto.Status) error {
 
 func (q qqClient) Logout(ctx context.Context) error { return seamError(q.c.Logout(ctx)) }
 
-func (q qqClient) Messages(ctx context.Context) ([]qqproto.Message, error) {
-	r, err := q.c.Messages(ctx)
+func (q qqClient) Messages(ctx context.Context, seq int64) ([]qqproto.Message, error) {
+	r, err := q.c.MessagesSeq(ctx, seq)
 	return r, seamError(err)
 }
 
-func (q qqClient) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
-	return seamError(q.c.SendMessage(ctx, to, text))
+func (q qqClient) SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error {
+	return seamError(q.c.SendMessageSeq(ctx, seq, to, text))
 }
 
 // meteredQQ counts and times every request of the QQ it wraps, so that
@@ -208,10 +212,10 @@ func (q meteredQQ) Logout(ctx context.Context) error {
 	return meteredErr(q.m, qqproto.CmdLogout, func() error { return q.qq.Logout(ctx) })
 }
 
-func (q meteredQQ) Messages(ctx context.Context) ([]qqproto.Message, error) {
-	return metered(q.m, qqproto.CmdGetMsgEx, func() ([]qqproto.Message, error) { return q.qq.Messages(ctx) })
+func (q meteredQQ) Messages(ctx context.Context, seq int64) ([]qqproto.Message, error) {
+	return metered(q.m, qqproto.CmdGetMsgEx, func() ([]qqproto.Message, error) { return q.qq.Messages(ctx, seq) })
 }
 
-func (q meteredQQ) SendMessage(ctx context.Context, to qqproto.UIN, text string) error {
-	return meteredErr(q.m, qqproto.CmdCLTMSG, func() error { return q.qq.SendMessage(ctx, to, text) })
+func (q meteredQQ) SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error {
+	return meteredErr(q.m, qqproto.CmdCLTMSG, func() error { return q.qq.SendMessage(ctx, seq, to, text) })
 }

@@ -44,10 +44,17 @@ type qqLink struct {
 	status    qqproto.Status // the user's state as QQ shows it
 	statusErr bool           // the last Change_Stat failed; try again
 
-	lastActive time.Time // last message either way
-	lastPoll   time.Time // last GetMsgEx that QQ answered
-	nextMsg    time.Time // next GetMsgEx
-	nextStat   time.Time // next Query_Stat
+	lastActive  time.Time // last message either way
+	lastPoll    time.Time // last GetMsgEx that QQ answered
+	nextMsg     time.Time // next GetMsgEx
+	nextStat    time.Time // next Query_Stat
+	outboxRetry time.Time // next retry of messages QQ may have taken; zero: none
+
+	// fetchSeq is the SEQ of the GetMsgEx whose items are not yet queued
+	// (a lost reply, or one read from the store at the first poll), 0 when
+	// the next fetch takes a fresh one.
+	fetchSeq   int64
+	fetchKnown bool // fetchSeq was read from the store
 
 	retry          *backoff.ExponentialBackOff // while logins fail; nil before the first failure
 	outageReported bool                        // the user was told QQ is unreachable
@@ -168,10 +175,21 @@ func (l *qqLink) statInterval() time.Duration {
 
 // nextPoll is when the session's next scheduled step is due.
 func (l *qqLink) nextPoll() time.Time {
-	if l.nextStat.Before(l.nextMsg) {
-		return l.nextStat
+	next := l.nextMsg
+	if l.nextStat.Before(next) {
+		next = l.nextStat
 	}
-	return l.nextMsg
+	if !l.outboxRetry.IsZero() && l.outboxRetry.Before(next) {
+		next = l.outboxRetry
+	}
+	return next
+}
+
+// retryOutboxAt asks for a retry of the kept messages at t, or earlier.
+func (l *qqLink) retryOutboxAt(t time.Time) {
+	if l.outboxRetry.IsZero() || t.Before(l.outboxRetry) {
+		l.outboxRetry = t
+	}
 }
 
 // logout ends the QQ session; a failure is only logged, since the server
@@ -343,6 +361,10 @@ func (s *session) poll(ctx context.Context) {
 	if s.online() && l.statusErr {
 		s.syncStatus(ctx)
 	}
+	if s.online() && !l.outboxRetry.IsZero() && !now.Before(l.outboxRetry) {
+		l.outboxRetry = time.Time{}
+		s.replayOutbox(ctx)
+	}
 	if s.online() {
 		s.reschedule()
 	}
@@ -365,17 +387,56 @@ func (s *session) markActive() {
 	}
 }
 
-// pollMessages fetches and delivers what QQ holds for the user.
+// pollMessages fetches and delivers what QQ holds for the user. The
+// GetMsgEx goes with a SEQ stored first; a lost reply leaves it, and the
+// next fetch asks again with it, so a batch QQ handed out is never lost.
 func (s *session) pollMessages(ctx context.Context) {
-	s.g.cfg.Metrics.poll()
-	msgs, err := s.link.qq.Messages(ctx)
+	seq, err := s.fetchSeq(ctx)
 	if err != nil {
+		// QQ keeps the messages until the store can note the SEQ again.
+		s.log.WithError(err).Error("gateway: cannot store the SEQ of a GetMsgEx; not fetching messages")
+		return
+	}
+	s.g.cfg.Metrics.poll()
+	msgs, err := s.link.qq.Messages(ctx, seq)
+	if err != nil {
+		if !errors.As(err, new(*UnreachableError)) {
+			// Not carried out (a lost session, a refusal): a server may
+			// remember the refusal under the SEQ, so take a fresh one.
+			s.link.fetchSeq = 0
+		}
 		s.qqFailed(ctx, err)
 		return
 	}
 	s.link.failingSince = time.Time{}
 	s.link.lastPoll = s.g.clock.Now()
-	s.deliverQQ(ctx, msgs) // even none: it retries what waits in the queue
+	s.link.fetchSeq = 0
+	s.deliverQQ(ctx, seq, msgs) // even none: it retries what waits in the queue
+}
+
+// fetchSeq is the SEQ for the next GetMsgEx: the one a lost reply or a
+// crash left, or a fresh one, written to the store before it is used.
+func (s *session) fetchSeq(ctx context.Context) (int64, error) {
+	l := &s.link
+	if !l.fetchKnown {
+		seq, err := s.g.st.FetchSeq(ctx, s.key)
+		if err != nil {
+			return 0, err
+		}
+		l.fetchSeq, l.fetchKnown = seq, true
+		if seq != 0 {
+			s.log.WithField("seq", seq).Info("gateway: asking QQ again for a batch of messages whose reply was lost")
+		}
+	}
+	if l.fetchSeq != 0 {
+		return l.fetchSeq, nil
+	}
+	seq := s.g.seqs.Next()
+	if err := s.g.st.SetFetchSeq(ctx, s.key, seq); err != nil {
+		return 0, err
+	}
+	l.fetchSeq = seq
+	return seq, nil
 }
 
 // qqFailed handles an error of a command of a live session: a lost session

@@ -567,8 +567,9 @@ func TestReconnectSweepsUnconfirmedResources(t *testing.T) {
 	h.eventually("logout after an unconfirmed reconnect", func() bool { return !h.sim.Session(10001).LoggedIn })
 }
 
-// A message the gateway cannot handle because the store fails must not
-// vanish: the sender gets an error instead of silence.
+// A message the gateway cannot keep because the store fails must not
+// vanish: the sender gets an error (try again later) instead of silence,
+// and it is not sent without the guarantee.
 func TestMessageAnsweredWhenRegistrationUnreadable(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	if err := h.st.Close(); err != nil {
@@ -581,8 +582,8 @@ func TestMessageAnsweredWhenRegistrationUnreadable(t *testing.T) {
 	if ans.Type != "error" {
 		t.Fatalf("answer is %s, want an error", ans)
 	}
-	if cond, _, _ := stanzaErr(t, ans); cond != "internal-server-error" {
-		t.Errorf("condition %q, want internal-server-error", cond)
+	if cond, typ, _ := stanzaErr(t, ans); cond != "resource-constraint" || typ != "wait" {
+		t.Errorf("condition %q type %q, want resource-constraint, wait", cond, typ)
 	}
 }
 

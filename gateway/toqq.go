@@ -1,19 +1,19 @@
 package gateway
 
 // XMPP → QQ. The door (door.go) wrote the user's message to the store's
-// outbox before it waited in the session's queue; here it is sent as
-// CLTMSG, split if it is longer than one request may carry, answered with
-// a receipt or an error, and then leaves the outbox. A message that was
-// waiting when the process stopped is sent at the next login, before
-// anything newer: at least once, in order, never lost without the sender
-// knowing.
+// outbox, with the SEQ of its CLTMSG, before it waited in the session's
+// queue; here it is sent, split if it is longer than one request may
+// carry, answered with a receipt or an error, and then leaves the outbox.
+// Every attempt — a retry after lost replies, after a re-login, after a
+// restart — repeats the stored SEQ, so the server answers a repeat from its
+// memory: exactly once, never lost without the sender knowing.
 
 import (
 	"context"
-
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -22,8 +22,20 @@ import (
 	"qqxmpp/xmppcomp"
 )
 
+// outboxGiveUp is how long a message whose CLTMSG replies were all lost
+// is retried with its SEQ. It stays below the server's memory of replies
+// (5 minutes, see the spec's "Sequence numbers"): a repeat later than that
+// could deliver it a second time.
+const outboxGiveUp = 4 * time.Minute
+
+// outboxRetryMax caps the pause between two background retries.
+const outboxRetryMax = time.Minute
+
 // sendOutgoing sends a user's message to QQ and confirms it with a
-// receipt if asked (XEP-0184); its error becomes the error reply.
+// receipt if asked (XEP-0184); its error becomes the error reply. A
+// message QQ may have taken (every reply lost) is kept and retried in the
+// background with the same SEQ, and answered only when it went through or
+// was given up on.
 func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 	m := in.msg
 	switch {
@@ -37,11 +49,16 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 	if err != nil { // only for a bad configuration, which validate rules out
 		return err
 	}
+	if m.seq == 0 { // a row from before schema 5: choose its SEQ now, on disk first
+		if err := s.newSeqs(ctx, m, len(chunks)); err != nil {
+			return err
+		}
+	}
 	for i, c := range chunks {
-		err := s.withRelogin(ctx, func(qq QQ) error { return qq.SendMessage(ctx, m.to, c) })
+		err := s.sendPart(ctx, m, i, len(chunks), c)
 		if err != nil {
 			s.log.WithError(err).WithField("buddy", int64(m.to)).Warn("gateway: message to QQ failed")
-			return partialError(err, i, len(chunks))
+			return s.outgoingFailed(ctx, m, err, i, len(chunks))
 		}
 	}
 	s.g.cfg.Metrics.relayedMsg(store.ToQQ, s.g.clock.Now().Sub(m.at))
@@ -49,6 +66,74 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 		s.e.receipt(ctx, in.st.To.String(), in.st.From.String(), m.typ, m.id)
 	}
 	return nil
+}
+
+// sendPart sends part i of n of m with its SEQ. A server that lost the
+// session refused the request without carrying it out, and may remember
+// that refusal under the SEQ: after the re-login the rest of the message
+// goes with fresh SEQs, stored before they are used.
+func (s *session) sendPart(ctx context.Context, m *outgoing, i, n int, text string) error {
+	err := s.link.qq.SendMessage(ctx, m.seq+int64(i), m.to, text)
+	if !errors.Is(err, ErrSessionLost) {
+		return err
+	}
+	s.relogin(ctx)
+	if !s.online() {
+		return err
+	}
+	old := m.seq
+	if err := s.newSeqs(ctx, m, n); err != nil {
+		m.seq = old
+		return err
+	}
+	return s.link.qq.SendMessage(ctx, m.seq+int64(i), m.to, text)
+}
+
+// newSeqs chooses n SEQs for m and stores the first with its outbox row
+// before any is used.
+func (s *session) newSeqs(ctx context.Context, m *outgoing, n int) error {
+	seq := s.g.seqs.Reserve(n)
+	if m.queueID != 0 {
+		if err := s.g.st.SetSeq(ctx, m.queueID, seq); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.WithError(err).Error("gateway: cannot store the SEQ of a message to QQ")
+			return errCannotStore
+		}
+	}
+	m.seq = seq
+	return nil
+}
+
+// outgoingFailed decides what a failed send of m becomes. When QQ may
+// have taken it (no reply at all), the row stays in the outbox and is
+// retried with the same SEQ, quietly, until outboxGiveUp has passed since
+// the first such failure; then it goes to the dead letters and the user
+// hears that it may have been delivered. Anything else is answered now.
+func (s *session) outgoingFailed(ctx context.Context, m *outgoing, err error, sent, total int) error {
+	if !errors.As(err, new(*UnreachableError)) || m.queueID == 0 || ctx.Err() != nil {
+		return partialError(err, sent, total)
+	}
+	now := s.g.clock.Now()
+	first, attempts, serr := s.g.st.MarkTried(ctx, m.queueID, now)
+	if serr != nil {
+		s.log.WithError(serr).Error("gateway: cannot note a failed message to QQ")
+		return partialError(err, sent, total)
+	}
+	if now.Sub(first) < outboxGiveUp {
+		m.retrying = true
+		wait := min(5*time.Second<<min(attempts-1, 8), outboxRetryMax)
+		s.link.retryOutboxAt(now.Add(wait))
+		s.g.sched.scheduleEarlier(s.task, s.link.outboxRetry)
+		s.log.WithField("buddy", int64(m.to)).WithField("retry_in", wait).Info("gateway: QQ did not answer; the message is kept and sent again with the same SEQ")
+		return nil
+	}
+	reason := "QQ did not confirm it for " + now.Sub(first).Round(time.Second).String()
+	if derr := s.g.st.MoveToDeadLetter(ctx, m.queueID, reason); derr != nil {
+		s.log.WithError(derr).Error("gateway: cannot move a message to QQ to the dead letters")
+	} else {
+		m.buried = true
+	}
+	s.log.WithField("buddy", int64(m.to)).WithField("id", m.queueID).Warn("gateway: giving up on a message to QQ; it may have been delivered")
+	return partialError(errMaybeDelivered(now.Sub(first)), sent, total)
 }
 
 // partialError names how much of a long message reached QQ before err.
@@ -61,22 +146,32 @@ func partialError(err error, sent, total int) error {
 		" parts of this long message reached QQ: " + se.Text[""]}
 }
 
-// doneOutgoing takes a served message out of the outbox, unless the
-// gateway is stopping: then it stays for the next start, since it may not
-// have reached QQ.
+// doneOutgoing takes a served message out of the outbox. The removal on
+// disk is the commit point: until it succeeded the row is kept marked in
+// memory, so that this process never sends it again. A message kept for a
+// retry, or one the gateway is stopping under, stays on disk.
 func (s *session) doneOutgoing(ctx context.Context, m *outgoing) {
-	if m.queueID == 0 || ctx.Err() != nil {
+	switch {
+	case m.queueID == 0:
+		return
+	case ctx.Err() != nil:
+		return // stopping: it may not have reached QQ; the next start sends it with its SEQ
+	case m.retrying, m.buried:
+		s.g.outbox.done(m.queueID)
+		return
+	}
+	if err := s.g.st.Remove(ctx, m.queueID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.WithError(err).Error("gateway: cannot remove a handled message from the queue; this process will not send it again")
+		s.g.outbox.handled(m.queueID)
 		return
 	}
 	s.g.outbox.done(m.queueID)
-	if err := s.g.st.Remove(ctx, m.queueID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.WithError(err).Error("gateway: cannot remove a handled message from the queue")
-	}
 }
 
-// replayOutbox sends, after a login, the messages an earlier run of the
-// gateway queued and never handled, oldest first. Rows with a work item
-// waiting in this process are left to it.
+// replayOutbox sends what waits in the outbox with no work item of this
+// process behind it, oldest first: messages an earlier run of the gateway
+// queued and never handled, and messages kept for a retry. Rows handled
+// whose removal failed are removed now instead.
 func (s *session) replayOutbox(ctx context.Context) {
 	items, err := s.g.st.Pending(ctx, s.key, store.ToQQ)
 	if err != nil {
@@ -87,17 +182,23 @@ func (s *session) replayOutbox(ctx context.Context) {
 		if !s.online() || ctx.Err() != nil {
 			return // the rest waits for the next login
 		}
-		if s.g.outbox.has(it.ID) {
+		switch state := s.g.outbox.state(it.ID); state {
+		case rowHandled:
+			if err := s.g.st.Remove(ctx, it.ID); err == nil || errors.Is(err, store.ErrNotFound) {
+				s.g.outbox.done(it.ID)
+			}
+			continue
+		case rowWaiting:
 			continue
 		}
 		in, ok := s.queuedInbound(it)
 		if !ok {
-			s.log.WithField("buddy", it.Peer).Error("gateway: dropping an unreadable queued message to QQ")
+			s.log.WithField("buddy", it.Peer).Error("gateway: moving an unreadable queued message to QQ to the dead letters")
 			s.g.cfg.Metrics.failedMsg(store.ToQQ, "unreadable", 1)
-			s.g.st.Remove(ctx, it.ID)
+			s.g.st.MoveToDeadLetter(ctx, it.ID, "unreadable")
 			continue
 		}
-		s.log.WithField("buddy", it.Peer).Info("gateway: sending a message queued before the gateway restarted")
+		s.log.WithField("buddy", it.Peer).WithField("attempts", it.Attempts).Info("gateway: sending a queued message to QQ")
 		s.serve(ctx, in)
 	}
 }
@@ -113,7 +214,7 @@ func (s *session) queuedInbound(it store.Item) (inbound, bool) {
 		if in.msg == nil {
 			return inbound{}, false
 		}
-		in.msg.queueID, in.msg.at = it.ID, it.Received
+		in.msg.queueID, in.msg.at, in.msg.seq = it.ID, it.Received, it.Seq
 		return in, true
 	}
 	from, err := jid.New(s.jid.Localpart(), s.jid.Domainpart(), it.Resource)
@@ -124,35 +225,53 @@ func (s *session) queuedInbound(it store.Item) (inbound, bool) {
 	return inbound{
 		st:  xmppcomp.Stanza{Name: "message", ID: it.StanzaID, Type: it.StanzaType, From: from, To: to},
 		uin: qqproto.UIN(it.Peer),
-		msg: &outgoing{queueID: it.ID, to: qqproto.UIN(it.Peer), text: it.Text, id: it.StanzaID,
+		msg: &outgoing{queueID: it.ID, seq: it.Seq, to: qqproto.UIN(it.Peer), text: it.Text, id: it.StanzaID,
 			typ: it.StanzaType, wantsReceipt: it.WantsReceipt, at: it.Received},
 	}, true
 }
 
+// rowState is what this process knows of an outbox row.
+type rowState int
+
+const (
+	rowFree    rowState = iota // no work of this process behind it
+	rowWaiting                 // a work item for it waits in a session queue
+	rowHandled                 // served, but its removal from disk failed
+)
+
 // outbox remembers which queued rows have a work item waiting in this
-// process, so that the replay at login does not send them a second time.
+// process, and which were served but could not be removed, so that the
+// replay at login sends neither a second time.
 type outbox struct {
-	mu      sync.Mutex
-	pending map[int64]struct{}
+	mu   sync.Mutex
+	rows map[int64]rowState
 }
 
 // addLocked marks row id as having a work item waiting; o.mu is held.
 func (o *outbox) addLocked(id int64) {
-	if o.pending == nil {
-		o.pending = map[int64]struct{}{}
+	if o.rows == nil {
+		o.rows = map[int64]rowState{}
 	}
-	o.pending[id] = struct{}{}
+	o.rows[id] = rowWaiting
 }
 
+// done forgets row id: it is off the disk, or free to be sent again.
 func (o *outbox) done(id int64) {
 	o.mu.Lock()
-	delete(o.pending, id)
+	delete(o.rows, id)
 	o.mu.Unlock()
 }
 
-func (o *outbox) has(id int64) bool {
+// handled marks row id as served though still on disk.
+func (o *outbox) handled(id int64) {
+	o.mu.Lock()
+	o.addLocked(id)
+	o.rows[id] = rowHandled
+	o.mu.Unlock()
+}
+
+func (o *outbox) state(id int64) rowState {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_, ok := o.pending[id]
-	return ok
+	return o.rows[id]
 }

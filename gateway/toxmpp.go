@@ -23,11 +23,12 @@ const flushBatch = 100
 // processed the stanzas sent before.
 const barrierTimeout = 30 * time.Second
 
-// deliverQQ takes one GetMsgEx batch, in order: state notices change
-// presence at once; everything else is queued in the store, then sent if
-// the user can be reached. Called after every poll, even an empty one, so
-// that what waits in the queue is tried again.
-func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
+// deliverQQ takes one GetMsgEx batch, fetched with SEQ seq, in order:
+// state notices change presence at once; everything else is queued in the
+// store, in the transaction that forgets seq, then sent if the user can be
+// reached. Called after every poll, even an empty one, so that what waits
+// in the queue is tried again.
+func (s *session) deliverQQ(ctx context.Context, seq int64, msgs []qqproto.Message) {
 	if len(msgs) == 0 {
 		s.flushBacklog(ctx)
 		return
@@ -50,15 +51,15 @@ func (s *session) deliverQQ(ctx context.Context, msgs []qqproto.Message) {
 			items = append(items, store.Item{Dir: store.ToXMPP, JID: s.key, Peer: int64(m.From), Text: text, Received: now, MsgType: int(m.Type)})
 		}
 	}
-	if len(items) == 0 {
-		return
-	}
-	ids, err := s.g.st.EnqueueBatch(ctx, items)
+	ids, err := s.g.st.EnqueueFetched(ctx, s.key, seq, items)
 	if err != nil {
-		// Without the store the items cannot be kept; sending them now
-		// is still better than dropping them.
+		// Without the store the items cannot be kept; QQ has let go of
+		// them, so sending them now is still better than dropping them.
 		s.log.WithError(err).Error("gateway: cannot queue QQ messages; delivering them unqueued")
 		s.deliverUnqueued(ctx, items)
+		return
+	}
+	if len(items) == 0 {
 		return
 	}
 	for i := range items {

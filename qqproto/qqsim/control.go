@@ -93,6 +93,18 @@ func (s *Server) SetState(uin qqproto.UIN, st qqproto.Status) error {
 	})
 }
 
+// EndSession ends uin's session as the server does after its idle
+// timeout: the next request of that number is answered RES=20 until it
+// logs in again. Its replay memory stays. Ending no session is no error.
+func (s *Server) EndSession(uin qqproto.UIN) error {
+	return s.inWorld([]named{{"uin", uin}}, func(now time.Time, a []*account) error {
+		if a[0].sess != nil {
+			s.logout(a[0], now)
+		}
+		return nil
+	})
+}
+
 // Ack makes account from answer about account to, as its Ack_AddToList
 // would: AckRequest asks to add them, AckApprove and AckReject answer
 // their request.
@@ -231,6 +243,9 @@ type (
 		To   qqproto.UIN `json:"to"`
 		Text string      `json:"text"`
 	}
+	uinRequest struct {
+		UIN qqproto.UIN `json:"uin"`
+	}
 	stateRequest struct {
 		UIN   qqproto.UIN    `json:"uin"`
 		State qqproto.Status `json:"state"`
@@ -256,6 +271,9 @@ func (s *Server) controlMux() *http.ServeMux {
 	}))
 	m.HandleFunc("POST /_sim/state", postJSON(func(v stateRequest) (any, error) {
 		return struct{}{}, s.SetState(v.UIN, v.State)
+	}))
+	m.HandleFunc("POST /_sim/endsession", postJSON(func(v uinRequest) (any, error) {
+		return struct{}{}, s.EndSession(v.UIN)
 	}))
 	m.HandleFunc("POST /_sim/ack", postJSON(func(v ackRequest) (any, error) {
 		return struct{}{}, s.Ack(v.From, v.To, v.CD, v.Reason)

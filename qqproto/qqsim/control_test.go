@@ -175,3 +175,22 @@ func TestControlAPIUnknownAccount(t *testing.T) {
 		t.Errorf("unknown account: inbox %v, session %+v, requests %v", in, info, rs)
 	}
 }
+
+// EndSession drops a session as the idle timeout would: RES=20 until the
+// number logs in again.
+func TestEndSession(t *testing.T) {
+	m := newSim(t, Options{}, fourFriends()...)
+	m.login(alice)
+	if err := m.s.EndSession(alice); err != nil {
+		t.Fatal(err)
+	}
+	if r := res(m.cmd(alice, "GetMsgEx", "")); r != 20 {
+		t.Errorf("GetMsgEx after EndSession: RES=%d, want 20", r)
+	}
+	if m.s.Session(alice).LoggedIn {
+		t.Error("session still logged in")
+	}
+	if err := m.s.EndSession(99999); err == nil {
+		t.Error("EndSession of an unknown number succeeded")
+	}
+}

@@ -19,6 +19,7 @@
 //	POST /_sim/send      {"from", "to", "text"}: from sends text to to
 //	POST /_sim/state     {"uin", "state"}
 //	POST /_sim/ack       {"from", "to", "cd", "reason"}: from's Ack_AddToList
+//	POST /_sim/endsession {"uin"}: the server drops uin's session (RES=20 next)
 //	POST /_sim/faults    {"latency_ms", "error_rate", "garbage_rate", "drop_rate", "seed"}
 //	GET  /_sim/inbox/{uin}     everything delivered to uin, with sender and time
 //	GET  /_sim/session/{uin}   logged in?, state, last request, queue length, buddies
