@@ -64,7 +64,7 @@ var (
 	errNoPayload            = badRequest("The request has no payload.")
 	// errStoreGone: the database file was deleted under the gateway, so a
 	// registration stored now would be gone after a restart.
-	errStoreGone      = newUserError(stanza.InternalServerError, "The gateway cannot keep registrations right now; try again later.")
+	errStoreGone = newUserError(stanza.InternalServerError, "The gateway cannot keep registrations right now; try again later.")
 	// errCannotStore: the database takes no writes (disk full, read-only),
 	// so a message that could not be kept is refused rather than sent
 	// without the guarantee.
