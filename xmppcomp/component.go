@@ -223,7 +223,7 @@ type conn struct {
 	cause     error // why kill was called; valid after done is closed
 
 	lastRead atomic.Int64 // unix nanos of the last element read
-	stalled  atomic.Bool  // the reader waits for room in the handler queue
+	stalled  atomic.Bool  // the reader waits for room in the handler queue, or for an inline Handler
 }
 
 func (c *Component) dial(ctx context.Context) (*conn, error) {
@@ -279,14 +279,14 @@ func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza) er
 	if c.cfg.PingInterval > 0 {
 		go c.pinger(cn)
 	}
-	err := c.read(cn, queue)
+	err := c.read(ctx, cn, queue)
 	cn.kill(err)
 	return cn.cause
 }
 
 // read is the reader loop. It never waits for the Handler except when the
-// queue is full.
-func (c *Component) read(cn *conn, queue chan<- Stanza) error {
+// queue is full, or when the Handler runs inline (Config.Inline).
+func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) error {
 	r := cn.sess.TokenReader()
 	defer r.Close()
 	for {
@@ -305,6 +305,12 @@ func (c *Component) read(cn *conn, queue chan<- Stanza) error {
 		}
 		st := fromElement(el)
 		if st.Name == "iq" && c.answered(cn, st, el.FirstChild) {
+			continue
+		}
+		if c.cfg.Inline {
+			cn.stalled.Store(true) // busy, not silent: no ping timeout meanwhile
+			c.handle(ctx, st)
+			cn.stalled.Store(false)
 			continue
 		}
 		select {

@@ -61,6 +61,13 @@ type Config struct {
 	// not held against the connection.
 	QueueSize int
 
+	// Inline calls the Handler on the reader's goroutine: a stanza is
+	// handled before the next one is read, and QueueSize is unused. For a
+	// Handler that never blocks and must make some stanzas durable before
+	// reading on: XEP-0114 has no acknowledgement, so a stanza read ahead
+	// into a queue would be lost without a trace by a crash.
+	Inline bool
+
 	// HandlePings passes XEP-0199 pings addressed to the bare component
 	// domain to the Handler instead of answering them automatically.
 	HandlePings bool

@@ -224,6 +224,9 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 			Logger:       log,
 			OnConnect:    d.onConnect,
 			OnDisconnect: d.onDisconnect,
+			// The gateway keeps a user's message in its outbox before
+			// the next stanza is read: a crash loses nothing it read.
+			Inline: true,
 		}, d.g)
 	}
 	if err != nil {
