@@ -193,8 +193,13 @@ type qqMessage struct {
 
 func (e *emitter) message(ctx context.Context, to string, m qqMessage) error {
 	out := message{From: e.jidOf(m.from), To: to, ID: m.id, Type: m.typ, Body: m.text}
+	if m.id != "" {
+		// XEP-0359: the same ids on every re-send, so that clients and
+		// archives that do not read the id attribute deduplicate too.
+		out.Extra = []any{stanza.OriginID{ID: m.id}, stanza.ID{ID: m.id, By: e.domJID}}
+	}
 	if !m.delayed.IsZero() {
-		out.Extra = []any{delay.Delay{From: e.domJID, Time: m.delayed.UTC()}}
+		out.Extra = append(out.Extra, delay.Delay{From: e.domJID, Time: m.delayed.UTC()})
 	}
 	return e.send(ctx, out)
 }

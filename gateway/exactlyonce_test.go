@@ -174,3 +174,38 @@ func TestOutboxRowSentBeforeACrashIsNotDoubled(t *testing.T) {
 		t.Errorf("Bob received %q, want it once", got)
 	}
 }
+
+// A QQ message sent but not confirmed by the XMPP server (the connection
+// dropped) is sent again with the same id, origin-id and stanza-id
+// (XEP-0359), so that clients and archives show it once.
+func TestResentQQMessageKeepsItsStableIDs(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	h.out.failBarriers.Store(1)
+	if err := h.sim.Send(20001, 10001, "twice on the wire, once for the user"); err != nil {
+		t.Fatal(err)
+	}
+	type ids struct {
+		ID     string `xml:"id,attr"`
+		Origin struct {
+			ID string `xml:"id,attr"`
+		} `xml:"urn:xmpp:sid:0 origin-id"`
+		Stanza struct {
+			ID string `xml:"id,attr"`
+			By string `xml:"by,attr"`
+		} `xml:"urn:xmpp:sid:0 stanza-id"`
+	}
+	var got [2]ids
+	for i := range got {
+		st := h.waitFor("the message", messageFrom(buddyAddr(20001)))
+		if err := st.Decode(&got[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := got[0], got[1]
+	if a.ID == "" || a != b || a.Origin.ID != a.ID || a.Stanza.ID != a.ID || a.Stanza.By != testDomain {
+		t.Errorf("first send %+v, second %+v: want the same non-empty id everywhere, stanza-id by %s", a, b, testDomain)
+	}
+	h.eventually("queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+}

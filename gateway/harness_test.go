@@ -41,6 +41,9 @@ type recorder struct {
 	got      []xmppcomp.Stanza
 	down     atomic.Bool // while true, sends fail as if disconnected
 	barriers atomic.Int64
+	// failBarriers makes that many barriers fail, as when the connection
+	// drops after a send: the server may or may not have the stanzas.
+	failBarriers atomic.Int32
 	t        testing.TB
 	// server answers the gateway's iq requests, as the XMPP server would;
 	// nil answers service-unavailable.
@@ -129,7 +132,7 @@ func (r *recorder) ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.
 
 // Barrier is immediate: what the recorder got, it has.
 func (r *recorder) Barrier(context.Context, jid.JID) error {
-	if r.down.Load() {
+	if r.down.Load() || r.failBarriers.Add(-1) >= 0 {
 		return xmppcomp.ErrNotConnected
 	}
 	r.barriers.Add(1)
