@@ -8,9 +8,11 @@ import (
 	"testing"
 )
 
-func TestRegistrationLifecycle(t *testing.T) {
+func TestRegistrationLifecycle(t *testing.T) { eachDriver(t, testRegistrationLifecycle) }
+
+func testRegistrationLifecycle(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 
 	if _, err := s.Registration(ctx, alice); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Registration of a stranger: %v, want ErrNotFound", err)
@@ -49,9 +51,11 @@ func TestRegistrationLifecycle(t *testing.T) {
 	}
 }
 
-func TestRegistrationsListsAllByJID(t *testing.T) {
+func TestRegistrationsListsAllByJID(t *testing.T) { eachDriver(t, testRegistrationsListsAllByJID) }
+
+func testRegistrationsListsAllByJID(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	if all, err := s.Registrations(ctx); err != nil || len(all) != 0 {
 		t.Errorf("Registrations of an empty store = %v, %v", all, err)
 	}
@@ -71,9 +75,11 @@ func TestRegistrationsListsAllByJID(t *testing.T) {
 	}
 }
 
-func TestRegistrationConflict(t *testing.T) {
+func TestRegistrationConflict(t *testing.T) { eachDriver(t, testRegistrationConflict) }
+
+func testRegistrationConflict(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 
 	err := s.PutRegistration(ctx, Registration{JID: bob, UIN: 10001, PasswordMD5: md5b})
@@ -98,9 +104,11 @@ func TestRegistrationConflict(t *testing.T) {
 	mustRegister(t, s, bob, 10001)
 }
 
-func TestRegistrationValidation(t *testing.T) {
+func TestRegistrationValidation(t *testing.T) { eachDriver(t, testRegistrationValidation) }
+
+func testRegistrationValidation(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	const plaintext = "hunter2-my-secret-password-12345" // 32 characters, not hex
 	for name, r := range map[string]Registration{
 		"plaintext password": {JID: alice, UIN: 1, PasswordMD5: plaintext},
@@ -135,9 +143,11 @@ func TestRegistrationValidation(t *testing.T) {
 
 // Deleting a user removes their contacts and queued items, and nobody
 // else's.
-func TestDeleteUserCascades(t *testing.T) {
+func TestDeleteUserCascades(t *testing.T) { eachDriver(t, testDeleteUserCascades) }
+
+func testDeleteUserCascades(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 	for _, jid := range []string{alice, bob} {
