@@ -3,10 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -42,10 +47,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := parseDSN(dsn)
 	if err != nil {
-		// pgconn's error shows the DSN with its password masked.
-		return nil, invalid("store: postgres: %v", err)
+		return nil, err
 	}
 	migs, err := loadMigrations(o.fsys, postgresMigrations)
 	if err != nil {
@@ -55,6 +59,10 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 	db.SetMaxOpenConns(o.conns)
 	db.SetMaxIdleConns(o.conns)
 	s := newStore(db, true, describe(cfg), o)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.name, err)
+	}
 	if err := s.migrate(ctx, migs, o.target); err != nil {
 		db.Close()
 		return nil, err
@@ -67,11 +75,85 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 // environment filling in what dsn leaves out), never a password. A DSN
 // that does not parse yields a placeholder, not the DSN.
 func RedactDSN(dsn string) string {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := parseDSN(dsn)
 	if err != nil {
 		return "postgres:(unparsable DSN)"
 	}
 	return describe(cfg)
+}
+
+// CheckDSN reports whether OpenPostgres takes dsn, and whether dsn holds
+// a password itself rather than leaving it to PGPASSWORD or the password
+// file. Its error never shows dsn.
+func CheckDSN(dsn string) (hasPassword bool, err error) {
+	if _, err := parseDSN(dsn); err != nil {
+		return false, err
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return false, invalid("store: postgres DSN: not a valid URL")
+		}
+		_, inUser := u.User.Password()
+		return inUser || u.Query().Has("password"), nil
+	}
+	return slices.Contains(dsnKeywords(dsn), "password"), nil
+}
+
+// parseDSN is pgx.ParseConfig with an error that never shows the DSN:
+// pgconn masks a password in its own error on a best-effort basis only.
+func parseDSN(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		msg := pe.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+3:]
+		}
+		return nil, invalid("store: postgres DSN: %s", msg)
+	}
+	if err != nil {
+		return nil, invalid("store: postgres DSN: cannot parse it")
+	}
+	return cfg, nil
+}
+
+// dsnKeywords lists the keywords of a keyword=value connection string, as
+// libpq splits it: values are single-quoted or end at white space, and a
+// backslash escapes the next character.
+func dsnKeywords(dsn string) []string {
+	var keys []string
+	for s := strings.TrimLeft(dsn, spaces); s != ""; s = strings.TrimLeft(s, spaces) {
+		key, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			break
+		}
+		keys = append(keys, strings.TrimSpace(key))
+		s = skipValue(strings.TrimLeft(rest, spaces))
+	}
+	return keys
+}
+
+// spaces separate the pairs of a keyword=value connection string.
+const spaces = " \t\n\r\f\v"
+
+// skipValue returns what follows the value at the start of s.
+func skipValue(s string) string {
+	quoted := strings.HasPrefix(s, "'")
+	if quoted {
+		s = s[1:]
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case quoted && c == '\'':
+			return s[i+1:]
+		case !quoted && strings.IndexByte(spaces, c) >= 0:
+			return s[i:]
+		}
+	}
+	return ""
 }
 
 func describe(cfg *pgx.ConnConfig) string {
