@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -28,7 +29,7 @@ var postgresDriver = testDriver{
 // testDrivers: with the integration tag, SQLite and PostgreSQL.
 func testDrivers() []testDriver { return []testDriver{sqliteDriver, postgresDriver} }
 
-func stopServers() error { return pgServer.Close() }
+func stopServers() error { return errors.Join(pgServer.Close(), pgDurable.Close()) }
 
 // dumpPostgres lists the tables of the database, their columns and rows.
 func dumpPostgres(t testing.TB, dsn string) []byte {

@@ -61,9 +61,17 @@ func version(initdb string) int {
 	return n
 }
 
+// Options vary the server.
+type Options struct {
+	// Durable keeps PostgreSQL's fsync on, for benchmarks whose figures
+	// should be those of a real server. Off, a commit does not wait for
+	// the disk, and CREATE DATABASE for each test is fast.
+	Durable bool
+}
+
 // Start creates a cluster in a new temporary directory and starts its
 // server. Stop it with Stop, which also removes the directory.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context, o Options) (*Server, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -73,14 +81,14 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("storetest: %w", err)
 	}
 	s := &Server{dir: dir, bin: bin, password: randomHex()}
-	if err := s.start(ctx); err != nil {
+	if err := s.start(ctx, o); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) start(ctx context.Context) error {
+func (s *Server) start(ctx context.Context, o Options) error {
 	if err := s.setOwner(); err != nil {
 		return err
 	}
@@ -93,9 +101,10 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	os.Remove(pwfile)
-	// fsync off: a test cluster need not survive a power cut, and
-	// CREATE DATABASE per test is then fast.
-	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c fsync=off -c full_page_writes=off -c max_connections=300", s.dir)
+	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c max_connections=300", s.dir)
+	if !o.Durable {
+		opts += " -c fsync=off -c full_page_writes=off"
+	}
 	if err := s.run(ctx, "pg_ctl", "-D", s.dataDir(), "-l", filepath.Join(s.dir, "server.log"), "-w", "-o", opts, "start"); err != nil {
 		return err
 	}

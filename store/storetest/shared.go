@@ -13,6 +13,8 @@ import (
 // that a run of tests needing none does not pay for it. TestMain calls
 // Close after m.Run.
 type Shared struct {
+	Options Options // for Start; set before first use
+
 	once sync.Once
 	srv  *Server
 	err  error
@@ -29,7 +31,7 @@ func (sh *Shared) Server(t testing.TB) *Server {
 	sh.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		sh.srv, sh.err = Start(ctx)
+		sh.srv, sh.err = Start(ctx, sh.Options)
 	})
 	switch {
 	case errors.Is(sh.err, ErrNoPostgres) && os.Getenv("CI") != "true":
