@@ -30,6 +30,8 @@ profanity         | test             | command -v profanity
 tmux              | test             | command -v tmux
 # promtool checks the /metrics output
 prometheus        | test             | command -v promtool
+# the store tests on PostgreSQL start a server of their own (initdb, pg_ctl)
+postgresql        | test             | ls /usr/lib/postgresql/*/bin/initdb
 # systemd-analyze verifies scripts/qqgateway.service
 systemd           | test             | command -v systemd-analyze
 '

@@ -14,7 +14,14 @@ import (
 // one moment (VACUUM INTO reads in one transaction, and in WAL mode a
 // reader blocks no writer). An existing path is never overwritten: the
 // error then matches fs.ErrExist.
+//
+// On PostgreSQL it fails with an *UnsupportedError (errors.Is
+// ErrUnsupported): the server's own tool, pg_dump, takes a consistent
+// copy, and where the server runs, not where the gateway does.
 func (s *Store) Backup(ctx context.Context, path string) (err error) {
+	if s.pg {
+		return &UnsupportedError{Op: "backup", DB: s.name, Instead: "pg_dump"}
+	}
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return invalid("store: backup to %q: want a file path", path)
 	}
@@ -35,7 +42,7 @@ func (s *Store) Backup(ctx context.Context, path string) (err error) {
 		}
 	}()
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
-		return fmt.Errorf("store: backup of %s to %s: %w", s.path, abs, err)
+		return fmt.Errorf("store: backup of %s to %s: %w", s.name, abs, err)
 	}
 	return syncFile(abs)
 }

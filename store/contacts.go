@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Subscription is the state of presence subscription between a user and one
@@ -70,7 +68,7 @@ func (s *Store) PutContact(ctx context.Context, jid string, c Contact) error {
 	if err := checkContact(c); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, upsertContact, jid, c.UIN, c.Nick, c.Face, int(c.Sub), nanos(s.now()))
+	_, err := s.db.ExecContext(ctx, s.q(upsertContact), jid, c.UIN, s.str(c.Nick), c.Face, int(c.Sub), nanos(s.now()))
 	if err != nil {
 		return fmt.Errorf("store: put contact %d of %s: %w", c.UIN, jid, noUser(err))
 	}
@@ -93,14 +91,14 @@ func (s *Store) PutContacts(ctx context.Context, jid string, cs []Contact) error
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, upsertContact)
+		stmt, err := tx.PrepareContext(ctx, s.q(upsertContact))
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		now := nanos(s.now())
 		for _, c := range cs {
-			if _, err := stmt.ExecContext(ctx, jid, c.UIN, c.Nick, c.Face, int(c.Sub), now); err != nil {
+			if _, err := stmt.ExecContext(ctx, jid, c.UIN, s.str(c.Nick), c.Face, int(c.Sub), now); err != nil {
 				return fmt.Errorf("contact %d: %w", c.UIN, noUser(err))
 			}
 		}
@@ -128,7 +126,7 @@ func scanContact(row interface{ Scan(...any) error }) (Contact, error) {
 // Contacts returns the contacts of jid ordered by UIN; none (and no error)
 // for a JID that is not registered.
 func (s *Store) Contacts(ctx context.Context, jid string) ([]Contact, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts WHERE jid = ? ORDER BY uin`, jid)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+contactColumns+` FROM contacts WHERE jid = ? ORDER BY uin`), jid)
 	if err != nil {
 		return nil, fmt.Errorf("store: contacts of %s: %w", jid, err)
 	}
@@ -150,7 +148,7 @@ func (s *Store) Contacts(ctx context.Context, jid string) ([]Contact, error) {
 // Contact returns contact uin of jid, or ErrNotFound.
 func (s *Store) Contact(ctx context.Context, jid string, uin int64) (Contact, error) {
 	c, err := scanContact(s.db.QueryRowContext(ctx,
-		`SELECT `+contactColumns+` FROM contacts WHERE jid = ? AND uin = ?`, jid, uin))
+		s.q(`SELECT `+contactColumns+` FROM contacts WHERE jid = ? AND uin = ?`), jid, uin))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -162,7 +160,7 @@ func (s *Store) Contact(ctx context.Context, jid string, uin int64) (Contact, er
 
 // DeleteContact removes contact uin of jid; ErrNotFound if there is none.
 func (s *Store) DeleteContact(ctx context.Context, jid string, uin int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM contacts WHERE jid = ? AND uin = ?`, jid, uin)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM contacts WHERE jid = ? AND uin = ?`), jid, uin)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: delete contact %d of %s: %w", uin, jid, err)
 	}
@@ -172,7 +170,7 @@ func (s *Store) DeleteContact(ctx context.Context, jid string, uin int64) error 
 // noUser turns a foreign key violation (the JID is not registered) into
 // ErrNotFound.
 func noUser(err error) error {
-	if isConstraint(err, sqlite3.ErrConstraintForeignKey) {
+	if isForeignKey(err) {
 		return fmt.Errorf("user is not registered: %w", ErrNotFound)
 	}
 	return err

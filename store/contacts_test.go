@@ -6,9 +6,11 @@ import (
 	"testing"
 )
 
-func TestContacts(t *testing.T) {
+func TestContacts(t *testing.T) { eachDriver(t, testContacts) }
+
+func testContacts(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 
 	if cs, err := s.Contacts(ctx, alice); err != nil || len(cs) != 0 {
@@ -58,9 +60,11 @@ func TestContacts(t *testing.T) {
 }
 
 // Contacts are per user: the same QQ number in two lists are two contacts.
-func TestContactsArePerUser(t *testing.T) {
+func TestContactsArePerUser(t *testing.T) { eachDriver(t, testContactsArePerUser) }
+
+func testContactsArePerUser(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 	if err := s.PutContact(ctx, alice, Contact{UIN: 5, Nick: "for alice", Sub: Both}); err != nil {
@@ -82,9 +86,11 @@ func TestContactsArePerUser(t *testing.T) {
 	}
 }
 
-func TestPutContactsImport(t *testing.T) {
+func TestPutContactsImport(t *testing.T) { eachDriver(t, testPutContactsImport) }
+
+func testPutContactsImport(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	if err := s.PutContact(ctx, alice, Contact{UIN: 7, Nick: "kept", Sub: PendingOut}); err != nil {
 		t.Fatal(err)
@@ -125,9 +131,11 @@ func TestPutContactsImport(t *testing.T) {
 	}
 }
 
-func TestContactsNeedRegistration(t *testing.T) {
+func TestContactsNeedRegistration(t *testing.T) { eachDriver(t, testContactsNeedRegistration) }
+
+func testContactsNeedRegistration(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	if err := s.PutContact(ctx, bob, Contact{UIN: 1}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("PutContact for a stranger = %v, want ErrNotFound", err)
 	}
@@ -139,9 +147,11 @@ func TestContactsNeedRegistration(t *testing.T) {
 	}
 }
 
-func TestContactValidation(t *testing.T) {
+func TestContactValidation(t *testing.T) { eachDriver(t, testContactValidation) }
+
+func testContactValidation(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	for name, c := range map[string]Contact{
 		"zero uin":         {UIN: 0},

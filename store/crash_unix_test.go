@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,10 +19,17 @@ import (
 // crashChild runs in a re-executed test binary: it enqueues (and removes)
 // as fast as it can and prints "A id" once Enqueue acknowledged an item,
 // "r id" before it removes one and "R id" once Remove acknowledged that,
-// until it is killed.
-func crashChild(path string) int {
+// until it is killed. db is "sqlite:" and a file, or "postgres:" and a
+// DSN (crashTarget).
+func crashChild(db string) int {
 	ctx := context.Background()
-	s, err := Open(ctx, path)
+	open := Open
+	if dsn, ok := strings.CutPrefix(db, "postgres:"); ok {
+		open, db = OpenPostgres, dsn
+	} else {
+		db = strings.TrimPrefix(db, "sqlite:")
+	}
+	s, err := open(ctx, db)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -70,11 +76,14 @@ func crashChild(path string) int {
 
 // Every item Enqueue acknowledged is still there after the process was
 // killed with SIGKILL in the middle of its work, and every acknowledged
-// Remove stays removed; the file opens and passes an integrity check.
-func TestAcknowledgedSurviveSIGKILL(t *testing.T) {
+// Remove stays removed; an SQLite file opens and passes an integrity check.
+// On PostgreSQL the server outlives the client it loses.
+func TestAcknowledgedSurviveSIGKILL(t *testing.T) { eachDriver(t, testAcknowledgedSurviveSIGKILL) }
+
+func testAcknowledgedSurviveSIGKILL(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gateway.db")
-	s, err := Open(ctx, path)
+	path := d.newDB(t)
+	s, err := d.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +92,7 @@ func TestAcknowledgedSurviveSIGKILL(t *testing.T) {
 
 	acked := map[int64]ack{}
 	for round, killAfter := range []int{50, 200, 500} {
-		acks, added := runAndKill(t, path, killAfter)
+		acks, added := runAndKill(t, d.name+":"+path, killAfter)
 		if added < killAfter {
 			t.Fatalf("round %d: child acknowledged only %d items", round, added)
 		}
@@ -91,13 +100,15 @@ func TestAcknowledgedSurviveSIGKILL(t *testing.T) {
 			acked[id] = a
 		}
 
-		s, err := Open(ctx, path)
+		s, err := d.Open(ctx, path)
 		if err != nil {
 			t.Fatalf("round %d: Open after SIGKILL: %v", round, err)
 		}
 		var check string
-		if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-			t.Errorf("round %d: integrity_check = %q, %v", round, check, err)
+		if d.name == "sqlite" {
+			if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+				t.Errorf("round %d: integrity_check = %q, %v", round, check, err)
+			}
 		}
 		have := map[int64]bool{}
 		for _, dir := range []Direction{ToXMPP, ToQQ} {
@@ -135,13 +146,13 @@ const (
 	removed             // must be absent
 )
 
-// runAndKill starts the child on path and SIGKILLs it once it acknowledged
+// runAndKill starts the child on db (see crashChild) and SIGKILLs it once it acknowledged
 // killAfter enqueues. It returns what the child acknowledged for every ID it
 // printed and the number of acknowledged enqueues.
-func runAndKill(t *testing.T, path string, killAfter int) (acks map[int64]ack, added int) {
+func runAndKill(t *testing.T, db string, killAfter int) (acks map[int64]ack, added int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+db)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -20,14 +20,14 @@ type DeadLetter struct {
 // row is gone.
 func (s *Store) MoveToDeadLetter(ctx context.Context, id int64, reason string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO dead_letter
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO dead_letter
 			(id, dir, jid, peer, text, received, msg_type, seq, attempts, failed, reason)
-			SELECT id, dir, jid, peer, text, received, msg_type, seq, attempts, ?, ? FROM queue WHERE id = ?`,
+			SELECT id, dir, jid, peer, text, received, msg_type, seq, attempts, ?, ? FROM queue WHERE id = ?`),
 			nanos(s.now()), reason, id)
 		if err := affectedOne(res, err); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id)
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM queue WHERE id = ?`), id)
 		return err
 	})
 	if err != nil {
@@ -38,8 +38,8 @@ func (s *Store) MoveToDeadLetter(ctx context.Context, id int64, reason string) e
 
 // DeadLetters returns up to limit dead letters, newest first.
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, dir, jid, peer, text, received, msg_type, seq, attempts,
-		failed, reason FROM dead_letter ORDER BY id DESC LIMIT ?`, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, dir, jid, peer, text, received, msg_type, seq, attempts,
+		failed, reason FROM dead_letter ORDER BY id DESC LIMIT ?`), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}

@@ -1,15 +1,23 @@
-// Package store keeps the gateway's durable state in one SQLite file:
-// registrations (which bare JID owns which QQ number and the MD5 of its
-// password), each user's contacts, and the delivery queue of messages that
-// were accepted from one network but not yet handed to the other.
+// Package store keeps the gateway's durable state: registrations (which
+// bare JID owns which QQ number and the MD5 of its password), each user's
+// contacts, and the delivery queue of messages that were accepted from one
+// network but not yet handed to the other.
+//
+// It keeps them in one SQLite file (Open), the default for one gateway
+// process, or in a PostgreSQL database (OpenPostgres), which several
+// processes can share. The API is the same on both; where a notion belongs
+// to one of them only, the other says so: CheckFile has no file to check on
+// PostgreSQL, and Backup is pg_dump's job there (ErrUnsupported).
 //
 // It is plain SQL and knows nothing of XMPP or QQ wire formats: JIDs are
 // opaque strings, QQ numbers are int64. The schema is versioned by numbered
-// migrations embedded in the binary; a file written by a newer version is
-// refused with ErrNewerSchema rather than touched.
+// migrations embedded in the binary, one set per dialect with the same
+// versions; a database written by a newer version is refused with
+// ErrNewerSchema rather than touched.
 //
-// For running it as a service: Backup copies the database while others
-// write to it, and Heartbeat proves that it still takes writes.
+// For running it as a service: Backup copies an SQLite database while
+// others write to it, and Heartbeat proves that the database still takes
+// writes.
 //
 // A Store is safe for concurrent use by many goroutines.
 package store

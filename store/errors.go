@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -27,7 +28,25 @@ var (
 	// file or file system, I/O error). Nothing was written; the same write
 	// may succeed once the cause is gone.
 	ErrUnwritable = errors.New("database cannot be written")
+	// ErrUnsupported: the operation is not done by the store on this kind
+	// of database. The concrete error is an *UnsupportedError.
+	ErrUnsupported = errors.New("not supported on this database")
 )
+
+// UnsupportedError reports an operation the store leaves to another tool
+// on this kind of database: Backup on PostgreSQL, which pg_dump does.
+type UnsupportedError struct {
+	Op      string // what was asked, e.g. "backup"
+	DB      string // the database, as the store names it (no password)
+	Instead string // the tool to use instead
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("store: %s of %s is not supported on PostgreSQL: use %s", e.Op, e.DB, e.Instead)
+}
+
+// Is makes errors.Is(err, ErrUnsupported) true.
+func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
 
 // ConflictError reports that UIN already belongs to another JID. The other
 // owner is deliberately not named, so the message can be shown to the user
@@ -67,13 +86,36 @@ func invalid(format string, args ...any) error {
 // unwritable marks a write refused for want of a writable database with
 // ErrUnwritable, keeping the driver's error for the message.
 func unwritable(err error) error {
-	var se sqlite3.Error
-	if err == nil || !errors.As(err, &se) {
-		return err
-	}
-	switch se.Code {
-	case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
+	if err != nil && (sqliteUnwritable(err) || pgUnwritable(err)) {
 		return fmt.Errorf("%w: %w", ErrUnwritable, err)
 	}
 	return err
+}
+
+func sqliteUnwritable(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrReadonly, sqlite3.ErrIoErr, sqlite3.ErrCantOpen:
+		return true
+	}
+	return false
+}
+
+// pgUnwritable: PostgreSQL's counterparts, by SQLSTATE: a full disk, a
+// read-only transaction (a standby, or default_transaction_read_only), an
+// I/O error, a server starting up or shutting down. A lost connection is
+// not one: a commit it cut off may have been written.
+func pgUnwritable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "53100", "25006", "58030", "57P03":
+		return true
+	}
+	return false
 }

@@ -12,7 +12,7 @@ import (
 // not yet queued (see SetFetchSeq), 0 if there is none.
 func (s *Store) FetchSeq(ctx context.Context, jid string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq FROM qq_fetch WHERE jid = ?`, jid).Scan(&seq)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT seq FROM qq_fetch WHERE jid = ?`), jid).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -28,8 +28,8 @@ func (s *Store) FetchSeq(ctx context.Context, jid string) (int64, error) {
 // from its memory, so a batch it handed out is never lost. ErrNotFound if
 // jid is not registered.
 func (s *Store) SetFetchSeq(ctx context.Context, jid string, seq int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO qq_fetch (jid, seq) VALUES (?, ?)
-		ON CONFLICT (jid) DO UPDATE SET seq = excluded.seq`, jid, seq)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO qq_fetch (jid, seq) VALUES (?, ?)
+		ON CONFLICT (jid) DO UPDATE SET seq = excluded.seq`), jid, seq)
 	if err != nil {
 		return fmt.Errorf("store: set fetch SEQ of %s: %w", jid, noUser(unwritable(err)))
 	}
@@ -54,7 +54,7 @@ func (s *Store) EnqueueFetched(ctx context.Context, jid string, seq int64, items
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM qq_fetch WHERE jid = ? AND seq = ?`, jid, seq)
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM qq_fetch WHERE jid = ? AND seq = ?`), jid, seq)
 		return err
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Store) EnqueueFetched(ctx context.Context, jid string, seq int64, items
 // SetSeq records the SEQ chosen for queue row id before its first attempt,
 // for a row written without one. ErrNotFound if the row is gone.
 func (s *Store) SetSeq(ctx context.Context, id, seq int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE queue SET seq = ? WHERE id = ?`, seq, id)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE queue SET seq = ? WHERE id = ?`), seq, id)
 	if err := affectedOne(res, unwritable(err)); err != nil {
 		return fmt.Errorf("store: set SEQ of queue item %d: %w", id, err)
 	}
@@ -78,9 +78,9 @@ func (s *Store) SetSeq(ctx context.Context, id, seq int64) error {
 // how many there were so far, this one included.
 func (s *Store) MarkTried(ctx context.Context, id int64, at time.Time) (first time.Time, attempts int, err error) {
 	var tried int64
-	err = s.db.QueryRowContext(ctx, `UPDATE queue SET attempts = attempts + 1,
+	err = s.db.QueryRowContext(ctx, s.q(`UPDATE queue SET attempts = attempts + 1,
 		tried = CASE WHEN tried = 0 THEN ? ELSE tried END
-		WHERE id = ? RETURNING tried, attempts`, nanos(at), id).Scan(&tried, &attempts)
+		WHERE id = ? RETURNING tried, attempts`), nanos(at), id).Scan(&tried, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}

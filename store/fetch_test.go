@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -11,10 +10,12 @@ import (
 // TestFetchSeqCommitsWithTheItems: the SEQ of a GetMsgEx stays until the
 // items it fetched are queued, in the same transaction; a reopened store
 // still holds it.
-func TestFetchSeqCommitsWithTheItems(t *testing.T) {
+func TestFetchSeqCommitsWithTheItems(t *testing.T) { eachDriver(t, testFetchSeqCommitsWithTheItems) }
+
+func testFetchSeqCommitsWithTheItems(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gateway.db")
-	s, err := Open(ctx, path)
+	path := d.newDB(t)
+	s, err := d.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestFetchSeqCommitsWithTheItems(t *testing.T) {
 		t.Errorf("SetFetchSeq of an unregistered JID: %v, want ErrNotFound", err)
 	}
 	s.Close() // as a crash after the request went out
-	if s, err = Open(ctx, path); err != nil {
+	if s, err = d.Open(ctx, path); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
@@ -70,8 +71,10 @@ func TestFetchSeqCommitsWithTheItems(t *testing.T) {
 
 // TestSeqAndTriesAreKept: a row's SEQ and its failed attempts survive in
 // the queue, and the first failure's time is the one kept.
-func TestSeqAndTriesAreKept(t *testing.T) {
-	s, _ := openTest(t)
+func TestSeqAndTriesAreKept(t *testing.T) { eachDriver(t, testSeqAndTriesAreKept) }
+
+func testSeqAndTriesAreKept(t *testing.T, d testDriver) {
+	s, _ := openTest(t, d)
 	ctx := context.Background()
 	mustRegister(t, s, alice, 10001)
 	id, err := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 20002, Text: "hi", Seq: 123456})
@@ -102,8 +105,10 @@ func TestSeqAndTriesAreKept(t *testing.T) {
 
 // TestDeadLetter: a row given up on leaves the queue and is listed with
 // its reason; the move is all or nothing.
-func TestDeadLetter(t *testing.T) {
-	s, _ := openTest(t)
+func TestDeadLetter(t *testing.T) { eachDriver(t, testDeadLetter) }
+
+func testDeadLetter(t *testing.T, d testDriver) {
+	s, _ := openTest(t, d)
 	ctx := context.Background()
 	mustRegister(t, s, alice, 10001)
 	id, _ := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 20002, Text: "lost?", Seq: 5})
@@ -138,14 +143,21 @@ func TestDeadLetter(t *testing.T) {
 
 // TestReadOnlyIsUnwritable: a write to a database that cannot take it is
 // ErrUnwritable, which callers answer with "try again later".
-func TestReadOnlyIsUnwritable(t *testing.T) {
-	// Root writes through file modes, so SQLite's own switch makes the
-	// database read-only; it holds on one connection.
-	s, _ := openTest(t)
+func TestReadOnlyIsUnwritable(t *testing.T) { eachDriver(t, testReadOnlyIsUnwritable) }
+
+func testReadOnlyIsUnwritable(t *testing.T, d testDriver) {
+	// Root writes through file modes, so the database's own switch makes
+	// it read-only (SQLite's PRAGMA, PostgreSQL's session setting); it
+	// holds on one connection.
+	s, _ := openTest(t, d)
 	ctx := context.Background()
 	mustRegister(t, s, alice, 10001)
 	s.db.SetMaxOpenConns(1)
-	if _, err := s.db.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
+	readOnly := "PRAGMA query_only = ON"
+	if d.name == "postgres" {
+		readOnly = "SET default_transaction_read_only = on"
+	}
+	if _, err := s.db.ExecContext(ctx, readOnly); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 20002, Text: "x"})

@@ -16,9 +16,9 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 	if err := s.CheckFile(); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE heartbeat SET at = ? WHERE id = 1`, nanos(s.now()))
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE heartbeat SET at = ? WHERE id = 1`), nanos(s.now()))
 	if err := affectedOne(res, err); err != nil {
-		return fmt.Errorf("store: heartbeat in %s: %w", s.path, err)
+		return fmt.Errorf("store: heartbeat in %s: %w", s.name, err)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,13 +23,14 @@ func (c *clock) now() time.Time {
 	return c.t
 }
 
-// openTest opens a fresh store in t.TempDir() with a fake clock and closes it
-// when the test ends.
-func openTest(t testing.TB) (*Store, *clock) {
+// openTest opens a fresh database of driver d with a fake clock and
+// closes it when the test ends.
+func openTest(t testing.TB, d testDriver) (*Store, *clock) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gateway.db")
 	c := newClock()
-	s, err := open(context.Background(), path, openOptions{fsys: migrationFiles, conns: maxConns, nowFunc: c.now})
+	o := d.opts
+	o.nowFunc = c.now
+	s, err := d.open(context.Background(), d.newDB(t), o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

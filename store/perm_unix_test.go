@@ -40,7 +40,7 @@ func TestFilesArePrivate(t *testing.T) {
 func TestBackupIsPrivate(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
-	s, _ := openTest(t)
+	s, _ := openTest(t, sqliteDriver)
 	mustRegister(t, s, alice, 10001)
 	p := filepath.Join(t.TempDir(), "backup.db")
 	if err := s.Backup(context.Background(), p); err != nil {

@@ -83,12 +83,30 @@ const insertItem = `INSERT INTO queue (` + itemColumns + `) VALUES (?, ?, ?, ?, 
 // retry bookkeeping.
 const readColumns = `id, ` + itemColumns + `, attempts, tried`
 
+// insertItem is the statement that adds one item, for the store's
+// dialect. PostgreSQL's driver has no LastInsertId: the ID comes back by
+// RETURNING. SQLite keeps LastInsertId, as it always had.
+func (s *Store) insertItem() string {
+	if s.pg {
+		return s.q(insertItem) + ` RETURNING id`
+	}
+	return insertItem
+}
+
+// lastID is the ID of the row an SQLite INSERT added.
+func lastID(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
 func (s *Store) itemArgs(it Item, now time.Time) []any {
 	received := it.Received
 	if received.IsZero() {
 		received = now
 	}
-	return []any{int(it.Dir), it.JID, it.Peer, it.Text, nanos(received),
+	return []any{int(it.Dir), it.JID, it.Peer, s.str(it.Text), nanos(received),
 		it.MsgType, it.Resource, it.StanzaID, it.StanzaType, it.WantsReceipt, it.RawStanza, it.Seq}
 }
 
@@ -115,13 +133,16 @@ func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
 	if err := checkItem(it); err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx, insertItem, s.itemArgs(it, s.now())...)
+	args := s.itemArgs(it, s.now())
+	var id int64
+	var err error
+	if s.pg {
+		err = s.db.QueryRowContext(ctx, s.insertItem(), args...).Scan(&id)
+	} else {
+		id, err = lastID(s.db.ExecContext(ctx, insertItem, args...))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(unwritable(err)))
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, err)
 	}
 	return id, nil
 }
@@ -151,7 +172,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) ([]int64, error)
 
 // insertItems writes items within tx and returns their IDs in order.
 func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]int64, error) {
-	stmt, err := tx.PrepareContext(ctx, insertItem)
+	stmt, err := tx.PrepareContext(ctx, s.insertItem())
 	if err != nil {
 		return nil, err
 	}
@@ -159,13 +180,15 @@ func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]in
 	ids := make([]int64, 0, len(items))
 	now := s.now()
 	for i, it := range items {
-		res, err := stmt.ExecContext(ctx, s.itemArgs(it, now)...)
+		var id int64
+		var err error
+		if s.pg {
+			err = stmt.QueryRowContext(ctx, s.itemArgs(it, now)...).Scan(&id)
+		} else {
+			id, err = lastID(stmt.ExecContext(ctx, s.itemArgs(it, now)...))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("item %d for %s: %w", i, it.JID, noUser(err))
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return nil, err
 		}
 		ids = append(ids, id)
 	}
@@ -175,8 +198,8 @@ func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]in
 // Pending returns the queued items of jid bound in direction dir, oldest
 // (lowest ID) first.
 func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+readColumns+`
-		FROM queue WHERE jid = ? AND dir = ? ORDER BY id`, jid, int(dir))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+readColumns+`
+		FROM queue WHERE jid = ? AND dir = ? ORDER BY id`), jid, int(dir))
 	if err != nil {
 		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
 	}
@@ -198,7 +221,7 @@ func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item,
 // Remove deletes queue item id once it was delivered; ErrNotFound if there
 // is no such item (already removed, or its user was deleted).
 func (s *Store) Remove(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM queue WHERE id = ?`), id)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: remove queue item %d: %w", id, unwritable(err))
 	}
@@ -215,7 +238,7 @@ func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
 	}
 	removed := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `DELETE FROM queue WHERE id = ?`)
+		stmt, err := tx.PrepareContext(ctx, s.q(`DELETE FROM queue WHERE id = ?`))
 		if err != nil {
 			return err
 		}

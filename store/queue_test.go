@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-func TestQueue(t *testing.T) {
+func TestQueue(t *testing.T) { eachDriver(t, testQueue) }
+
+func testQueue(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, clk := openTest(t)
+	s, clk := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 
@@ -93,9 +95,11 @@ func TestQueue(t *testing.T) {
 }
 
 // EnqueueBatch writes every field as Enqueue does.
-func TestEnqueueBatchKeepsFields(t *testing.T) {
+func TestEnqueueBatchKeepsFields(t *testing.T) { eachDriver(t, testEnqueueBatchKeepsFields) }
+
+func testEnqueueBatchKeepsFields(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	received := time.Date(2021, 6, 7, 8, 9, 10, 11, time.UTC)
 	in := []Item{
@@ -121,9 +125,11 @@ func TestEnqueueBatchKeepsFields(t *testing.T) {
 
 // An ID is never handed out twice, even after the newest item was removed:
 // a caller holding a stale ID can never remove someone else's message.
-func TestQueueIDsNotReused(t *testing.T) {
+func TestQueueIDsNotReused(t *testing.T) { eachDriver(t, testQueueIDsNotReused) }
+
+func testQueueIDsNotReused(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	id1, _ := s.Enqueue(ctx, Item{Dir: ToQQ, JID: alice, Peer: 1, Text: "a"})
 	if err := s.Remove(ctx, id1); err != nil {
@@ -135,9 +141,11 @@ func TestQueueIDsNotReused(t *testing.T) {
 	}
 }
 
-func TestQueueValidation(t *testing.T) {
+func TestQueueValidation(t *testing.T) { eachDriver(t, testQueueValidation) }
+
+func testQueueValidation(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	good := Item{Dir: ToXMPP, JID: alice, Peer: 1, Text: "x"}
 	for name, mut := range map[string]func(*Item){
@@ -164,9 +172,11 @@ func TestQueueValidation(t *testing.T) {
 	}
 }
 
-func TestEnqueueBatch(t *testing.T) {
+func TestEnqueueBatch(t *testing.T) { eachDriver(t, testEnqueueBatch) }
+
+func testEnqueueBatch(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 
@@ -223,9 +233,11 @@ func TestDirectionString(t *testing.T) {
 
 // Many goroutines enqueue, read and remove for different users at once;
 // afterwards exactly the items that were not removed remain, in order.
-func TestQueueConcurrent(t *testing.T) {
+func TestQueueConcurrent(t *testing.T) { eachDriver(t, testQueueConcurrent) }
+
+func testQueueConcurrent(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	const users, workersPerUser, perWorker = 6, 3, 40
 	jids := make([]string, users)
 	for u := range jids {
@@ -314,9 +326,11 @@ func TestQueueConcurrent(t *testing.T) {
 
 // RemoveBatch removes exactly the given items in one go, skips ones already
 // gone, and leaves every other item (of this user and others) in place.
-func TestQueueRemoveBatch(t *testing.T) {
+func TestQueueRemoveBatch(t *testing.T) { eachDriver(t, testQueueRemoveBatch) }
+
+func testQueueRemoveBatch(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 	var items []Item

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Registration ties a bare JID to the QQ account it registered.
@@ -54,10 +52,12 @@ func (s *Store) PutRegistration(ctx context.Context, r Registration) error {
 		return err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// The transaction holds the write lock from BEGIN (_txlock=immediate),
-		// so the owner cannot change between this check and the insert.
+		// SQLite: the transaction holds the write lock from BEGIN
+		// (_txlock=immediate), so the owner cannot change between this
+		// check and the insert. PostgreSQL: it can, and the insert then
+		// violates the UNIQUE uin, as below.
 		var owner string
-		err := tx.QueryRowContext(ctx, `SELECT jid FROM registrations WHERE uin = ?`, r.UIN).Scan(&owner)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT jid FROM registrations WHERE uin = ?`), r.UIN).Scan(&owner)
 		switch {
 		case err == nil && owner != r.JID:
 			return &ConflictError{UIN: r.UIN}
@@ -65,11 +65,11 @@ func (s *Store) PutRegistration(ctx context.Context, r Registration) error {
 			return err
 		}
 		now := nanos(s.now())
-		_, err = tx.ExecContext(ctx, `
+		_, err = tx.ExecContext(ctx, s.q(`
 			INSERT INTO registrations (jid, uin, password_md5, created, updated) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (jid) DO UPDATE SET uin = excluded.uin, password_md5 = excluded.password_md5, updated = excluded.updated`,
+			ON CONFLICT (jid) DO UPDATE SET uin = excluded.uin, password_md5 = excluded.password_md5, updated = excluded.updated`),
 			r.JID, r.UIN, r.PasswordMD5, now, now)
-		if isConstraint(err, sqlite3.ErrConstraintUnique) {
+		if isUnique(err) {
 			return &ConflictError{UIN: r.UIN} // another process won a race
 		}
 		return err
@@ -95,7 +95,7 @@ func scanRegistration(row interface{ Scan(...any) error }) (Registration, error)
 // Registration returns the registration of jid, or ErrNotFound.
 func (s *Store) Registration(ctx context.Context, jid string) (Registration, error) {
 	r, err := scanRegistration(s.db.QueryRowContext(ctx,
-		`SELECT `+registrationColumns+` FROM registrations WHERE jid = ?`, jid))
+		s.q(`SELECT `+registrationColumns+` FROM registrations WHERE jid = ?`), jid))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -109,7 +109,7 @@ func (s *Store) Registration(ctx context.Context, jid string) (Registration, err
 // ErrNotFound.
 func (s *Store) RegistrationByUIN(ctx context.Context, uin int64) (Registration, error) {
 	r, err := scanRegistration(s.db.QueryRowContext(ctx,
-		`SELECT `+registrationColumns+` FROM registrations WHERE uin = ?`, uin))
+		s.q(`SELECT `+registrationColumns+` FROM registrations WHERE uin = ?`), uin))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -143,7 +143,7 @@ func (s *Store) Registrations(ctx context.Context) ([]Registration, error) {
 // DeleteUser removes the registration of jid with all its contacts and
 // queued items (ON DELETE CASCADE); ErrNotFound if jid is not registered.
 func (s *Store) DeleteUser(ctx context.Context, jid string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE jid = ?`, jid)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM registrations WHERE jid = ?`), jid)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: delete user %s: %w", jid, err)
 	}

@@ -6,11 +6,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
-func TestRegistrationLifecycle(t *testing.T) {
+func TestRegistrationLifecycle(t *testing.T) { eachDriver(t, testRegistrationLifecycle) }
+
+func testRegistrationLifecycle(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 
 	if _, err := s.Registration(ctx, alice); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Registration of a stranger: %v, want ErrNotFound", err)
@@ -49,9 +52,11 @@ func TestRegistrationLifecycle(t *testing.T) {
 	}
 }
 
-func TestRegistrationsListsAllByJID(t *testing.T) {
+func TestRegistrationsListsAllByJID(t *testing.T) { eachDriver(t, testRegistrationsListsAllByJID) }
+
+func testRegistrationsListsAllByJID(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	if all, err := s.Registrations(ctx); err != nil || len(all) != 0 {
 		t.Errorf("Registrations of an empty store = %v, %v", all, err)
 	}
@@ -71,9 +76,11 @@ func TestRegistrationsListsAllByJID(t *testing.T) {
 	}
 }
 
-func TestRegistrationConflict(t *testing.T) {
+func TestRegistrationConflict(t *testing.T) { eachDriver(t, testRegistrationConflict) }
+
+func testRegistrationConflict(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 
 	err := s.PutRegistration(ctx, Registration{JID: bob, UIN: 10001, PasswordMD5: md5b})
@@ -98,9 +105,11 @@ func TestRegistrationConflict(t *testing.T) {
 	mustRegister(t, s, bob, 10001)
 }
 
-func TestRegistrationValidation(t *testing.T) {
+func TestRegistrationValidation(t *testing.T) { eachDriver(t, testRegistrationValidation) }
+
+func testRegistrationValidation(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	const plaintext = "hunter2-my-secret-password-12345" // 32 characters, not hex
 	for name, r := range map[string]Registration{
 		"plaintext password": {JID: alice, UIN: 1, PasswordMD5: plaintext},
@@ -135,9 +144,11 @@ func TestRegistrationValidation(t *testing.T) {
 
 // Deleting a user removes their contacts and queued items, and nobody
 // else's.
-func TestDeleteUserCascades(t *testing.T) {
+func TestDeleteUserCascades(t *testing.T) { eachDriver(t, testDeleteUserCascades) }
+
+func testDeleteUserCascades(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	mustRegister(t, s, alice, 10001)
 	mustRegister(t, s, bob, 10002)
 	for _, jid := range []string{alice, bob} {
@@ -178,4 +189,74 @@ func TestDeleteUserCascades(t *testing.T) {
 	}
 	// The number is free again.
 	mustRegister(t, s, "carol@example.org", 10001)
+}
+
+// Another process registers the QQ number after PutRegistration looked for
+// an owner and before it inserts: it still answers with a ConflictError.
+// On SQLite the other transaction's write lock makes PutRegistration wait
+// and see the owner; on PostgreSQL its insert waits on the other's row and
+// then violates the UNIQUE uin, which is the same conflict.
+func TestRegistrationConflictWithAnotherProcess(t *testing.T) {
+	eachDriver(t, testRegistrationConflictWithAnotherProcess)
+}
+
+func testRegistrationConflictWithAnotherProcess(t *testing.T, d testDriver) {
+	ctx := context.Background()
+	db := d.newDB(t)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := d.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	s, other := stores[0], stores[1]
+	tx, err := other.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, other.q(`INSERT INTO registrations (jid, uin, password_md5, created, updated)
+		VALUES (?, ?, ?, 0, 0)`), bob, 10001, md5b); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.PutRegistration(ctx, Registration{JID: alice, UIN: 10001, PasswordMD5: md5a}) }()
+	if d.name == "postgres" {
+		waitForLockWait(t, other)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.UIN != 10001 {
+		t.Errorf("PutRegistration = %v, want a ConflictError for 10001", err)
+	}
+	if _, err := s.Registration(ctx, alice); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the loser got registered: %v", err)
+	}
+}
+
+// waitForLockWait returns once a PostgreSQL backend waits for a lock.
+func waitForLockWait(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		err := s.db.QueryRowContext(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no PutRegistration came to wait for the other insert")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -8,8 +8,12 @@ import (
 )
 
 func TestQueueStatsAndRegistrationCount(t *testing.T) {
+	eachDriver(t, testQueueStatsAndRegistrationCount)
+}
+
+func testQueueStatsAndRegistrationCount(t *testing.T, d testDriver) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, d)
 	if n, err := s.RegistrationCount(ctx); err != nil || n != 0 {
 		t.Errorf("RegistrationCount of a new store = %d, %v; want 0", n, err)
 	}

@@ -16,17 +16,30 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-//go:embed migrations/*.sql
+// The SQLite migrations are in migrations/, those for PostgreSQL in
+// migrations/postgres/: the same versions with the same names, each the
+// same schema change in the other dialect.
+//
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
+
+const (
+	sqliteMigrations   = "migrations"
+	postgresMigrations = "migrations/postgres"
+)
 
 // Store is an open database. Its methods are safe for concurrent use.
 type Store struct {
-	db   *sql.DB
-	path string
-	file os.FileInfo      // the file as opened, to notice it deleted or replaced
+	db *sql.DB
+	pg bool // PostgreSQL (OpenPostgres), not SQLite
+	// name is the database in messages: the SQLite file's absolute path,
+	// or RedactDSN of the PostgreSQL DSN.
+	name string
+	file os.FileInfo      // SQLite: the file as opened, to notice it deleted or replaced
 	now  func() time.Time // replaced in tests for predictable timestamps
 }
 
@@ -84,7 +97,7 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, invalid("store: %q: want a file path, not an SQLite URI", path)
 	}
-	migs, err := loadMigrations(o.fsys)
+	migs, err := loadMigrations(o.fsys, sqliteMigrations)
 	if err != nil {
 		return nil, err
 	}
@@ -113,19 +126,12 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	db.SetMaxIdleConns(o.conns)
 	db.SetConnMaxLifetime(0)
 
-	s := &Store{db: db, path: abs, now: time.Now}
-	if o.nowFunc != nil {
-		s.now = o.nowFunc
-	}
-	target := o.target
-	if target == 0 {
-		target = len(migs)
-	}
+	s := newStore(db, false, abs, o)
 	err = retryBusy(ctx, func() error {
 		if err := s.check(ctx); err != nil || o.asIs {
 			return err
 		}
-		return migrate(ctx, db, abs, migs, target)
+		return s.migrate(ctx, migs, o.target)
 	})
 	if err != nil {
 		db.Close()
@@ -138,17 +144,30 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	return s, nil
 }
 
+func newStore(db *sql.DB, pg bool, name string, o openOptions) *Store {
+	s := &Store{db: db, pg: pg, name: name, now: time.Now}
+	if o.nowFunc != nil {
+		s.now = o.nowFunc
+	}
+	return s
+}
+
 // CheckFile reports, with an error matching ErrFileGone, a database file
 // deleted or replaced under the open store: SQLite goes on writing to the
 // unlinked file, so registrations would seem to succeed and be gone after
-// a restart.
+// a restart. On PostgreSQL there is no file of the store's to check (the
+// server owns its files, and a connection to a dropped database fails):
+// it returns nil.
 func (s *Store) CheckFile() error {
-	fi, err := os.Stat(s.path)
+	if s.pg {
+		return nil
+	}
+	fi, err := os.Stat(s.name)
 	switch {
 	case err != nil:
-		return fmt.Errorf("store: %s: %w: %v", s.path, ErrFileGone, err)
+		return fmt.Errorf("store: %s: %w: %v", s.name, ErrFileGone, err)
 	case !os.SameFile(fi, s.file):
-		return fmt.Errorf("store: %s: %w: another file is there now", s.path, ErrFileGone)
+		return fmt.Errorf("store: %s: %w: another file is there now", s.name, ErrFileGone)
 	}
 	return nil
 }
@@ -201,17 +220,17 @@ func createPrivate(path string) error {
 func (s *Store) check(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("store: open %s: %w", s.path, err)
+		return fmt.Errorf("store: open %s: %w", s.name, err)
 	}
 	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("store: open %s: journal mode is %q, WAL is required (does the file system support shared memory?)", s.path, mode)
+		return fmt.Errorf("store: open %s: journal mode is %q, WAL is required (does the file system support shared memory?)", s.name, mode)
 	}
 	var fk int
 	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-		return fmt.Errorf("store: open %s: %w", s.path, err)
+		return fmt.Errorf("store: open %s: %w", s.name, err)
 	}
 	if fk != 1 {
-		return fmt.Errorf("store: open %s: foreign keys are off", s.path)
+		return fmt.Errorf("store: open %s: foreign keys are off", s.name)
 	}
 	return nil
 }
@@ -219,7 +238,7 @@ func (s *Store) check(ctx context.Context) error {
 // Close closes the database. Operations after Close fail.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("store: close %s: %w", s.path, err)
+		return fmt.Errorf("store: close %s: %w", s.name, err)
 	}
 	return nil
 }
@@ -230,10 +249,10 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations reads migrations/NNNN_name.sql and insists on versions
-// 1..n without gaps, so a mistake in packaging fails every test at once.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+// loadMigrations reads dir/NNNN_name.sql and insists on versions 1..n
+// without gaps, so a mistake in packaging fails every test at once.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
@@ -263,49 +282,78 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return migs, nil
 }
 
-// migrate brings the schema from its recorded version (PRAGMA user_version)
-// to target in one transaction: the file is either at its old version or at
-// target, never in between. Reading the version inside the write
-// transaction makes concurrent Opens of one file safe.
-func migrate(ctx context.Context, db *sql.DB, path string, migs []migration, target int) (err error) {
-	tx, err := db.BeginTx(ctx, nil)
+// migrate brings the schema from its recorded version to target (0: the
+// newest) in one transaction: the database is either at its old version
+// or at target, never in between. Reading the version inside the write
+// transaction makes concurrent Opens of one database safe.
+func (s *Store) migrate(ctx context.Context, migs []migration, target int) (err error) {
+	if target == 0 {
+		target = len(migs)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: migrate %s: %w", path, err)
+		return fmt.Errorf("store: migrate %s: %w", s.name, err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	var current int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
-		return fmt.Errorf("store: migrate %s: read schema version: %w", path, err)
+	current, err := s.lockVersion(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: read schema version: %w", s.name, err)
 	}
 	if current > len(migs) {
-		return &SchemaError{Path: path, Found: current, Supported: len(migs)}
+		return &SchemaError{Path: s.name, Found: current, Supported: len(migs)}
 	}
 	if current >= target {
 		return tx.Rollback()
 	}
 	for _, m := range migs[current:target] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("store: migrate %s to version %d (%s): %w", path, m.version, m.name, err)
+			return fmt.Errorf("store: migrate %s to version %d (%s): %w", s.name, m.version, m.name, err)
 		}
 	}
-	// PRAGMA takes no bound parameters; target is an int we computed.
-	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(target)); err != nil {
-		return fmt.Errorf("store: migrate %s: record version %d: %w", path, target, err)
+	if err := s.setVersion(ctx, tx, target); err != nil {
+		return fmt.Errorf("store: migrate %s: record version %d: %w", s.name, target, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: migrate %s: commit: %w", path, err)
+		return fmt.Errorf("store: migrate %s: commit: %w", s.name, err)
 	}
 	return nil
 }
 
-// SchemaVersion reports the schema version recorded in the file.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+// lockVersion reads the schema version in tx, which then holds the lock
+// that keeps other migrations out until it ends. SQLite: PRAGMA
+// user_version, the transaction holding the write lock from BEGIN.
+// PostgreSQL: the schema_version table, under an advisory lock.
+func (s *Store) lockVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	if s.pg {
+		return pgLockVersion(ctx, tx)
+	}
 	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+func (s *Store) setVersion(ctx context.Context, tx *sql.Tx, v int) error {
+	if s.pg {
+		_, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1 WHERE id = 1`, v)
+		return err
+	}
+	// PRAGMA takes no bound parameters; v is an int we computed.
+	_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(v))
+	return err
+}
+
+// SchemaVersion reports the schema version recorded in the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	q := "PRAGMA user_version"
+	if s.pg {
+		q = "SELECT version FROM schema_version WHERE id = 1"
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, q).Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: schema version: %w", err)
 	}
 	return v, nil
@@ -352,8 +400,58 @@ func checkUIN(what string, uin int64) error {
 	return nil
 }
 
-// isConstraint reports whether err is the SQLite constraint violation ext.
-func isConstraint(err error, ext sqlite3.ErrNoExtended) bool {
+// isUnique reports whether err is a violation of a UNIQUE constraint.
+func isUnique(err error) bool {
+	return isConstraint(err, sqlite3.ErrConstraintUnique, pgUniqueViolation)
+}
+
+// isForeignKey reports whether err is a violation of a foreign key.
+func isForeignKey(err error) bool {
+	return isConstraint(err, sqlite3.ErrConstraintForeignKey, pgForeignKeyViolation)
+}
+
+// isConstraint reports whether err is the SQLite constraint violation ext
+// or the PostgreSQL error with SQLSTATE code.
+func isConstraint(err error, ext sqlite3.ErrNoExtended, code string) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == ext
+	var pe *pgconn.PgError
+	return errors.As(err, &se) && se.ExtendedCode == ext || errors.As(err, &pe) && pe.Code == code
+}
+
+// q is query for the store's dialect: SQLite's ? placeholders become
+// PostgreSQL's $1, $2, ... The store's queries have no ? inside a string
+// literal; rebind skips those anyway.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	return rebind(query)
+}
+
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		switch c := query[i]; {
+		case c == '\'':
+			quoted = !quoted
+		case c == '?' && !quoted:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// str is a string from QQ (a message, a nick) as a query argument: a
+// PostgreSQL BYTEA column takes []byte, while SQLite stores a string as
+// TEXT (and []byte as a BLOB).
+func (s *Store) str(v string) any {
+	if s.pg {
+		return []byte(v)
+	}
+	return v
 }

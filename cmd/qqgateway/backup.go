@@ -30,6 +30,10 @@ func (cmd command) backup(cfg *fileConfig, file string) int {
 			}
 		}
 	}()
+	if cfg.Store.Driver == driverPostgres {
+		fmt.Fprintf(cmd.stderr, "qqgateway: -backup copies an SQLite database; the database is PostgreSQL's (%s): back it up with pg_dump\n", cfg.storeName())
+		return exitFailure
+	}
 	db := string(cfg.Store.Path)
 	if _, err := os.Stat(db); err != nil {
 		fmt.Fprintf(cmd.stderr, "qqgateway: -backup: no database at %s ([store] path): %v\n", db, cause(err))

@@ -53,3 +53,16 @@ func TestBackupFlag(t *testing.T) {
 		t.Errorf("over an existing file: exit %d, stderr %q; want 1 and why", code, errOut)
 	}
 }
+
+// With driver = "postgres", -backup says to use pg_dump and writes nothing.
+func TestBackupFlagOnPostgres(t *testing.T) {
+	path := writeConfig(t, strings.Replace(minimal, `path = "x.db"`, "driver = \"postgres\"\ndsn = \"host=/nonexistent dbname=qq user=gw\"", 1))
+	backup := filepath.Join(filepath.Dir(path), "b.db")
+	code, out, errOut := runCommand(t, nil, "-config", path, "-backup", backup)
+	if code != exitFailure || out != "" || !strings.Contains(errOut, "pg_dump") || !strings.Contains(errOut, "dbname=qq") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and pg_dump named", code, out, errOut)
+	}
+	if _, err := os.Stat(backup); !os.IsNotExist(err) {
+		t.Errorf("-backup wrote %s (%v)", backup, err)
+	}
+}

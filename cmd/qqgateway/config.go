@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"qqxmpp/store"
 )
 
 // secretEnv overrides [component] secret, so the secret need not be in
@@ -54,7 +57,11 @@ type fileConfig struct {
 		ProfileFetches  whole `toml:"profile_fetches" default:"200" min:"0" max:"100000" zero:"none"`
 	} `toml:"qq"`
 	Store struct {
+		Driver choice `toml:"driver" default:"sqlite" oneof:"sqlite postgres"`
+		// Path is required with driver sqlite only, DSN with postgres
+		// only (checkStoreKeys).
 		Path dbPath `toml:"path" want:"the SQLite database file, e.g. \"qqgateway.db\""`
+		DSN  pgDSN  `toml:"dsn" default:"" want:"a PostgreSQL connection string without the password, e.g. \"host=/run/postgresql dbname=qqgateway user=qqgateway\", or \"\" with driver = \"sqlite\""`
 	} `toml:"store"`
 	Log struct {
 		Level  choice `toml:"level" default:"info" oneof:"debug info warn error"`
@@ -161,8 +168,9 @@ func parseConfig(name string, data []byte, getenv func(string) string, checkStor
 	} else if d.defined[secretKey.String()] && c.Component.Secret == "" {
 		d.fail(secretKey, "key %q is empty: want %s", secretKey.String(), d.want(secretKey))
 	}
+	checkStoreKeys(d, c)
 	d.reportMissing()
-	if checkStore != nil && c.Store.Path != "" {
+	if checkStore != nil && c.Store.Path != "" && c.Store.Driver == driverSQLite {
 		if err := checkStore(string(c.Store.Path)); err != nil {
 			k := toml.Key{"store", "path"}
 			d.fail(k, "key %q: want %s; %v", k.String(), d.want(k), err)
@@ -179,6 +187,52 @@ func parseConfig(name string, data []byte, getenv func(string) string, checkStor
 		return cmp.Compare(lineOrLast(a.Line), lineOrLast(b.Line))
 	})
 	return nil, d.errs[:min(len(d.errs), maxConfigErrors)]
+}
+
+// The values of store.driver.
+const (
+	driverSQLite   = "sqlite"
+	driverPostgres = "postgres"
+)
+
+// checkStoreKeys: store.path goes with driver sqlite, store.dsn with
+// postgres. A key of the other driver is an error rather than ignored, so
+// that nobody believes the data is where it is not.
+func checkStoreKeys(d *decoder, c *fileConfig) {
+	pathKey, dsnKey := toml.Key{"store", "path"}, toml.Key{"store", "dsn"}
+	switch c.Store.Driver {
+	case driverPostgres:
+		if d.defined[pathKey.String()] {
+			d.fail(pathKey, "key %q is for driver = %q; with driver = %q remove it (store.dsn names the database)",
+				pathKey.String(), driverSQLite, driverPostgres)
+		}
+		d.defined[pathKey.String()] = true // not missing: not wanted
+		if c.Store.DSN == "" && !d.failed(dsnKey) {
+			d.fail(dsnKey, "key %q is missing or empty: driver = %q wants %s", dsnKey.String(), driverPostgres, d.want(dsnKey))
+		}
+	case driverSQLite:
+		if c.Store.DSN != "" {
+			d.fail(dsnKey, "key %q is for driver = %q; with driver = %q set it to \"\" or remove it",
+				dsnKey.String(), driverPostgres, driverSQLite)
+		}
+	}
+}
+
+// openStore opens the database the configuration names.
+func (c *fileConfig) openStore(ctx context.Context) (*store.Store, error) {
+	if c.Store.Driver == driverPostgres {
+		return store.OpenPostgres(ctx, string(c.Store.DSN))
+	}
+	return store.Open(ctx, string(c.Store.Path))
+}
+
+// storeName is the database for the log: the file, or the PostgreSQL
+// database without its password.
+func (c *fileConfig) storeName() string {
+	if c.Store.Driver == driverPostgres {
+		return store.RedactDSN(string(c.Store.DSN))
+	}
+	return string(c.Store.Path)
 }
 
 // checkOrder reports the key lo if it is longer than the key hi of the

@@ -235,6 +235,11 @@ func (d *decoder) want(path toml.Key) string {
 	return k.want()
 }
 
+// failed: a problem with path was reported already.
+func (d *decoder) failed(path toml.Key) bool {
+	return slices.ContainsFunc(d.errs, func(e *configError) bool { return e.Key == path.String() })
+}
+
 // fail reports a problem with path, at the line where the file defines it
 // (none for a missing key).
 func (d *decoder) fail(path toml.Key, format string, args ...any) {

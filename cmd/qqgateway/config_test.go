@@ -298,6 +298,14 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"store in a missing directory", set(`path = "x.db"`, `path = "/nonexistent-qqgw/dir/x.db"`), 8, "store.path", `its directory /nonexistent-qqgw/dir is not writable`},
 		{"store is a directory", set(`path = "x.db"`, `path = "/"`), 8, "store.path", `which is a directory`},
 		{"store URI", set(`path = "x.db"`, `path = ":memory:"`), 8, "store.path", `an SQLite URI`},
+		{"store driver", set(`path = "x.db"`, `driver = "mysql"`), 8, "store.driver", `want sqlite or postgres; got "mysql"`},
+		{"postgres without dsn", set(`path = "x.db"`, `driver = "postgres"`), 0, "store.dsn", `key "store.dsn" is missing or empty: driver = "postgres" wants a PostgreSQL connection string`},
+		{"postgres with a path", set(`path = "x.db"`, "driver = \"postgres\"\ndsn = \"host=/run/postgresql dbname=qq\"\npath = \"x.db\""), 10, "store.path", `key "store.path" is for driver = "sqlite"; with driver = "postgres" remove it`},
+		{"sqlite with a dsn", set(`path = "x.db"`, "path = \"x.db\"\ndsn = \"dbname=qq\""), 9, "store.dsn", `key "store.dsn" is for driver = "postgres"`},
+		{"dsn with a password", set(`path = "x.db"`, "driver = \"postgres\"\ndsn = \"dbname=qq password=hunter2\""), 9, "store.dsn", `got a DSN with a password in it; set PGPASSWORD`},
+		{"dsn URL with a password", set(`path = "x.db"`, "driver = \"postgres\"\ndsn = \"postgres://gw:hunter2@db/qq\""), 9, "store.dsn", `got a DSN with a password in it`},
+		{"dsn that does not parse", set(`path = "x.db"`, "driver = \"postgres\"\ndsn = \"port=notaport password=hunter2\""), 9, "store.dsn", `got a DSN that does not parse: `},
+		{"dsn not a string", set(`path = "x.db"`, "driver = \"postgres\"\ndsn = 5"), 9, "store.dsn", `got the number 5`},
 		{"admins not a list", minimal + "[gateway]\nadmins = \"admin@example.org\"\n", 10, "gateway.admins", `want a list of bare JIDs, e.g. ["admin@example.org"]; got "admin@example.org"`},
 		{"admin not a user JID", minimal + "[gateway]\nadmins = [\"a@example.org\", \"example.org\"]\n", 10, "gateway.admins", `got "example.org" in the list`},
 		{"admin not a string", minimal + "[gateway]\nadmins = [1]\n", 10, "gateway.admins", `got the number 1 in the list`},
@@ -306,6 +314,34 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		path := writeConfig(t, c.text)
 		_, _, err := loadConfig(path, noEnv)
 		assertConfigError(t, c.name, err, path, c.line, c.key, c.want)
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", c.name, err)
+		}
+	}
+}
+
+// With driver = "postgres" the database is store.dsn's: no path is
+// wanted or checked, and what the log shows of it has no password, even
+// one PGPASSWORD supplies.
+func TestConfigPostgres(t *testing.T) {
+	text := strings.Replace(minimal, `path = "x.db"`, "driver = \"postgres\"\ndsn = \"host=/run/postgresql dbname=qq user=gw\"", 1)
+	c, err := parseConfig("gw.toml", []byte(text), noEnv, func(string) error {
+		t.Error("the SQLite path was checked with driver = postgres")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != driverPostgres || c.Store.DSN != "host=/run/postgresql dbname=qq user=gw" || c.Store.Path != "" {
+		t.Errorf("store: %+v", c.Store)
+	}
+	if got, want := c.storeName(), "postgres:host=/run/postgresql port=5432 dbname=qq user=gw"; got != want {
+		t.Errorf("storeName = %q, want %q", got, want)
+	}
+	// The default is SQLite, as before the key existed.
+	c, err = parseConfig("gw.toml", []byte(minimal), noEnv, nil)
+	if err != nil || c.Store.Driver != driverSQLite || c.storeName() != "x.db" {
+		t.Errorf("without store.driver: %+v, %v", c.Store, err)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"qqxmpp/store"
 )
 
 // The types of the keys of fileConfig. Each is a toml.Unmarshaler, so that
@@ -32,6 +34,7 @@ type (
 	httpURL    string        // http:// or https:// with a host
 	clientCode string        // 16 hex digits
 	dbPath     string        // an SQLite file name, not a URI
+	pgDSN      string        // a PostgreSQL DSN without a password, or "" for none
 	choice     string        // one of the field's oneof tag
 	duration   time.Duration // positive, from a string such as "5s"
 	whole      int           // from the field's min tag to its max tag
@@ -53,6 +56,38 @@ func (s httpURL) String() string {
 func (s *clientCode) UnmarshalTOML(v any) error { return setText(s, v, checkClientCode) }
 func (s *dbPath) UnmarshalTOML(v any) error     { return setText(s, v, checkDBPath) }
 func (s *choice) UnmarshalTOML(v any) error     { return setText(s, v, nil) }
+
+// UnmarshalTOML takes a DSN that store.OpenPostgres takes, without a
+// password: that comes from the environment (PGPASSWORD) or the password
+// file, so that the file holds no secret of the database. Its errors do
+// not repeat the value, which may hold the password.
+func (s *pgDSN) UnmarshalTOML(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("got %s", describe(v))
+	}
+	if str != "" {
+		hasPassword, err := store.CheckDSN(str)
+		if err != nil {
+			why := strings.TrimSuffix(strings.TrimPrefix(err.Error(), "store: postgres DSN: "), ": "+store.ErrInvalid.Error())
+			return fmt.Errorf("got a DSN that does not parse: %s", why)
+		}
+		if hasPassword {
+			return errors.New("got a DSN with a password in it; set PGPASSWORD in the gateway's environment instead, or use the password file (~/.pgpass or PGPASSFILE)")
+		}
+	}
+	*s = pgDSN(str)
+	return nil
+}
+
+// String keeps a password out of anything that prints a fileConfig,
+// should one get in.
+func (s pgDSN) String() string {
+	if s == "" {
+		return ""
+	}
+	return store.RedactDSN(string(s))
+}
 
 func (s *listenAddr) UnmarshalTOML(v any) error {
 	if v == "" {

@@ -31,6 +31,10 @@ import (
 
 func TestMain(m *testing.M) {
 	code := xmpptest.Main(m)
+	if err := pgServer.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

@@ -38,14 +38,18 @@ Flags:
                   documented in the example gateway.toml
   -check-config   check the configuration, and that the database can be
                   written where it says, print "config OK" and exit
-  -backup FILE    copy the database ([store] path) to FILE, a new file, and
-                  exit; the gateway may be running meanwhile
+  -backup FILE    copy the SQLite database ([store] path) to FILE, a new
+                  file, and exit; the gateway may be running meanwhile
+                  (PostgreSQL: use pg_dump)
   -version        print the name, version and Go version and exit
   -help           print this text and exit
 
 Environment:
   QQGW_COMPONENT_SECRET   the component secret; overrides [component] secret,
                           so the secret need not be in the file
+  PGPASSWORD              with [store] driver = "postgres": the database
+                          password, which [store] dsn may not hold (or the
+                          password file: ~/.pgpass, PGPASSFILE)
 
 Signals:
   SIGINT, SIGTERM   shut down: every user sees their QQ contacts go offline,
@@ -157,7 +161,7 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"domain":      cfg.Component.JID,
 		"xmpp_server": cfg.Component.Server,
 		"qq_server":   cfg.QQ.Server.String(), // never a password in a URL
-		"store":       cfg.Store.Path,
+		"store":       cfg.storeName(),        // never the password
 	}).Info("qqgateway: starting")
 
 	d, code := cmd.open(cfg, log)
@@ -203,7 +207,7 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 		log.WithError(err).Error("qqgateway: cannot serve metrics; exiting")
 		return nil, exitFailure
 	}
-	st, err := store.Open(context.Background(), string(cfg.Store.Path))
+	st, err := cfg.openStore(context.Background())
 	if err != nil {
 		ms.close()
 		log.WithError(err).Error("qqgateway: cannot open the database; exiting")
