@@ -1,0 +1,355 @@
+//go:build integration
+
+package xmpptest_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"qqxmpp/xmppcomp/internal/wire"
+	"qqxmpp/xmppcomp/xmpptest"
+)
+
+// The component domain every connection of these tests serves, and the
+// address the users write to on it.
+const (
+	clusterComponent = "qq.localhost"
+	clusterBot       = "bot@" + clusterComponent
+	clusterUsers     = 20
+)
+
+// A two-node cluster with domain_balancing: both nodes see each other; a
+// component connection to each node, and every user's messages land on one
+// of them by bare JID, whichever node the user is logged in on. When a
+// connection drops, its users' messages are lost until another connection
+// takes its slot; then they all reach the survivors, and the rest of the
+// users stay where they were.
+func TestClusterBalancesComponentByBareJID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := xmpptest.StartEjabberdCluster(t, xmpptest.ClusterOptions{Options: xmpptest.Options{ComponentDomain: clusterComponent}})
+	for i := range c.Nodes {
+		if got, want := c.RunningNodes(t, i), []string{"ejabberd1@localhost", "ejabberd2@localhost"}; !slices.Equal(got, want) {
+			t.Errorf("%s sees %v running, want %v", c.Nodes[i].Node, got, want)
+		}
+	}
+	col := newCollector()
+	a := mustDialComponent(t, ctx, c.Nodes[0], "A", col)
+	b := mustDialComponent(t, ctx, c.Nodes[1], "B", col)
+	users := loginUsers(t, ctx, c)
+
+	holder := sendRound(t, ctx, users, col, "round1")
+	if again := sendRound(t, ctx, users, col, "round2"); !mapsEqual(holder, again) {
+		t.Fatalf("a user's messages moved between connections: round 1 %v, round 2 %v", holder, again)
+	}
+	byConn := usersBy(holder)
+	t.Logf("split by bare JID: A (node 1) %d users, B (node 2) %d users; slots: %s",
+		len(byConn["A"]), len(byConn["B"]), c.RPC(t, 0, "mnesia", "dirty_read", "route", `<<"qq.localhost">>`))
+	if len(byConn["A"]) == 0 || len(byConn["B"]) == 0 {
+		t.Fatalf("all %d users on one connection: %v", clusterUsers, holder)
+	}
+
+	// The process holding B dies: its socket closes. The survivor opens one
+	// more connection, which takes B's slot as soon as ejabberd has freed it.
+	victim := users[byConn["B"][0]]
+	killed := time.Now()
+	b.kill()
+	cc, attempts := takeOver(t, ctx, c.Nodes[0], "C", victim, col)
+	t.Logf("B killed: %s's messages reached the new connection C after %v (%d connection attempts)",
+		victim.JID.Bare(), time.Since(killed).Round(time.Millisecond), attempts)
+	after := sendRound(t, ctx, users, col, "round3")
+	for i, conn := range holder {
+		if want := map[string]string{"A": "A", "B": "C"}[conn]; after[i] != want {
+			t.Errorf("after B died, %s went to %s, want %s", users[i].JID.Bare(), after[i], want)
+		}
+	}
+
+	// A connection made while every slot is taken gets none, and does not get
+	// one when a slot frees: the slot of C, dropped now, stays empty and its
+	// users' messages vanish without an error to the sender.
+	d := mustDialComponent(t, ctx, c.Nodes[1], "D", col)
+	cc.kill()
+	waitFreeSlot(t, ctx, c)
+	victim.SendXML(t, ctx, `<message to=%q type="chat"><body>lost</body></message>`, clusterBot)
+	e, _ := takeOver(t, ctx, c.Nodes[1], "E", victim, col)
+	final := sendRound(t, ctx, users, col, "round4")
+	for i, conn := range after {
+		if want := map[string]string{"A": "A", "C": "E"}[conn]; final[i] != want {
+			t.Errorf("after C died, %s went to %s, want %s", users[i].JID.Bare(), final[i], want)
+		}
+	}
+	// Causally after "lost": E has the victim's later messages.
+	if n := col.count("lost"); n != 0 {
+		t.Errorf("the message sent while its slot was empty arrived %d times; ejabberd 23.01 drops it", n)
+	}
+	if got := col.from("D"); len(got) != 0 {
+		t.Errorf("D, connected while no slot was free, received %d messages", len(got))
+	}
+	a.kill()
+	d.kill()
+	e.kill()
+}
+
+// loginUsers creates clusterUsers users and logs user i in on node i mod
+// the number of nodes.
+func loginUsers(t *testing.T, ctx context.Context, c *xmpptest.Cluster) []*xmpptest.Client {
+	t.Helper()
+	var users []*xmpptest.Client
+	for i := range clusterUsers {
+		name, password := xmpptest.UserName(fmt.Sprintf("%s-%02d", t.Name(), i)), fmt.Sprintf("password-%d", i)
+		c.CreateUser(t, name, password)
+		users = append(users, c.Nodes[i%len(c.Nodes)].Login(t, ctx, name, password))
+	}
+	return users
+}
+
+// sendRound has every user send one message to the component and returns
+// the connection each arrived on, by user index.
+func sendRound(t *testing.T, ctx context.Context, users []*xmpptest.Client, col *collector, round string) map[int]string {
+	t.Helper()
+	for i, u := range users {
+		u.SendXML(t, ctx, `<message to=%q type="chat"><body>%s %d</body></message>`, clusterBot, round, i)
+	}
+	got := map[int]string{}
+	for i, u := range users {
+		ar, err := col.wait(ctx, fmt.Sprintf("%s %d", round, i))
+		if err != nil {
+			t.Fatalf("%s's message of %s: %v", u.JID.Bare(), round, err)
+		}
+		if !ar.from.Bare().Equal(u.JID.Bare()) {
+			t.Errorf("%s's message of %s came from %s", u.JID.Bare(), round, ar.from)
+		}
+		got[i] = ar.conn
+	}
+	return got
+}
+
+// takeOver dials connections named name to srv until one receives victim's
+// messages, and returns it with the number of dials: a connection made
+// before ejabberd has freed a dead connection's slot gets no slot, and
+// never will.
+func takeOver(t *testing.T, ctx context.Context, srv *xmpptest.Server, name string, victim *xmpptest.Client, col *collector) (*rawComponent, int) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		rc := mustDialComponent(t, ctx, srv, name, col)
+		body := fmt.Sprintf("probe %s %d", name, attempt)
+		victim.SendXML(t, ctx, `<message to=%q type="chat"><body>%s</body></message>`, clusterBot, body)
+		wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		ar, err := col.wait(wctx, body)
+		cancel()
+		switch {
+		case err == nil && ar.conn == name:
+			return rc, attempt
+		case err == nil:
+			t.Fatalf("%s's probe reached %s, not the new connection %s", victim.JID.Bare(), ar.conn, name)
+		case ctx.Err() != nil:
+			t.Fatalf("no connection took the free slot: %v", err)
+		}
+		rc.kill()
+	}
+}
+
+// waitFreeSlot waits until the component domain's routing table shows a
+// slot without a connection.
+func waitFreeSlot(t *testing.T, ctx context.Context, c *xmpptest.Cluster) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if slots := c.RPC(t, 0, "mnesia", "dirty_read", "route", `<<"qq.localhost">>`); strings.Contains(slots, "undefined") {
+			return
+		}
+	}
+	t.Fatal("no slot of the component domain became free")
+}
+
+func usersBy(holder map[int]string) map[string][]int {
+	by := map[string][]int{}
+	for i := range clusterUsers {
+		by[holder[i]] = append(by[holder[i]], i)
+	}
+	return by
+}
+
+func mapsEqual(a, b map[int]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// arrival is one message received by a component connection.
+type arrival struct {
+	conn string // the connection's name
+	from jid.JID
+	at   time.Time
+}
+
+// collector records the messages every connection receives, by body.
+type collector struct {
+	mu     sync.Mutex
+	got    map[string][]arrival
+	notify chan struct{} // closed and replaced on every arrival
+}
+
+func newCollector() *collector {
+	return &collector{got: map[string][]arrival{}, notify: make(chan struct{})}
+}
+
+func (c *collector) add(body string, a arrival) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got[body] = append(c.got[body], a)
+	close(c.notify)
+	c.notify = make(chan struct{})
+}
+
+// wait returns the first arrival of the message with this body.
+func (c *collector) wait(ctx context.Context, body string) (arrival, error) {
+	for {
+		c.mu.Lock()
+		got, ch := c.got[body], c.notify
+		c.mu.Unlock()
+		if len(got) > 0 {
+			return got[0], nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return arrival{}, fmt.Errorf("message %q: %w", body, ctx.Err())
+		}
+	}
+}
+
+func (c *collector) count(body string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.got[body])
+}
+
+// from returns the bodies received on the connection conn.
+func (c *collector) from(conn string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var bodies []string
+	for body, as := range c.got {
+		for _, a := range as {
+			if a.conn == conn {
+				bodies = append(bodies, body)
+			}
+		}
+	}
+	return bodies
+}
+
+// rawComponent is one XEP-0114 connection that never reconnects, so that
+// the test decides which connections exist; it hands every message it
+// receives to a collector.
+type rawComponent struct {
+	name     string
+	nc       net.Conn
+	done     chan struct{} // closed when the reader has returned
+	killOnce sync.Once
+}
+
+func mustDialComponent(t *testing.T, ctx context.Context, srv *xmpptest.Server, name string, col *collector) *rawComponent {
+	t.Helper()
+	rc, err := dialComponent(ctx, srv, name, col)
+	if err != nil {
+		t.Fatalf("component connection %s to %s: %v", name, srv.Node, err)
+	}
+	t.Cleanup(rc.kill)
+	return rc
+}
+
+func dialComponent(ctx context.Context, srv *xmpptest.Server, name string, col *collector) (*rawComponent, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", srv.ComponentAddr)
+	if err != nil {
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	dec := xml.NewDecoder(nc)
+	if err := handshake(nc, dec, srv.ComponentDomain, srv.Secret); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	rc := &rawComponent{name: name, nc: nc, done: make(chan struct{})}
+	go rc.read(dec, col)
+	return rc, nil
+}
+
+// handshake is XEP-0114's: the stream header, then the SHA-1 of the
+// stream id and the secret.
+func handshake(nc net.Conn, dec *xml.Decoder, domain, secret string) error {
+	if _, err := fmt.Fprintf(nc, `<stream:stream xmlns="jabber:component:accept" xmlns:stream="http://etherx.jabber.org/streams" to=%q>`, domain); err != nil {
+		return err
+	}
+	var id string
+	for id == "" {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("reading the stream header: %w", err)
+		}
+		if st, ok := tok.(xml.StartElement); ok {
+			if id = wire.Attr(st, "id"); id == "" {
+				return fmt.Errorf("stream header without id: %v", st)
+			}
+		}
+	}
+	if _, err := fmt.Fprintf(nc, "<handshake>%x</handshake>", sha1.Sum([]byte(id+secret))); err != nil {
+		return err
+	}
+	el, err := wire.ReadElement(dec)
+	if err != nil {
+		return fmt.Errorf("reading the handshake answer: %w", err)
+	}
+	if el.Start.Name.Local != "handshake" {
+		return fmt.Errorf("handshake refused: %s", el.Raw)
+	}
+	return nil
+}
+
+func (rc *rawComponent) read(dec *xml.Decoder, col *collector) {
+	defer close(rc.done)
+	for {
+		el, err := wire.ReadElement(dec)
+		if err != nil {
+			return
+		}
+		if el.Start.Name.Local != "message" {
+			continue
+		}
+		var m struct {
+			Body string `xml:"body"`
+		}
+		if xml.Unmarshal(el.Raw, &m) != nil {
+			continue
+		}
+		from, _ := jid.Parse(wire.Attr(el.Start, "from"))
+		col.add(m.Body, arrival{conn: rc.name, from: from, at: time.Now()})
+	}
+}
+
+// kill closes the socket without closing the stream, as the death of the
+// process holding it would.
+func (rc *rawComponent) kill() {
+	rc.killOnce.Do(func() {
+		rc.nc.Close()
+		<-rc.done
+	})
+}
