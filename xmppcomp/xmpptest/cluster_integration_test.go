@@ -46,7 +46,7 @@ func TestClusterBalancesComponentByBareJID(t *testing.T) {
 	col := newCollector()
 	a := mustDialComponent(t, ctx, c.Nodes[0], "A", col)
 	b := mustDialComponent(t, ctx, c.Nodes[1], "B", col)
-	users := loginUsers(t, ctx, c)
+	users := loginUsers(t, ctx, c, func(i int) int { return i % 2 })
 
 	holder := sendRound(t, ctx, users, col, "round1")
 	if again := sendRound(t, ctx, users, col, "round2"); !mapsEqual(holder, again) {
@@ -100,18 +100,71 @@ func TestClusterBalancesComponentByBareJID(t *testing.T) {
 	e.kill()
 }
 
-// loginUsers creates clusterUsers users and logs user i in on node i mod
-// the number of nodes.
-func loginUsers(t *testing.T, ctx context.Context, c *xmpptest.Cluster) []*xmpptest.Client {
+// When an ejabberd node dies (SIGKILL), the other node drops it from the
+// cluster, frees the slot of the component connection it held, and a new
+// connection to the survivor takes that slot. The node started again
+// rejoins by itself, and a user logging in there reaches the connection
+// holding their slot.
+func TestClusterSurvivesNodeKill(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := xmpptest.StartEjabberdCluster(t, xmpptest.ClusterOptions{Options: xmpptest.Options{ComponentDomain: clusterComponent}})
+	col := newCollector()
+	mustDialComponent(t, ctx, c.Nodes[0], "A", col)
+	b := mustDialComponent(t, ctx, c.Nodes[1], "B", col)
+	// Every user on node 1, which survives; B's users reach it across nodes.
+	users := loginUsers(t, ctx, c, func(int) int { return 0 })
+	holder := sendRound(t, ctx, users, col, "before")
+	byConn := usersBy(holder)
+	if len(byConn["B"]) == 0 {
+		t.Fatalf("no user on B: %v", holder)
+	}
+
+	killed := time.Now()
+	c.Nodes[1].Kill(t)
+	c.WaitRunning(t, ctx, 0, c.Nodes[0].Node)
+	dropped := time.Since(killed)
+	_, attempts := takeOver(t, ctx, c.Nodes[0], "C", users[byConn["B"][0]], col)
+	t.Logf("node 2 killed: node 1 saw it gone after %v; B's users reached the new connection C on node 1 after %v (%d connection attempts)",
+		dropped.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond), attempts)
+	b.kill()
+	after := sendRound(t, ctx, users, col, "after")
+	for i, conn := range holder {
+		if want := map[string]string{"A": "A", "B": "C"}[conn]; after[i] != want {
+			t.Errorf("after node 2 died, %s went to %s, want %s", users[i].JID.Bare(), after[i], want)
+		}
+	}
+
+	restarted := time.Now()
+	c.Nodes[1].Start(t)
+	for i := range c.Nodes {
+		c.WaitRunning(t, ctx, i, c.NodeNames()...)
+	}
+	t.Logf("node 2 started again and rejoined in %v", time.Since(restarted).Round(time.Millisecond))
+	for _, i := range []int{byConn["A"][0], byConn["B"][0]} {
+		again := c.Nodes[1].Login(t, ctx, users[i].JID.Localpart(), password(i))
+		body := fmt.Sprintf("rejoined %d", i)
+		again.SendXML(t, ctx, `<message to=%q type="chat"><body>%s</body></message>`, clusterBot, body)
+		if ar, err := col.wait(ctx, body); err != nil || ar.conn != after[i] {
+			t.Errorf("%s logged in on the restarted node: message reached %q (%v), want %s", users[i].JID.Bare(), ar.conn, err, after[i])
+		}
+	}
+}
+
+// loginUsers creates clusterUsers users and logs user i in on node
+// node(i); user i's password is password(i).
+func loginUsers(t *testing.T, ctx context.Context, c *xmpptest.Cluster, node func(int) int) []*xmpptest.Client {
 	t.Helper()
 	var users []*xmpptest.Client
 	for i := range clusterUsers {
-		name, password := xmpptest.UserName(fmt.Sprintf("%s-%02d", t.Name(), i)), fmt.Sprintf("password-%d", i)
-		c.CreateUser(t, name, password)
-		users = append(users, c.Nodes[i%len(c.Nodes)].Login(t, ctx, name, password))
+		name := xmpptest.UserName(fmt.Sprintf("%s-%02d", t.Name(), i))
+		c.CreateUser(t, name, password(i))
+		users = append(users, c.Nodes[node(i)].Login(t, ctx, name, password(i)))
 	}
 	return users
 }
+
+func password(i int) string { return fmt.Sprintf("password-%d", i) }
 
 // sendRound has every user send one message to the component and returns
 // the connection each arrived on, by user index.
