@@ -3,14 +3,19 @@
 package xmpptest_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha1"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +50,7 @@ func TestClusterBalancesComponentByBareJID(t *testing.T) {
 	}
 	col := newCollector()
 	a := mustDialComponent(t, ctx, c.Nodes[0], "A", col)
-	b := mustDialComponent(t, ctx, c.Nodes[1], "B", col)
+	b := startChildComponent(t, ctx, c.Nodes[1], "B", col)
 	users := loginUsers(t, ctx, c, func(i int) int { return i % 2 })
 
 	holder := sendRound(t, ctx, users, col, "round1")
@@ -59,8 +64,28 @@ func TestClusterBalancesComponentByBareJID(t *testing.T) {
 		t.Fatalf("all %d users on one connection: %v", clusterUsers, holder)
 	}
 
-	// The process holding B dies: its socket closes. The survivor opens one
-	// more connection, which takes B's slot as soon as ejabberd has freed it.
+	// A component can see which slots its connections hold: what it sends
+	// to its own domain is balanced by the sender too, and comes back to
+	// the connection holding that sender's slot.
+	probes := map[string]int{}
+	for k := range clusterUsers {
+		a.send(t, `<message from="probe-%d@%s" to=%q><body>self %d</body></message>`, k, clusterComponent, clusterBot, k)
+	}
+	for k := range clusterUsers {
+		ar, err := col.wait(ctx, fmt.Sprintf("self %d", k))
+		if err != nil {
+			t.Fatalf("A's message from its own domain: %v", err)
+		}
+		probes[ar.conn]++
+	}
+	if probes["A"] == 0 || probes["B"] == 0 {
+		t.Errorf("A's %d messages from its own domain came back to %v, want both connections", clusterUsers, probes)
+	}
+	t.Logf("A's messages from probe-0..%d@%s came back to %v", clusterUsers-1, clusterComponent, probes)
+
+	// The process holding B dies (SIGKILL): the kernel closes its socket.
+	// The survivor opens one more connection, which takes B's slot as soon
+	// as ejabberd has freed it.
 	victim := users[byConn["B"][0]]
 	killed := time.Now()
 	b.kill()
@@ -248,7 +273,6 @@ func mapsEqual(a, b map[int]string) bool {
 type arrival struct {
 	conn string // the connection's name
 	from jid.JID
-	at   time.Time
 }
 
 // collector records the messages every connection receives, by body.
@@ -268,6 +292,11 @@ func (c *collector) add(body string, a arrival) {
 	c.got[body] = append(c.got[body], a)
 	close(c.notify)
 	c.notify = make(chan struct{})
+}
+
+// deliverTo returns what records the messages of the connection conn.
+func (c *collector) deliverTo(conn string) func(string, jid.JID) {
+	return func(body string, from jid.JID) { c.add(body, arrival{conn: conn, from: from}) }
 }
 
 // wait returns the first arrival of the message with this body.
@@ -312,7 +341,6 @@ func (c *collector) from(conn string) []string {
 // the test decides which connections exist; it hands every message it
 // receives to a collector.
 type rawComponent struct {
-	name     string
 	nc       net.Conn
 	done     chan struct{} // closed when the reader has returned
 	killOnce sync.Once
@@ -320,7 +348,7 @@ type rawComponent struct {
 
 func mustDialComponent(t *testing.T, ctx context.Context, srv *xmpptest.Server, name string, col *collector) *rawComponent {
 	t.Helper()
-	rc, err := dialComponent(ctx, srv, name, col)
+	rc, err := dialComponent(ctx, srv.ComponentAddr, srv.ComponentDomain, srv.Secret, col.deliverTo(name))
 	if err != nil {
 		t.Fatalf("component connection %s to %s: %v", name, srv.Node, err)
 	}
@@ -328,21 +356,23 @@ func mustDialComponent(t *testing.T, ctx context.Context, srv *xmpptest.Server, 
 	return rc
 }
 
-func dialComponent(ctx context.Context, srv *xmpptest.Server, name string, col *collector) (*rawComponent, error) {
+// dialComponent connects to addr as domain and hands every message
+// received to deliver, from one goroutine.
+func dialComponent(ctx context.Context, addr, domain, secret string, deliver func(body string, from jid.JID)) (*rawComponent, error) {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", srv.ComponentAddr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	dec := xml.NewDecoder(nc)
-	if err := handshake(nc, dec, srv.ComponentDomain, srv.Secret); err != nil {
+	if err := handshake(nc, dec, domain, secret); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	rc := &rawComponent{name: name, nc: nc, done: make(chan struct{})}
-	go rc.read(dec, col)
+	rc := &rawComponent{nc: nc, done: make(chan struct{})}
+	go rc.read(dec, deliver)
 	return rc, nil
 }
 
@@ -377,7 +407,7 @@ func handshake(nc net.Conn, dec *xml.Decoder, domain, secret string) error {
 	return nil
 }
 
-func (rc *rawComponent) read(dec *xml.Decoder, col *collector) {
+func (rc *rawComponent) read(dec *xml.Decoder, deliver func(string, jid.JID)) {
 	defer close(rc.done)
 	for {
 		el, err := wire.ReadElement(dec)
@@ -394,7 +424,16 @@ func (rc *rawComponent) read(dec *xml.Decoder, col *collector) {
 			continue
 		}
 		from, _ := jid.Parse(wire.Attr(el.Start, "from"))
-		col.add(m.Body, arrival{conn: rc.name, from: from, at: time.Now()})
+		deliver(m.Body, from)
+	}
+}
+
+// send writes one stanza, fmt.Sprintf(format, args...).
+func (rc *rawComponent) send(t *testing.T, format string, args ...any) {
+	t.Helper()
+	_ = rc.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(rc.nc, format, args...); err != nil {
+		t.Fatalf("component send: %v", err)
 	}
 }
 
@@ -404,5 +443,95 @@ func (rc *rawComponent) kill() {
 	rc.killOnce.Do(func() {
 		rc.nc.Close()
 		<-rc.done
+	})
+}
+
+// childEnv, set, makes the test binary hold one component connection
+// instead of running tests (runChild), so that a test can SIGKILL the
+// process holding a connection. Its value is the connection's JSON
+// childSpec.
+const childEnv = "XMPPTEST_CLUSTER_COMPONENT_CHILD"
+
+type childSpec struct{ Addr, Domain, Secret string }
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(runChild(spec))
+	}
+	os.Exit(xmpptest.Main(m))
+}
+
+// runChild connects, prints "ready", then one line per message received
+// (from, a tab, the body) until the connection ends.
+func runChild(spec string) int {
+	var cs childSpec
+	if err := json.Unmarshal([]byte(spec), &cs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rc, err := dialComponent(ctx, cs.Addr, cs.Domain, cs.Secret, func(body string, from jid.JID) {
+		fmt.Printf("%s\t%s\n", from, body) // one goroutine: lines never interleave
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	<-rc.done
+	return 0
+}
+
+// childComponent is a component connection held by a process of its own.
+type childComponent struct {
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when its output has been read to the end
+	killOnce sync.Once
+}
+
+// startChildComponent runs the test binary as a process holding one
+// component connection, named name, to srv; kill ends it with SIGKILL.
+func startChildComponent(t *testing.T, ctx context.Context, srv *xmpptest.Server, name string, col *collector) *childComponent {
+	t.Helper()
+	spec, err := json.Marshal(childSpec{srv.ComponentAddr, srv.ComponentDomain, srv.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("component process %s: %v", name, err)
+	}
+	cc := &childComponent{cmd: cmd, done: make(chan struct{})}
+	t.Cleanup(cc.kill)
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("component process %s did not connect: %q %v", name, lines.Text(), lines.Err())
+	}
+	deliver := col.deliverTo(name)
+	go func() {
+		defer close(cc.done)
+		for lines.Scan() {
+			from, body, _ := strings.Cut(lines.Text(), "\t")
+			j, _ := jid.Parse(from)
+			deliver(body, j)
+		}
+	}()
+	return cc
+}
+
+// kill sends SIGKILL and waits for the process and its output.
+func (cc *childComponent) kill() {
+	cc.killOnce.Do(func() {
+		_ = cc.cmd.Process.Kill()
+		<-cc.done
+		_ = cc.cmd.Wait()
 	})
 }
