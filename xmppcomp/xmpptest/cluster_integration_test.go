@@ -222,7 +222,7 @@ func takeOver(t *testing.T, ctx context.Context, srv *xmpptest.Server, name stri
 		rc := mustDialComponent(t, ctx, srv, name, col)
 		body := fmt.Sprintf("probe %s %d", name, attempt)
 		victim.SendXML(t, ctx, `<message to=%q type="chat"><body>%s</body></message>`, clusterBot, body)
-		wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		ar, err := col.wait(wctx, body)
 		cancel()
 		switch {
