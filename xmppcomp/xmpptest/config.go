@@ -53,6 +53,10 @@ type ConfigValues struct {
 	// rosters of Domain's users (XEP-0356): Prosody's mod_privilege from
 	// prosody-modules, ejabberd's own.
 	RosterPrivilege bool
+	// ComponentNumber, when not 0, makes ejabberd spread ComponentDomain's
+	// stanzas over that many component connections by the sender's bare
+	// JID (domain_balancing, type bare_source); 2 to 1000.
+	ComponentNumber int
 }
 
 // RenderConfig returns the configuration of a server of kind (Prosody or
@@ -91,6 +95,9 @@ func (v ConfigValues) check(kind string) error {
 	}
 	if v.CertFile != "" && kind != Prosody {
 		return fmt.Errorf("xmpptest: the %s template has no TLS", kind)
+	}
+	if v.ComponentNumber != 0 && (kind != Ejabberd || v.ComponentNumber < 2 || v.ComponentNumber > 1000) {
+		return fmt.Errorf("xmpptest: ComponentNumber %d: only ejabberd balances components, over 2 to 1000 connections", v.ComponentNumber)
 	}
 	switch v.LogLevel {
 	case "", "info", "debug":

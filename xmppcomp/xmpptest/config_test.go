@@ -35,6 +35,8 @@ func TestRenderConfig(t *testing.T) {
 		{Prosody, func(v *ConfigValues) { v.CertFile = "/c" }, "go together"},
 		{Ejabberd, func(v *ConfigValues) { v.CertFile, v.KeyFile = "/c", "/k" }, "no TLS"},
 		{Prosody, func(v *ConfigValues) { v.LogLevel = "warning" }, "log level"},
+		{Prosody, func(v *ConfigValues) { v.ComponentNumber = 2 }, "only ejabberd balances"},
+		{Ejabberd, func(v *ConfigValues) { v.ComponentNumber = 1 }, "2 to 1000"},
 	} {
 		v := ok
 		tc.edit(&v)
@@ -65,6 +67,23 @@ func TestRenderConfigRosterPrivilege(t *testing.T) {
 					t.Errorf("%s, privilege %v: configuration has %q = %v:\n%s", kind, granted, w, !granted, text)
 				}
 			}
+		}
+	}
+}
+
+// The balancing entry appears only when asked for, with both keys that
+// ejabberd 23.01 needs.
+func TestRenderConfigDomainBalancing(t *testing.T) {
+	v := ConfigValues{Domain: "localhost", ComponentDomain: "qq.localhost", Secret: "s", ClientPort: 1, ComponentPort: 2, APIPort: 3, Dir: "/d"}
+	want := "domain_balancing:\n  \"qq.localhost\":\n    type: bare_source\n    component_number: 3\n"
+	for _, n := range []int{0, 3} {
+		v.ComponentNumber = n
+		text, err := RenderConfig(Ejabberd, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(text), want) != (n != 0) || (n == 0 && strings.Contains(string(text), "domain_balancing")) {
+			t.Errorf("ComponentNumber %d: configuration:\n%s", n, text)
 		}
 	}
 }

@@ -12,8 +12,8 @@
 //
 // StartProsody and StartEjabberd (or Start with the kind) give a test its
 // own server (Prosody starts in about a second, ejabberd in two or three);
-// Stop, Start, Restart (same ports, same data), Pause and Resume
-// (SIGSTOP/SIGCONT, a hung server) act on it. SharedProsody and
+// Stop, Start, Restart (same ports, same data), Kill (SIGKILL, a crash),
+// Pause and Resume (SIGSTOP/SIGCONT, a hung server) act on it. SharedProsody and
 // SharedEjabberd (or Shared) give every test of a binary the same server
 // for the same Options; such a server must not be stopped or paused by a
 // test, and TestMain should run the tests with Main, which stops them.
@@ -24,6 +24,15 @@
 // with erl directly (what ejabberdctl foreground does, without the system
 // directories, the Erlang node name or epmd). Users are created with
 // prosodyctl, or ejabberd's HTTP API on a loopback port.
+//
+// StartEjabberdCluster starts several ejabberd nodes (two by default)
+// joined into one cluster, with their own epmd on a loopback port, and
+// ComponentDomain balanced over ClusterOptions.ComponentNumber component
+// connections by the sender's bare JID (domain_balancing). Each node is a
+// Server of its own (its ports, Login, Stop, Kill, Start); the Cluster
+// creates users on all of them, lists the running nodes and calls Erlang
+// functions on a node (RPC). docs/testing.md says what ejabberd does with
+// such connections, as the integration tests observe it.
 //
 // When a server is not installed the test is skipped with the apt-get
 // command that installs it; with the CI environment variable set it fails

@@ -90,11 +90,17 @@ type Server struct {
 	Dir             string // config, data and logs
 	ConfigFile      string
 	LogFile         string // the server's own log
+	// Node is the Erlang node name of an ejabberd in a Cluster
+	// ("ejabberd1@localhost"); empty for a lone server, which runs without
+	// Erlang distribution.
+	Node string
 
 	apiAddr    string // ejabberd's HTTP API, used to create users
 	erlLibs    string // ejabberd: ERL_LIBS
 	logLevel   string
 	privileged bool // Options.RosterPrivilege
+	balance    int  // ejabberd: domain_balancing's component_number, 0 for none
+	dist       *distribution
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -143,29 +149,43 @@ func start(t testing.TB, kind string, opts Options, dir string, cleanup bool) *S
 	t.Helper()
 	s, err := newServer(kind, opts, dir)
 	if err != nil {
-		var missing *missingError
-		if errors.As(err, &missing) {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("xmpptest: %v", err)
-			}
-			t.Skipf("SKIPPING (set CI=1 to make this a failure): %v", err)
-		}
-		t.Fatal(err)
+		failSetup(t, err)
 	}
+	return launch(t, s, cleanup)
+}
+
+// failSetup fails the test, or skips it loudly when a server is not
+// installed and CI is not set.
+func failSetup(t testing.TB, err error) {
+	t.Helper()
+	var missing *missingError
+	if errors.As(err, &missing) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("xmpptest: %v", err)
+		}
+		t.Skipf("SKIPPING (set CI=1 to make this a failure): %v", err)
+	}
+	t.Fatal(err)
+}
+
+// launch starts s, retrying on fresh ports, and stops it at cleanup if
+// asked to.
+func launch(t testing.TB, s *Server, cleanup bool) *Server {
+	t.Helper()
 	if cleanup {
 		t.Cleanup(func() { s.stop() })
 	}
 	// Free ports can be taken by someone else between probing and binding;
 	// try a few fresh sets before giving up.
 	for attempt := 0; ; attempt++ {
-		err = s.start()
+		err := s.start()
 		if err == nil {
 			return s
 		}
 		if attempt == 2 {
-			t.Fatalf("xmpptest: starting %s: %v", kind, err)
+			t.Fatalf("xmpptest: starting %s: %v", s.Kind, err)
 		}
-		t.Logf("xmpptest: starting %s failed, retrying on other ports: %v", kind, err)
+		t.Logf("xmpptest: starting %s failed, retrying on other ports: %v", s.Kind, err)
 		if err := s.allocate(); err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +282,8 @@ func (s *Server) allocate() error {
 	s.ClientAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
 	v := ConfigValues{Domain: s.Domain, ComponentDomain: s.ComponentDomain, Secret: s.Secret,
-		ClientPort: ports[0], ComponentPort: ports[1], Dir: s.Dir, LogLevel: s.logLevel, RosterPrivilege: s.privileged}
+		ClientPort: ports[0], ComponentPort: ports[1], Dir: s.Dir, LogLevel: s.logLevel, RosterPrivilege: s.privileged,
+		ComponentNumber: s.balance}
 	if s.Kind == Ejabberd {
 		s.apiAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
 		v.APIPort = ports[2]
@@ -316,6 +337,19 @@ func (s *Server) Restart(t testing.TB) {
 	s.Start(t)
 }
 
+// Kill kills the server's processes (SIGKILL), as a crash or a lost
+// machine would: connections drop without a word, and an ejabberd node's
+// cluster peers see it go down. Data is kept; Start brings it back.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		t.Fatalf("xmpptest: %s is not running", s.Kind)
+	}
+	s.kill()
+}
+
 // Pause freezes the server's processes (SIGSTOP): connections stay open but
 // nothing is answered, like a hung server. Resume undoes it.
 func (s *Server) Pause(t testing.TB) {
@@ -354,15 +388,22 @@ func (s *Server) start() error {
 		cmd = exec.Command("prosody", "--config", s.ConfigFile, "-F")
 	case Ejabberd:
 		// What ejabberdctl foreground does, minus the system directories,
-		// the node name and epmd.
-		cmd = exec.Command("erl", "-noinput", "-noshell", "+K", "true",
-			"-mnesia", "dir", strconv.Quote(filepath.Join(s.Dir, "db")), "-s", "ejabberd")
+		// and, outside a cluster, the node name and epmd.
+		args := []string{"-noinput", "-noshell", "+K", "true"}
+		if s.dist != nil {
+			args = append(args, s.dist.args(s.Node)...)
+		}
+		args = append(args, "-mnesia", "dir", strconv.Quote(filepath.Join(s.Dir, "db")), "-s", "ejabberd")
+		cmd = exec.Command("erl", args...)
 		cmd.Env = append(os.Environ(),
 			"ERL_LIBS="+s.erlLibs,
 			"EJABBERD_CONFIG_PATH="+s.ConfigFile,
 			"EJABBERD_LOG_PATH="+s.LogFile,
 			"ERL_CRASH_DUMP="+filepath.Join(s.Dir, "erl_crash.dump"),
 		)
+		if s.dist != nil {
+			cmd.Env = append(cmd.Env, s.dist.env())
+		}
 	}
 	cmd.Dir = s.Dir
 	out, err := os.OpenFile(filepath.Join(s.Dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

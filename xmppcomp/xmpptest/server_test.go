@@ -40,7 +40,7 @@ func TestMissingServer(t *testing.T) {
 	for _, tc := range []struct {
 		start func(testing.TB, Options) *Server
 		pkg   string
-	}{{StartProsody, "prosody"}, {StartEjabberd, "ejabberd"}} {
+	}{{StartProsody, "prosody"}, {StartEjabberd, "ejabberd"}, {startCluster, "ejabberd"}} {
 		for _, ci := range []string{"", "true"} {
 			t.Setenv("CI", ci)
 			r := &recorder{TB: t}
@@ -63,6 +63,10 @@ func TestMissingServer(t *testing.T) {
 			}
 		}
 	}
+}
+
+func startCluster(t testing.TB, o Options) *Server {
+	return StartEjabberdCluster(t, ClusterOptions{Options: o}).Nodes[0]
 }
 
 func TestLuaQuote(t *testing.T) {
