@@ -1,0 +1,287 @@
+//go:build e2e
+
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"qqxmpp/qqproto"
+)
+
+// direction of a message.
+type direction int
+
+const (
+	toQQ   direction = iota // an XMPP user's message to a QQ buddy
+	toXMPP                  // a QQ buddy's message to the user, injected through qqsim
+)
+
+func (d direction) String() string {
+	if d == toQQ {
+		return "XMPP→QQ"
+	}
+	return "QQ→XMPP"
+}
+
+// record is one message with a unique id, which is also its body.
+type record struct {
+	id    string
+	dir   direction
+	phase string // the fault kind active when it was sent
+	user  int
+	buddy qqproto.UIN
+
+	unsent   bool   // the client's write (or qqsim's /_sim/send) failed: never handed over
+	errored  int    // error stanzas the sender got for it
+	errText  string // the first one's condition and text
+	got      int    // copies delivered
+	stanzaID map[string]int
+}
+
+// ledger holds every message of the run by id.
+type ledger struct {
+	mu   sync.Mutex
+	recs map[string]*record
+	// strays are deliveries of ids the ledger never sent.
+	strays []string
+}
+
+func newLedger() *ledger { return &ledger{recs: map[string]*record{}} }
+
+func (l *ledger) add(r *record) {
+	l.mu.Lock()
+	l.recs[r.id] = r
+	l.mu.Unlock()
+}
+
+func (l *ledger) setUnsent(id string) {
+	l.mu.Lock()
+	l.recs[id].unsent = true
+	l.mu.Unlock()
+}
+
+// errored notes an error stanza about the message id.
+func (l *ledger) errored(id, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.recs[id]
+	if !ok || r.dir != toQQ {
+		l.strays = append(l.strays, "error for "+id)
+		return
+	}
+	if r.errored == 0 {
+		r.errText = text
+	}
+	r.errored++
+}
+
+// deliveredXMPP notes a copy of message id reaching the user, in a stanza
+// with the given id.
+func (l *ledger) deliveredXMPP(id, stanzaID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.recs[id]
+	if !ok || r.dir != toXMPP {
+		l.strays = append(l.strays, "to XMPP: "+id)
+		return
+	}
+	r.got++
+	if r.stanzaID == nil {
+		r.stanzaID = map[string]int{}
+	}
+	r.stanzaID[stanzaID]++
+}
+
+// setQQCounts replaces the XMPP→QQ copies by what the QQ inboxes hold now.
+func (l *ledger) setQQCounts(counts map[string]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.recs {
+		if r.dir == toQQ {
+			r.got = counts[r.id]
+		}
+	}
+	for id := range counts {
+		if r, ok := l.recs[id]; !ok || r.dir != toQQ {
+			l.strays = append(l.strays, "to QQ: "+id)
+		}
+	}
+}
+
+// outcome of one message, as the table counts it.
+type outcome int
+
+const (
+	oUnsent    outcome = iota // never handed over, and not delivered
+	oDelivered                // exactly once, no error
+	oDoubled                  // more than once
+	oErrored                  // an error, not delivered: the sender knows
+	oFalseErr                 // an error, yet delivered: reported as failed although QQ took it
+	oLost                     // neither delivered nor refused
+)
+
+func (r *record) outcome() outcome {
+	switch {
+	case r.got > 1:
+		return oDoubled
+	case r.got == 1 && r.errored > 0:
+		return oFalseErr
+	case r.got == 1:
+		return oDelivered
+	case r.errored > 0:
+		return oErrored
+	case r.unsent:
+		return oUnsent
+	}
+	return oLost
+}
+
+// unresolved counts the messages handed over that are neither delivered
+// nor refused yet: what the drain waits for.
+func (l *ledger) unresolved() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.recs {
+		if r.outcome() == oLost {
+			n++
+		}
+	}
+	return n
+}
+
+// row of the table: one fault kind and direction.
+type row struct {
+	phase                                                  string
+	dir                                                    direction
+	sent, delivered, lost, doubled, extra, sameID, errored int
+	falseErr, unsent                                       int
+}
+
+// summary is the run's result.
+type summary struct {
+	rows                             []*row
+	total                            row
+	lostIDs, doubledIDs, falseErrIDs []string
+	errTexts                         map[string]int
+	strays                           []string
+}
+
+func (l *ledger) summarize() summary {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	byKey := map[string]*row{}
+	sum := summary{errTexts: map[string]int{}, strays: slices.Clone(l.strays)}
+	sum.total.phase = "all"
+	for _, r := range l.recs {
+		key := r.phase + "|" + r.dir.String()
+		w := byKey[key]
+		if w == nil {
+			w = &row{phase: r.phase, dir: r.dir}
+			byKey[key] = w
+			sum.rows = append(sum.rows, w)
+		}
+		for _, x := range []*row{w, &sum.total} {
+			x.count(r)
+		}
+		switch r.outcome() {
+		case oLost:
+			sum.lostIDs = append(sum.lostIDs, r.id+" ("+r.phase+")")
+		case oDoubled:
+			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s)", r.id, r.got, r.phase))
+		case oFalseErr:
+			sum.falseErrIDs = append(sum.falseErrIDs, r.id+" ("+r.phase+"): "+r.errText)
+		}
+		if r.errored > 0 {
+			sum.errTexts[r.errText]++
+		}
+	}
+	sort.Slice(sum.rows, func(i, j int) bool {
+		a, b := sum.rows[i], sum.rows[j]
+		if a.phase != b.phase {
+			return a.phase < b.phase
+		}
+		return a.dir < b.dir
+	})
+	for _, ids := range [][]string{sum.lostIDs, sum.doubledIDs, sum.falseErrIDs} {
+		sort.Strings(ids)
+	}
+	return sum
+}
+
+func (w *row) count(r *record) {
+	o := r.outcome()
+	if o == oUnsent {
+		w.unsent++
+		return
+	}
+	w.sent++
+	switch o {
+	case oDelivered:
+		w.delivered++
+	case oDoubled:
+		w.delivered++
+		w.doubled++
+		w.extra += r.got - 1
+		if len(r.stanzaID) == 1 {
+			w.sameID++
+		}
+	case oErrored:
+		w.errored++
+	case oFalseErr:
+		w.delivered++
+		w.falseErr++
+	case oLost:
+		w.lost++
+	}
+}
+
+// bad counts what fails the run.
+func (s summary) bad() int { return s.total.lost + s.total.doubled + s.total.falseErr }
+
+// print writes the table and the ids behind every bad count.
+func (s summary) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "fault\tdirection\tsent\tdelivered\tlost\tdoubled\t(same id)\terrored\tfalse error\tunsent\t")
+	for _, r := range append(s.rows, &s.total) {
+		dir := r.dir.String()
+		if r == &s.total {
+			dir = "both"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t(%d)\t%d\t%d\t%d\t\n", r.phase, dir, r.sent, r.delivered, r.lost, r.doubled, r.sameID, r.errored, r.falseErr, r.unsent)
+	}
+	tw.Flush()
+	listIDs(w, "lost", s.lostIDs)
+	listIDs(w, "doubled", s.doubledIDs)
+	listIDs(w, "reported as failed although delivered", s.falseErrIDs)
+	if len(s.errTexts) > 0 {
+		fmt.Fprintln(w, "errors the senders got:")
+		texts := make([]string, 0, len(s.errTexts))
+		for t := range s.errTexts {
+			texts = append(texts, t)
+		}
+		sort.Strings(texts)
+		for _, t := range texts {
+			fmt.Fprintf(w, "  %4d × %s\n", s.errTexts[t], t)
+		}
+	}
+	listIDs(w, "deliveries of ids never sent", s.strays)
+}
+
+func listIDs(w io.Writer, what string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	const show = 40
+	fmt.Fprintf(w, "%s (%d): %s", what, len(ids), strings.Join(ids[:min(show, len(ids))], ", "))
+	if len(ids) > show {
+		fmt.Fprintf(w, ", … %d more", len(ids)-show)
+	}
+	fmt.Fprintln(w)
+}
