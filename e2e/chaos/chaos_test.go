@@ -68,11 +68,12 @@ func TestChaos(t *testing.T) {
 
 	phase := &phaseNow{}
 	phase.set(fCalm)
-	tr := &traffic{st: st, led: led, users: users, phase: phase, n: *flagN, window: window}
+	hur := newHurry()
+	tr := &traffic{hurry: hur, st: st, led: led, users: users, phase: phase, n: *flagN, window: window}
 	atk := newAttacker(t, st.srv)
 	defer atk.close()
 	d := &driver{t: t, st: st, users: users, phase: phase, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		seed: seed, holdMin: holdMax / 3, holdMax: holdMax, hostile: atk, only: *flagFaults}
+		seed: seed, holdMin: holdMax / 3, holdMax: holdMax, hostile: atk, only: *flagFaults, hurry: hur, led: led}
 
 	st.t0 = time.Now()
 	sent := make(chan struct{})
@@ -86,7 +87,7 @@ func TestChaos(t *testing.T) {
 	drained := drainQueues(t, st, tr, drain)
 
 	sum := led.summarize()
-	report(t, st, d, sum, drained, seed)
+	report(t, st, users, d, sum, drained, seed)
 }
 
 // timings are the window, the drain bound and the longest phase, from the
@@ -178,13 +179,18 @@ func drainQueues(t *testing.T, st *stack, tr *traffic, bound time.Duration) bool
 // report prints the driver's log and the table, and fails the test on any
 // lost, doubled or falsely failed message, a hostile stanza that dropped
 // the stream, or a crash.
-func report(t *testing.T, st *stack, d *driver, sum summary, drained bool, seed uint64) {
+func report(t *testing.T, st *stack, users []*user, d *driver, sum summary, drained bool, seed uint64) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n=== chaos: seed %d, %d gateway starts, %d QQ sessions kicked, %v\n", seed, st.starts, d.relogins, time.Since(st.t0).Round(time.Second))
 	if !drained {
 		fmt.Fprintf(&b, "the queues did not drain within the bound: the lost below may still have been on their way\n")
 	}
 	sum.print(&b)
+	for _, u := range users {
+		if si, err := st.session(userUIN(u.n)); err == nil && si.Queued > 0 {
+			fmt.Fprintf(&b, "QQ %d: %d items still waiting at QQ for GetMsgEx (logged in: %v)\n", si.UIN, si.Queued, si.LoggedIn)
+		}
+	}
 	fmt.Fprintf(&b, "hostile stanzas: %d component reconnects during their phases (must be 0)\n", d.hostileDrops)
 	fmt.Fprintf(&b, "gateway crashes (exits the driver did not cause): %d\n", d.crashes)
 	logText, _ := os.ReadFile(st.gw.log)

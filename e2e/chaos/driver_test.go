@@ -42,6 +42,8 @@ type driver struct {
 	holdMin time.Duration
 	holdMax time.Duration
 	hostile *attacker
+	hurry   *hurry
+	led     *ledger
 	only    string // comma-separated substrings of the kinds to act out; "" for all
 
 	log          []string // what was done, for the report
@@ -108,15 +110,18 @@ func (d *driver) act(ctx context.Context, kind string) {
 	case fCalm:
 		time.Sleep(hold)
 	case fKill:
-		time.Sleep(d.within(hold / 2))
-		d.st.killGateway()
-		down := 100*time.Millisecond + d.within(1400*time.Millisecond)
-		time.Sleep(down)
-		d.st.startGateway()
-		note = fmt.Sprintf("down %v", down.Round(time.Millisecond))
+		for range 2 {
+			note += d.killGateway(hold/4) + "; "
+		}
 	case fProsTerm, fProsKill:
 		time.Sleep(d.within(hold / 2))
-		d.st.restartProsody(kind == fProsKill)
+		if kind == fProsKill {
+			d.hurry.now()
+			time.Sleep(d.within(150 * time.Millisecond))
+		}
+		unread, err := d.st.restartProsody(kind == fProsKill)
+		d.led.unread(unread, "prosody")
+		note = unreadNote(unread, err)
 		d.st.waitGateway()
 	case fQQ500, fQQGarbage, fQQDrop, fQQSlow:
 		f := d.qqFaults(kind)
@@ -137,6 +142,29 @@ func (d *driver) act(ctx context.Context, kind string) {
 	line := fmt.Sprintf("%6.1fs %-26s %5.1fs %s", time.Since(d.st.t0).Seconds(), kind, time.Since(began).Seconds(), note)
 	d.log = append(d.log, line)
 	d.t.Log(line)
+}
+
+// killGateway waits a moment drawn within wait, makes the senders send a
+// burst, kills the gateway in the middle of it and restarts it after
+// 0.1–1.5s.
+func (d *driver) killGateway(wait time.Duration) string {
+	time.Sleep(d.within(wait))
+	d.hurry.now()
+	time.Sleep(d.within(150 * time.Millisecond))
+	unread, err := d.st.killGateway()
+	d.led.unread(unread, "gateway")
+	down := 100*time.Millisecond + d.within(1400*time.Millisecond)
+	time.Sleep(down)
+	d.st.startGateway()
+	return fmt.Sprintf("down %v, %s", down.Round(time.Millisecond), unreadNote(unread, err))
+}
+
+// unreadNote says what a kill left unread in the killed process's sockets.
+func unreadNote(unread []string, err error) string {
+	if err != nil {
+		return fmt.Sprintf("unread messages unknown (%v)", err)
+	}
+	return fmt.Sprintf("%d messages unread in its sockets", len(unread))
 }
 
 func (d *driver) qqFaults(kind string) qqsim.Faults {

@@ -42,6 +42,9 @@ type record struct {
 	errText  string // the first one's condition and text
 	got      int    // copies delivered
 	stanzaID map[string]int
+	// inSocket names the killed process whose socket still held the
+	// message unread (see killReading): XEP-0114's unclosable case.
+	inSocket string
 }
 
 // ledger holds every message of the run by id.
@@ -79,6 +82,18 @@ func (l *ledger) errored(id, text string) {
 		r.errText = text
 	}
 	r.errored++
+}
+
+// unread notes that ids were unread in a socket of what when it was
+// killed.
+func (l *ledger) unread(ids []string, what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := l.recs[id]; ok && r.inSocket == "" {
+			r.inSocket = what
+		}
+	}
 }
 
 // deliveredXMPP notes a copy of message id reaching the user, in a stanza
@@ -123,6 +138,7 @@ const (
 	oDoubled                  // more than once
 	oErrored                  // an error, not delivered: the sender knows
 	oFalseErr                 // an error, yet delivered: reported as failed although QQ took it
+	oInSocket                 // neither, but proved unread in a killed process's socket
 	oLost                     // neither delivered nor refused
 )
 
@@ -138,6 +154,8 @@ func (r *record) outcome() outcome {
 		return oErrored
 	case r.unsent:
 		return oUnsent
+	case r.inSocket != "":
+		return oInSocket
 	}
 	return oLost
 }
@@ -161,7 +179,7 @@ type row struct {
 	phase                                                  string
 	dir                                                    direction
 	sent, delivered, lost, doubled, extra, sameID, errored int
-	falseErr, unsent                                       int
+	falseErr, unsent, inSocket                             int
 }
 
 // summary is the run's result.
@@ -169,6 +187,7 @@ type summary struct {
 	rows                             []*row
 	total                            row
 	lostIDs, doubledIDs, falseErrIDs []string
+	socketIDs                        []string
 	errTexts                         map[string]int
 	strays                           []string
 }
@@ -197,6 +216,8 @@ func (l *ledger) summarize() summary {
 			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s)", r.id, r.got, r.phase))
 		case oFalseErr:
 			sum.falseErrIDs = append(sum.falseErrIDs, r.id+" ("+r.phase+"): "+r.errText)
+		case oInSocket:
+			sum.socketIDs = append(sum.socketIDs, r.id+" ("+r.inSocket+")")
 		}
 		if r.errored > 0 {
 			sum.errTexts[r.errText]++
@@ -209,7 +230,7 @@ func (l *ledger) summarize() summary {
 		}
 		return a.dir < b.dir
 	})
-	for _, ids := range [][]string{sum.lostIDs, sum.doubledIDs, sum.falseErrIDs} {
+	for _, ids := range [][]string{sum.lostIDs, sum.doubledIDs, sum.falseErrIDs, sum.socketIDs} {
 		sort.Strings(ids)
 	}
 	return sum
@@ -237,6 +258,8 @@ func (w *row) count(r *record) {
 	case oFalseErr:
 		w.delivered++
 		w.falseErr++
+	case oInSocket:
+		w.inSocket++
 	case oLost:
 		w.lost++
 	}
@@ -248,18 +271,19 @@ func (s summary) bad() int { return s.total.lost + s.total.doubled + s.total.fal
 // print writes the table and the ids behind every bad count.
 func (s summary) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fault\tdirection\tsent\tdelivered\tlost\tdoubled\t(same id)\terrored\tfalse error\tunsent\t")
+	fmt.Fprintln(tw, "fault\tdirection\tsent\tdelivered\tlost\tdoubled\t(same id)\terrored\tfalse error\tin socket\tunsent\t")
 	for _, r := range append(s.rows, &s.total) {
 		dir := r.dir.String()
 		if r == &s.total {
 			dir = "both"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t(%d)\t%d\t%d\t%d\t\n", r.phase, dir, r.sent, r.delivered, r.lost, r.doubled, r.sameID, r.errored, r.falseErr, r.unsent)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t(%d)\t%d\t%d\t%d\t%d\t\n", r.phase, dir, r.sent, r.delivered, r.lost, r.doubled, r.sameID, r.errored, r.falseErr, r.inSocket, r.unsent)
 	}
 	tw.Flush()
 	listIDs(w, "lost", s.lostIDs)
 	listIDs(w, "doubled", s.doubledIDs)
 	listIDs(w, "reported as failed although delivered", s.falseErrIDs)
+	listIDs(w, "unread in a killed process's socket (XEP-0114's unclosable case; not failures)", s.socketIDs)
 	if len(s.errTexts) > 0 {
 		fmt.Fprintln(w, "errors the senders got:")
 		texts := make([]string, 0, len(s.errTexts))

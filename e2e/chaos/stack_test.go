@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,12 +173,24 @@ func (s *stack) waitGateway() {
 	}
 }
 
-// killGateway is kill -9 of the gateway.
-func (s *stack) killGateway() { s.gw.kill() }
+// killGateway is kill -9 of the gateway. It returns the ids of the
+// messages the kernel still held unread in its component socket, or an
+// error saying why it could not tell (the kill happened all the same).
+func (s *stack) killGateway() ([]string, error) {
+	unread, err := killReading(s.gw.cmd.Process.Pid, portOf(s.srv.ComponentAddr), s.gw.kill)
+	return idsIn(unread), err
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
 
 // restartProsody stops Prosody with SIGTERM, or with SIGKILL when hard,
-// and starts it again on the same ports and data.
-func (s *stack) restartProsody(hard bool) {
+// and starts it again on the same ports and data. After a SIGKILL it
+// returns the ids of the messages its clients' sockets still held unread.
+func (s *stack) restartProsody(hard bool) (unread []string, err error) {
 	s.t.Helper()
 	if hard {
 		pid, err := os.ReadFile(filepath.Join(s.srv.Dir, "prosody.pid"))
@@ -188,11 +201,12 @@ func (s *stack) restartProsody(hard bool) {
 		if err != nil || n <= 1 {
 			s.t.Fatalf("Prosody's pid file holds %q", pid)
 		}
-		if err := syscall.Kill(-n, syscall.SIGKILL); err != nil {
-			s.t.Fatalf("kill -9 Prosody (%d): %v", n, err)
-		}
+		var raw []byte
+		raw, err = killReading(n, portOf(s.srv.ClientAddr), func() { _ = syscall.Kill(-n, syscall.SIGKILL) })
+		unread = idsIn(raw)
 	}
 	s.srv.Restart(s.t) // after a SIGKILL, Stop only reaps
+	return unread, err
 }
 
 // setFaults sets qqsim's faults; the zero Faults turns them off.

@@ -22,8 +22,38 @@ func (p *phaseNow) get() string {
 	return s
 }
 
+// hurry makes the senders send their next messages at once: the driver
+// calls now just before a kill, so that messages are on their way through
+// every stage when it strikes.
+type hurry struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newHurry() *hurry { return &hurry{ch: make(chan struct{})} }
+
+func (h *hurry) now() {
+	h.mu.Lock()
+	close(h.ch)
+	h.ch = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *hurry) wait() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ch
+}
+
+// Burst sizes when hurried: per XMPP user, and of the QQ injector.
+const (
+	burstToQQ   = 5
+	burstToXMPP = 10
+)
+
 // traffic sends the run's messages both ways, spread evenly over window.
 type traffic struct {
+	hurry  *hurry
 	st     *stack
 	led    *ledger
 	users  []*user
@@ -49,11 +79,22 @@ func (tr *traffic) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// pace waits until message k of n is due.
-func (tr *traffic) pace(ctx context.Context, start time.Time, k, n int) bool {
+// pace waits until message k of n is due, or the driver hurries the
+// senders: then this one and the next burst-1 go at once (credit counts
+// them down).
+func (tr *traffic) pace(ctx context.Context, start time.Time, k, n int, credit *int, burst int) bool {
+	if *credit > 0 {
+		*credit--
+		return true
+	}
 	due := start.Add(time.Duration(int64(tr.window) * int64(k) / int64(n)))
+	t := time.NewTimer(time.Until(due))
+	defer t.Stop()
 	select {
-	case <-time.After(time.Until(due)):
+	case <-t.C:
+		return true
+	case <-tr.hurry.wait():
+		*credit = burst - 1
 		return true
 	case <-ctx.Done():
 		return false
@@ -61,9 +102,9 @@ func (tr *traffic) pace(ctx context.Context, start time.Time, k, n int) bool {
 }
 
 func (tr *traffic) toQQ(ctx context.Context, u *user, first, last int) {
-	start := time.Now()
+	start, credit := time.Now(), 0
 	for k := first; k < last; k++ {
-		if !tr.pace(ctx, start, k-first, last-first) {
+		if !tr.pace(ctx, start, k-first, last-first, &credit, burstToQQ) {
 			return
 		}
 		c, err := u.client(ctx) // a client being reconnected sends later
@@ -80,9 +121,9 @@ func (tr *traffic) toQQ(ctx context.Context, u *user, first, last int) {
 }
 
 func (tr *traffic) toXMPP(ctx context.Context) {
-	start := time.Now()
+	start, credit := time.Now(), 0
 	for k := range tr.n {
-		if !tr.pace(ctx, start, k, tr.n) {
+		if !tr.pace(ctx, start, k, tr.n, &credit, burstToXMPP) {
 			return
 		}
 		u := tr.users[k%len(tr.users)]
