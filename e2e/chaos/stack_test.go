@@ -313,11 +313,33 @@ func mountDisk(t *testing.T, dir string) *disk {
 	// Registered before the gateway starts, so it runs after the gateway's
 	// cleanup has stopped it.
 	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CHAOS_KEEP") != "" {
+			saveDB(t, dir, dir+"-saved")
+		}
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
 			t.Logf("umount %s: %v\n%s", dir, err, out)
 		}
 	})
 	return &disk{dir: dir, filler: filepath.Join(dir, "filler")}
+}
+
+// saveDB copies the gateway's database files out of the tmpfs before it
+// goes, for reading after a failed run.
+func saveDB(t *testing.T, from, to string) {
+	files, _ := filepath.Glob(filepath.Join(from, "gateway.db*"))
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Log(err)
+		return
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(to, filepath.Base(f)), data, 0o600)
+		}
+		if err != nil {
+			t.Logf("saving the database: %v", err)
+		}
+	}
 }
 
 // fill writes the filler file until the disk is full.
