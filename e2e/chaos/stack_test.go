@@ -262,10 +262,9 @@ func (s *stack) session(uin qqproto.UIN) (qqsim.SessionInfo, error) {
 	return si, s.getSim(fmt.Sprintf("/_sim/session/%d", uin), &si)
 }
 
-// kick logs uin in to QQ from elsewhere, which clears qqsim's replay
-// memory of the number, then logs out, which ends the session the gateway
-// uses: its next request gets RES=20 and it logs in again. A user logged
-// in on a second device does the same to a real session.
+// kick logs uin in to QQ from elsewhere, then out, which ends the session
+// the gateway uses: its next request gets RES=20 and it logs in again. A
+// user logged in on a second device does the same to a real session.
 func (s *stack) kick(ctx context.Context, uin qqproto.UIN) error {
 	c := qqproto.NewClient(uin, qqproto.Options{Server: s.simURL + "/", MaxAttempts: 10, RetryBackoff: 20 * time.Millisecond, Timeout: 3 * time.Second})
 	if _, err := c.Login(ctx, qqproto.PasswordMD5(qqPass)); err != nil {
