@@ -17,7 +17,7 @@
 //
 //	make chaos          # 1,000 messages each way
 //	make chaos-smoke    # 100 each way, part of make test
-//	go test -tags e2e -count=1 -v -run TestChaos ./e2e/chaos -args -chaos.n=300 -chaos.seed=42
+//	go test -tags e2e -count=1 -v ./e2e/chaos -args -chaos.n=300 -chaos.seed=42
 //
 // docs/testing.md ("Chaos") explains the flags and how to read the table.
 package chaos

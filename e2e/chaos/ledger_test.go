@@ -37,11 +37,11 @@ type record struct {
 	user  int
 	buddy qqproto.UIN
 
-	unsent   bool   // the client's write (or qqsim's /_sim/send) failed: never handed over
-	errored  int    // error stanzas the sender got for it
-	errText  string // the first one's condition and text
-	got      int    // copies delivered
-	stanzaID map[string]int
+	unsent   bool           // the client's write (or qqsim's /_sim/send) failed: never handed over
+	errored  int            // error stanzas the sender got for it
+	errText  string         // the first one's condition and text
+	got      int            // copies delivered
+	copyKeys map[string]int // QQ→XMPP: copies by the id a client could deduplicate them by (copyKey)
 	// inSocket names the killed process whose socket still held the
 	// message unread (see killReading): XEP-0114's unclosable case.
 	inSocket string
@@ -96,9 +96,9 @@ func (l *ledger) unread(ids []string, what string) {
 	}
 }
 
-// deliveredXMPP notes a copy of message id reaching the user, in a stanza
-// with the given id.
-func (l *ledger) deliveredXMPP(id, stanzaID string) {
+// deliveredXMPP notes a copy of message id reaching the user, with the id
+// a client could deduplicate it by.
+func (l *ledger) deliveredXMPP(id, key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r, ok := l.recs[id]
@@ -107,10 +107,10 @@ func (l *ledger) deliveredXMPP(id, stanzaID string) {
 		return
 	}
 	r.got++
-	if r.stanzaID == nil {
-		r.stanzaID = map[string]int{}
+	if r.copyKeys == nil {
+		r.copyKeys = map[string]int{}
 	}
-	r.stanzaID[stanzaID]++
+	r.copyKeys[key]++
 }
 
 // setQQCounts replaces the XMPP→QQ copies by what the QQ inboxes hold now.
@@ -160,6 +160,18 @@ func (r *record) outcome() outcome {
 	return oLost
 }
 
+// sameID reports whether every copy carried the same id.
+func (r *record) sameID() bool { return len(r.copyKeys) == 1 }
+
+// dedupable reports whether every copy carried the same XEP-0359 id, by
+// which clients and archives show it once.
+func (r *record) dedupable() bool {
+	for k := range r.copyKeys {
+		return len(r.copyKeys) == 1 && !strings.HasPrefix(k, "id=")
+	}
+	return false
+}
+
 // unresolved counts the messages handed over that are neither delivered
 // nor refused yet: what the drain waits for.
 func (l *ledger) unresolved() int {
@@ -179,6 +191,7 @@ type row struct {
 	phase                                                  string
 	dir                                                    direction
 	sent, delivered, lost, doubled, extra, sameID, errored int
+	dedupable                                              int
 	falseErr, unsent, inSocket                             int
 }
 
@@ -213,7 +226,7 @@ func (l *ledger) summarize() summary {
 		case oLost:
 			sum.lostIDs = append(sum.lostIDs, r.id+" ("+r.phase+")")
 		case oDoubled:
-			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s)", r.id, r.got, r.phase))
+			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s%s)", r.id, r.got, r.phase, keysNote(r)))
 		case oFalseErr:
 			sum.falseErrIDs = append(sum.falseErrIDs, r.id+" ("+r.phase+"): "+r.errText)
 		case oInSocket:
@@ -250,8 +263,11 @@ func (w *row) count(r *record) {
 		w.delivered++
 		w.doubled++
 		w.extra += r.got - 1
-		if len(r.stanzaID) == 1 {
+		if r.sameID() {
 			w.sameID++
+		}
+		if r.dedupable() {
+			w.dedupable++
 		}
 	case oErrored:
 		w.errored++
@@ -265,8 +281,28 @@ func (w *row) count(r *record) {
 	}
 }
 
-// bad counts what fails the run.
-func (s summary) bad() int { return s.total.lost + s.total.doubled + s.total.falseErr }
+// keysNote lists the ids the copies of r carried.
+func keysNote(r *record) string {
+	if len(r.copyKeys) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(r.copyKeys))
+	for k, n := range r.copyKeys {
+		keys = append(keys, fmt.Sprintf("%s×%d", k, n))
+	}
+	sort.Strings(keys)
+	return "; " + strings.Join(keys, " ")
+}
+
+// failures counts what fails the run: lost, doubled (but with dedupOK
+// not the copies a XEP-0359 id makes one) and falsely failed messages.
+func (s summary) failures(dedupOK bool) int {
+	n := s.total.lost + s.total.doubled + s.total.falseErr
+	if dedupOK {
+		n -= s.total.dedupable
+	}
+	return n
+}
 
 // print writes the table and the ids behind every bad count.
 func (s summary) print(w io.Writer) {

@@ -45,7 +45,8 @@ func (h *hurry) wait() <-chan struct{} {
 	return h.ch
 }
 
-// Burst sizes when hurried: per XMPP user, and of the QQ injector.
+// Burst sizes when hurried: per XMPP user, and of the QQ injector. Burst
+// messages come on top of the n paced ones.
 const (
 	burstToQQ   = 5
 	burstToXMPP = 10
@@ -58,8 +59,10 @@ type traffic struct {
 	led    *ledger
 	users  []*user
 	phase  *phaseNow
-	n      int // messages each way
+	n      int // paced messages each way
 	window time.Duration
+
+	nextQQ, nextXMPP atomic.Int64 // ids handed out
 }
 
 // run sends n messages each way and returns when all are handed over (or
@@ -69,70 +72,65 @@ func (tr *traffic) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	per := (tr.n + len(tr.users) - 1) / len(tr.users)
 	for i, u := range tr.users {
-		first, last := i*per, min((i+1)*per, tr.n)
-		if first >= last {
+		count := min(per, tr.n-i*per)
+		if count <= 0 {
 			continue
 		}
-		wg.Go(func() { tr.toQQ(ctx, u, first, last) })
+		wg.Go(func() { tr.paced(ctx, count, burstToQQ, func() { tr.toQQ(ctx, u) }) })
 	}
-	wg.Go(func() { tr.toXMPP(ctx) })
+	wg.Go(func() { tr.paced(ctx, tr.n, burstToXMPP, func() { tr.toXMPP() }) })
 	wg.Wait()
 }
 
-// pace waits until message k of n is due, or the driver hurries the
-// senders: then this one and the next burst-1 go at once (credit counts
-// them down).
-func (tr *traffic) pace(ctx context.Context, start time.Time, k, n int, credit *int, burst int) bool {
-	if *credit > 0 {
-		*credit--
-		return true
-	}
-	due := start.Add(time.Duration(int64(tr.window) * int64(k) / int64(n)))
-	t := time.NewTimer(time.Until(due))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-tr.hurry.wait():
-		*credit = burst - 1
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (tr *traffic) toQQ(ctx context.Context, u *user, first, last int) {
-	start, credit := time.Now(), 0
-	for k := first; k < last; k++ {
-		if !tr.pace(ctx, start, k-first, last-first, &credit, burstToQQ) {
+// paced calls send count times, spread over the window: each wait is the
+// rest of the window shared among the messages left, so that a burst
+// leaves no gap. When the driver hurries the senders, burst more go at
+// once, on top.
+func (tr *traffic) paced(ctx context.Context, count, burst int, send func()) {
+	end := time.Now().Add(tr.window)
+	for left := count; left > 0; {
+		t := time.NewTimer(time.Until(end) / time.Duration(left))
+		select {
+		case <-t.C:
+			send()
+			left--
+		case <-tr.hurry.wait():
+			t.Stop()
+			for range burst {
+				send()
+			}
+		case <-ctx.Done():
+			t.Stop()
 			return
-		}
-		c, err := u.client(ctx) // a client being reconnected sends later
-		if err != nil {
-			return
-		}
-		buddy := buddyUIN(u.n, k%buddiesPerUser)
-		id := fmt.Sprintf("x%05d", k)
-		tr.led.add(&record{id: id, dir: toQQ, phase: tr.phase.get(), user: u.n, buddy: buddy})
-		if err := u.send(ctx, c, buddy, id); err != nil {
-			tr.led.setUnsent(id)
 		}
 	}
 }
 
-func (tr *traffic) toXMPP(ctx context.Context) {
-	start, credit := time.Now(), 0
-	for k := range tr.n {
-		if !tr.pace(ctx, start, k, tr.n, &credit, burstToXMPP) {
-			return
-		}
-		u := tr.users[k%len(tr.users)]
-		buddy := buddyUIN(u.n, (k/len(tr.users))%buddiesPerUser)
-		id := fmt.Sprintf("q%05d", k)
-		tr.led.add(&record{id: id, dir: toXMPP, phase: tr.phase.get(), user: u.n, buddy: buddy})
-		if err := tr.st.inject(buddy, userUIN(u.n), id); err != nil {
-			tr.led.setUnsent(id)
-		}
+// toQQ sends one message from u to one of its buddies, in turn.
+func (tr *traffic) toQQ(ctx context.Context, u *user) {
+	c, err := u.client(ctx) // a client being reconnected sends later
+	if err != nil {
+		return
+	}
+	k := tr.nextQQ.Add(1) - 1
+	buddy := buddyUIN(u.n, int(k)%buddiesPerUser)
+	id := fmt.Sprintf("x%05d", k)
+	tr.led.add(&record{id: id, dir: toQQ, phase: tr.phase.get(), user: u.n, buddy: buddy})
+	if err := u.send(ctx, c, buddy, id); err != nil {
+		tr.led.setUnsent(id)
+	}
+}
+
+// toXMPP makes a buddy send one message to its user, users and buddies in
+// turn.
+func (tr *traffic) toXMPP() {
+	k := int(tr.nextXMPP.Add(1) - 1)
+	u := tr.users[k%len(tr.users)]
+	buddy := buddyUIN(u.n, (k/len(tr.users))%buddiesPerUser)
+	id := fmt.Sprintf("q%05d", k)
+	tr.led.add(&record{id: id, dir: toXMPP, phase: tr.phase.get(), user: u.n, buddy: buddy})
+	if err := tr.st.inject(buddy, userUIN(u.n), id); err != nil {
+		tr.led.setUnsent(id)
 	}
 }
 

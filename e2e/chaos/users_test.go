@@ -157,8 +157,10 @@ func (u *user) read(ctx context.Context, c *xmpptest.Client) {
 
 // wireMsg is what the suite reads of a message.
 type wireMsg struct {
-	Body  string `xml:"body"`
-	Error *struct {
+	Body     string `xml:"body"`
+	OriginID *sid   `xml:"urn:xmpp:sid:0 origin-id"`
+	StanzaID *sid   `xml:"urn:xmpp:sid:0 stanza-id"`
+	Error    *struct {
 		Type  string `xml:"type,attr"`
 		Conds []struct {
 			XMLName xml.Name
@@ -184,9 +186,26 @@ func (u *user) handle(ctx context.Context, c *xmpptest.Client, st xmppcomp.Stanz
 		case st.Type == "error":
 			u.led.errored(st.ID, errorText(m))
 		case m.Body != "":
-			u.led.deliveredXMPP(m.Body, st.ID)
+			u.led.deliveredXMPP(m.Body, copyKey(st, m))
 		}
 	}
+}
+
+// sid is a XEP-0359 unique and stable id.
+type sid struct {
+	ID string `xml:"id,attr"`
+}
+
+// copyKey names the id a client could deduplicate a copy by: its XEP-0359
+// origin-id or stanza-id, else the stanza's id attribute.
+func copyKey(st xmppcomp.Stanza, m wireMsg) string {
+	switch {
+	case m.OriginID != nil && m.OriginID.ID != "":
+		return "origin-id=" + m.OriginID.ID
+	case m.StanzaID != nil && m.StanzaID.ID != "":
+		return "stanza-id=" + m.StanzaID.ID
+	}
+	return "id=" + st.ID
 }
 
 // errorText is an error stanza's type, condition and text, for the report.
@@ -214,3 +233,25 @@ func (u *user) send(ctx context.Context, c *xmpptest.Client, to qqproto.UIN, id 
 }
 
 func raw(s string) xml.TokenReader { return xml.NewDecoder(strings.NewReader(s)) }
+
+// TestCopyKey: a copy is known by its XEP-0359 origin-id, else its
+// stanza-id, else its id attribute.
+func TestCopyKey(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{`<message xmlns="jabber:client" id="qq-7"><body>q00001</body><origin-id xmlns="urn:xmpp:sid:0" id="o1"/><stanza-id xmlns="urn:xmpp:sid:0" id="s1" by="x"/></message>`, "origin-id=o1"},
+		{`<message xmlns="jabber:client" id="qq-7"><body>q00001</body><stanza-id xmlns="urn:xmpp:sid:0" id="s1" by="x"/></message>`, "stanza-id=s1"},
+		{`<message xmlns="jabber:client" id="qq-7"><body>q00001</body><origin-id xmlns="urn:other" id="o1"/></message>`, "id=qq-7"},
+	} {
+		st, err := xmppcomp.ParseStanza([]byte(c.raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m wireMsg
+		if err := st.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if got := copyKey(st, m); got != c.want || m.Body != "q00001" {
+			t.Errorf("%s: key %q body %q, want %q and q00001", c.raw, got, m.Body, c.want)
+		}
+	}
+}
