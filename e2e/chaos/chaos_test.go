@@ -39,7 +39,7 @@ func TestChaos(t *testing.T) {
 		seed = rand.Uint64() >> 1
 	}
 	window, drain, holdMax := timings()
-	fmt.Printf("chaos: seed %d (re-run the same choices with -chaos.seed=%d or CHAOS_SEED=%d), %d messages each way, %d users, window %v\n",
+	fmt.Printf("chaos: seed %d (the same choices again: -chaos.seed=%d, or make chaos CHAOS_SEED=%d), %d messages each way, %d users, window %v\n",
 		seed, seed, seed, *flagN, *flagUsers, window)
 
 	diskFault := *flagDisk
@@ -74,16 +74,25 @@ func TestChaos(t *testing.T) {
 	atk := newAttacker(t, st.srv)
 	defer atk.close()
 	d := &driver{t: t, st: st, users: users, phase: phase, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		seed: seed, holdMin: holdMax / 3, holdMax: holdMax, hostile: atk, only: *flagFaults, hurry: hur, led: led}
+		holdMin: holdMax / 3, holdMax: holdMax, hostile: atk, only: *flagFaults, hurry: hur, led: led}
 
 	st.t0 = time.Now()
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
-		tr.run(ctx)
+		tr.run(sendCtx)
 	}()
 	d.run(ctx, window)
-	<-sent
+	select {
+	case <-sent:
+	case <-time.After(time.Minute):
+		// A client that never came back holds its sender.
+		t.Errorf("the senders had not finished a minute after the window")
+		stopSending()
+		<-sent
+	}
 	d.checkGateway()
 	drained := drainQueues(t, st, tr, drain)
 

@@ -38,7 +38,6 @@ type driver struct {
 	users   []*user
 	phase   *phaseNow
 	rnd     *rand.Rand
-	seed    uint64
 	holdMin time.Duration
 	holdMax time.Duration
 	hostile *attacker

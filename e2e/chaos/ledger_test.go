@@ -188,11 +188,11 @@ func (l *ledger) unresolved() int {
 
 // row of the table: one fault kind and direction.
 type row struct {
-	phase                                                  string
-	dir                                                    direction
-	sent, delivered, lost, doubled, extra, sameID, errored int
-	dedupable                                              int
-	falseErr, unsent, inSocket                             int
+	phase                                           string
+	dir                                             direction
+	sent, delivered, lost, doubled, sameID, errored int
+	dedupable                                       int
+	falseErr, unsent, inSocket                      int
 }
 
 // summary is the run's result.
@@ -262,7 +262,6 @@ func (w *row) count(r *record) {
 	case oDoubled:
 		w.delivered++
 		w.doubled++
-		w.extra += r.got - 1
 		if r.sameID() {
 			w.sameID++
 		}

@@ -31,7 +31,6 @@ type user struct {
 	mu    sync.Mutex
 	c     *xmpptest.Client // nil while disconnected
 	ready chan struct{}    // closed when c is set; replaced when it is lost
-	conns int
 }
 
 func newUser(t *testing.T, srv *xmpptest.Server, led *ledger, n int) *user {
@@ -89,7 +88,6 @@ func (u *user) set(c *xmpptest.Client) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.c = c
-	u.conns++
 	close(u.ready)
 }
 
