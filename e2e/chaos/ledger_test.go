@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"qqxmpp/qqproto"
 )
@@ -36,6 +37,7 @@ type record struct {
 	phase string // the fault kind active when it was sent
 	user  int
 	buddy qqproto.UIN
+	at    time.Time // when it was sent, to find it in the logs
 
 	unsent   bool           // the client's write (or qqsim's /_sim/send) failed: never handed over
 	errored  int            // error stanzas the sender got for it
@@ -160,6 +162,14 @@ func (r *record) outcome() outcome {
 	return oLost
 }
 
+// route names the message's sender and recipient.
+func (r *record) route() string {
+	if r.dir == toQQ {
+		return fmt.Sprintf("QQ %d → %d", userUIN(r.user), r.buddy)
+	}
+	return fmt.Sprintf("QQ %d → %d", r.buddy, userUIN(r.user))
+}
+
 // sameID reports whether every copy carried the same id.
 func (r *record) sameID() bool { return len(r.copyKeys) == 1 }
 
@@ -224,11 +234,11 @@ func (l *ledger) summarize() summary {
 		}
 		switch r.outcome() {
 		case oLost:
-			sum.lostIDs = append(sum.lostIDs, r.id+" ("+r.phase+")")
+			sum.lostIDs = append(sum.lostIDs, fmt.Sprintf("%s (%s; %s at %s)", r.id, r.phase, r.route(), r.at.UTC().Format("15:04:05.000")))
 		case oDoubled:
-			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s%s)", r.id, r.got, r.phase, keysNote(r)))
+			sum.doubledIDs = append(sum.doubledIDs, fmt.Sprintf("%s ×%d (%s; %s at %s%s)", r.id, r.got, r.phase, r.route(), r.at.UTC().Format("15:04:05.000"), keysNote(r)))
 		case oFalseErr:
-			sum.falseErrIDs = append(sum.falseErrIDs, r.id+" ("+r.phase+"): "+r.errText)
+			sum.falseErrIDs = append(sum.falseErrIDs, fmt.Sprintf("%s (%s; %s at %s): %s", r.id, r.phase, r.route(), r.at.UTC().Format("15:04:05.000"), r.errText))
 		case oInSocket:
 			sum.socketIDs = append(sum.socketIDs, r.id+" ("+r.inSocket+")")
 		}
@@ -318,7 +328,7 @@ func (s summary) print(w io.Writer) {
 	listIDs(w, "lost", s.lostIDs)
 	listIDs(w, "doubled", s.doubledIDs)
 	listIDs(w, "reported as failed although delivered", s.falseErrIDs)
-	listIDs(w, "unread in a killed process's socket (XEP-0114's unclosable case; not failures)", s.socketIDs)
+	listIDs(w, "unread in a killed process's socket, so lost without an error whatever the gateway does (not failures)", s.socketIDs)
 	if len(s.errTexts) > 0 {
 		fmt.Fprintln(w, "errors the senders got:")
 		texts := make([]string, 0, len(s.errTexts))

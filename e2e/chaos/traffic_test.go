@@ -115,7 +115,7 @@ func (tr *traffic) toQQ(ctx context.Context, u *user) {
 	k := tr.nextQQ.Add(1) - 1
 	buddy := buddyUIN(u.n, int(k)%buddiesPerUser)
 	id := fmt.Sprintf("x%05d", k)
-	tr.led.add(&record{id: id, dir: toQQ, phase: tr.phase.get(), user: u.n, buddy: buddy})
+	tr.led.add(&record{id: id, dir: toQQ, phase: tr.phase.get(), user: u.n, buddy: buddy, at: time.Now()})
 	if err := u.send(ctx, c, buddy, id); err != nil {
 		tr.led.setUnsent(id)
 	}
@@ -128,7 +128,7 @@ func (tr *traffic) toXMPP() {
 	u := tr.users[k%len(tr.users)]
 	buddy := buddyUIN(u.n, (k/len(tr.users))%buddiesPerUser)
 	id := fmt.Sprintf("q%05d", k)
-	tr.led.add(&record{id: id, dir: toXMPP, phase: tr.phase.get(), user: u.n, buddy: buddy})
+	tr.led.add(&record{id: id, dir: toXMPP, phase: tr.phase.get(), user: u.n, buddy: buddy, at: time.Now()})
 	if err := tr.st.inject(buddy, userUIN(u.n), id); err != nil {
 		tr.led.setUnsent(id)
 	}

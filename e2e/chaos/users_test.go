@@ -45,8 +45,14 @@ func (u *user) jid() jid.JID { return jidOf(u.name, u.srv.Domain) }
 func jidOf(local, domain string) jid.JID { return jid.MustParse(local + "@" + domain) }
 
 // connect logs in, gets the roster and sends presence, as a client does.
+// It binds the same resource every time, as most clients do, so that an
+// error about a message sent before a reconnect still reaches its sender.
 func (u *user) connect(ctx context.Context) (*xmpptest.Client, error) {
-	c, err := xmpptest.Dial(ctx, u.srv.ClientAddr, u.jid(), u.password)
+	full, err := u.jid().WithResource("chaos")
+	if err != nil {
+		return nil, err
+	}
+	c, err := xmpptest.Dial(ctx, u.srv.ClientAddr, full, u.password)
 	if err != nil {
 		return nil, err
 	}
