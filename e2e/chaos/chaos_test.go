@@ -53,8 +53,8 @@ func TestChaos(t *testing.T) {
 	}
 
 	bins := build(t, *flagRace)
-	st := newStack(t, bins, *flagUsers, diskFault)
 	led := newLedger()
+	st := newStack(t, bins, led, *flagUsers, diskFault)
 	users := registerUsers(t, st, led)
 
 	ctx, cancel := context.WithCancel(context.Background())

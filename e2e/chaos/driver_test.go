@@ -119,7 +119,6 @@ func (d *driver) act(ctx context.Context, kind string) {
 			time.Sleep(d.within(150 * time.Millisecond))
 		}
 		unread, err := d.st.restartProsody(kind == fProsKill)
-		d.led.unread(unread, "prosody")
 		note = unreadNote(unread, err)
 		d.st.waitGateway()
 	case fQQ500, fQQGarbage, fQQDrop, fQQSlow:
@@ -151,7 +150,6 @@ func (d *driver) killGateway(wait time.Duration) string {
 	d.hurry.now()
 	time.Sleep(d.within(150 * time.Millisecond))
 	unread, err := d.st.killGateway()
-	d.led.unread(unread, "gateway")
 	down := 100*time.Millisecond + d.within(1400*time.Millisecond)
 	time.Sleep(down)
 	d.st.startGateway()

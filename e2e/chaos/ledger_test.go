@@ -55,6 +55,7 @@ type ledger struct {
 	recs map[string]*record
 	// strays are deliveries of ids the ledger never sent.
 	strays []string
+	dead   []deadWindow // not yet applied
 }
 
 func newLedger() *ledger { return &ledger{recs: map[string]*record{}} }
@@ -96,6 +97,32 @@ func (l *ledger) unread(ids []string, what string) {
 			r.inSocket = what
 		}
 	}
+}
+
+// deadBetween notes that messages to QQ sent from from to to went into a
+// socket of a stopped or killed process (what): no server could read
+// them. Only those that end neither delivered nor refused are excused.
+func (l *ledger) deadBetween(from, to time.Time, what string) {
+	l.mu.Lock()
+	l.dead = append(l.dead, deadWindow{from, to, what})
+	l.mu.Unlock()
+}
+
+type deadWindow struct {
+	from, to time.Time
+	what     string
+}
+
+// applyDead marks the messages sent in a dead window; l.mu is held.
+func (l *ledger) applyDead() {
+	for _, w := range l.dead {
+		for _, r := range l.recs {
+			if r.dir == toQQ && r.inSocket == "" && !r.at.Before(w.from) && !r.at.After(w.to) {
+				r.inSocket = w.what
+			}
+		}
+	}
+	l.dead = nil
 }
 
 // deliveredXMPP notes a copy of message id reaching the user, with the id
@@ -187,6 +214,7 @@ func (r *record) dedupable() bool {
 func (l *ledger) unresolved() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.applyDead()
 	n := 0
 	for _, r := range l.recs {
 		if r.outcome() == oLost {
@@ -218,6 +246,7 @@ type summary struct {
 func (l *ledger) summarize() summary {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.applyDead()
 	byKey := map[string]*row{}
 	sum := summary{errTexts: map[string]int{}, strays: slices.Clone(l.strays)}
 	sum.total.phase = "all"

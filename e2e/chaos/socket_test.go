@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,19 +31,28 @@ import (
 // reads what was left unread before closing the copies. Bytes the process
 // had already read into its own buffers are not among them: a stanza cut
 // there is not excused.
-func killReading(pid, port int, kill func()) ([]byte, error) {
+func killReading(pid, port int, kill func()) (killed, error) {
 	if err := syscall.Kill(-pid, syscall.SIGSTOP); err != nil {
 		kill()
-		return nil, fmt.Errorf("SIGSTOP %d: %w", pid, err)
+		return killed{}, fmt.Errorf("SIGSTOP %d: %w", pid, err)
 	}
+	k := killed{stopped: time.Now()}
 	fds, err := copySockets(pid, port)
 	kill()
-	var unread []byte
 	for _, fd := range fds {
-		unread = append(unread, drain(fd)...)
+		k.unread = append(k.unread, drain(fd)...)
 		unix.Close(fd)
 	}
-	return unread, err
+	k.closed = time.Now()
+	return k, err
+}
+
+// killed is what killReading saw: the bytes left unread, when the
+// process had been stopped (it read nothing sent after that), and when its
+// sockets were gone.
+type killed struct {
+	unread          []byte
+	stopped, closed time.Time
 }
 
 // copySockets duplicates into this process pid's TCP sockets whose local
@@ -160,14 +170,14 @@ func TestKillReadingFindsUnreadStanzas(t *testing.T) {
 	}
 	// On loopback the bytes are in the child's receive queue when Write
 	// returns.
-	unread, err := killReading(cmd.Process.Pid, port, func() {
+	k, err := killReading(cmd.Process.Pid, port, func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := idsIn(unread); !slices.Equal(got, []string{"x00001", "q00002"}) {
-		t.Errorf("killReading found %q (raw %q), want x00001 and q00002", got, unread)
+	if got := idsIn(k.unread); !slices.Equal(got, []string{"x00001", "q00002"}) {
+		t.Errorf("killReading found %q (raw %q), want x00001 and q00002", got, k.unread)
 	}
 }

@@ -44,7 +44,8 @@ type stack struct {
 	gwCfg   string
 	metrics string // host:port of the gateway's /metrics and /readyz
 	disk    *disk  // nil when the database is not on a disk of its own
-	starts  int    // gateway starts so far
+	led     *ledger
+	starts  int // gateway starts so far
 	t0      time.Time
 }
 
@@ -78,9 +79,9 @@ func worldTOML(users int) string {
 
 // newStack starts Prosody, qqsim and the gateway. With diskFault the
 // gateway's database lives on a small tmpfs of its own (root only).
-func newStack(t *testing.T, bins binaries, users int, diskFault bool) *stack {
+func newStack(t *testing.T, bins binaries, led *ledger, users int, diskFault bool) *stack {
 	t.Helper()
-	s := &stack{t: t, bins: bins, dir: runDir(t)}
+	s := &stack{t: t, bins: bins, led: led, dir: runDir(t)}
 	opts := xmpptest.Options{Domain: xmppHost, ComponentDomain: transport, Secret: "chaos secret"}
 	opts.Dir = filepath.Join(s.dir, "prosody")
 	s.srv = xmpptest.StartProsody(t, opts)
@@ -173,12 +174,15 @@ func (s *stack) waitGateway() {
 	}
 }
 
-// killGateway is kill -9 of the gateway. It returns the ids of the
-// messages the kernel still held unread in its component socket, or an
-// error saying why it could not tell (the kill happened all the same).
-func (s *stack) killGateway() ([]string, error) {
-	unread, err := killReading(s.gw.cmd.Process.Pid, portOf(s.srv.ComponentAddr), s.gw.kill)
-	return idsIn(unread), err
+// killGateway is kill -9 of the gateway. It notes the messages the kernel
+// still held unread in its component socket, and the time from its stop
+// to its socket's end, in which whatever Prosody wrote to it was lost; an
+// error says why it could not tell (the kill happened all the same).
+func (s *stack) killGateway() (unread []string, err error) {
+	k, err := killReading(s.gw.cmd.Process.Pid, portOf(s.srv.ComponentAddr), s.gw.kill)
+	s.led.unread(idsIn(k.unread), "gateway: unread in its socket")
+	s.led.deadBetween(k.stopped, k.closed, "gateway: sent while it was stopped")
+	return idsIn(k.unread), err
 }
 
 func portOf(addr string) int {
@@ -188,8 +192,10 @@ func portOf(addr string) int {
 }
 
 // restartProsody stops Prosody with SIGTERM, or with SIGKILL when hard,
-// and starts it again on the same ports and data. After a SIGKILL it
-// returns the ids of the messages its clients' sockets still held unread.
+// and starts it again on the same ports and data. After a SIGKILL it notes
+// the messages its clients' sockets still held unread, and those sent
+// from its stop to its restart, which went into sockets of a dead
+// process, and returns the former.
 func (s *stack) restartProsody(hard bool) (unread []string, err error) {
 	s.t.Helper()
 	if hard {
@@ -201,9 +207,11 @@ func (s *stack) restartProsody(hard bool) (unread []string, err error) {
 		if err != nil || n <= 1 {
 			s.t.Fatalf("Prosody's pid file holds %q", pid)
 		}
-		var raw []byte
-		raw, err = killReading(n, portOf(s.srv.ClientAddr), func() { _ = syscall.Kill(-n, syscall.SIGKILL) })
-		unread = idsIn(raw)
+		var k killed
+		k, err = killReading(n, portOf(s.srv.ClientAddr), func() { _ = syscall.Kill(-n, syscall.SIGKILL) })
+		unread = idsIn(k.unread)
+		s.led.unread(unread, "prosody: unread in a client's socket")
+		defer func() { s.led.deadBetween(k.stopped, time.Now(), "prosody: sent while it was stopped or down") }()
 	}
 	s.srv.Restart(s.t) // after a SIGKILL, Stop only reaps
 	return unread, err
