@@ -28,7 +28,8 @@ import (
 // which stanzas met that fate: it stops the process (SIGSTOP: it reads
 // nothing more), takes a copy of each of its TCP sockets on port (the
 // socket then outlives the process for a moment), kills the group, and
-// reads what was left unread before closing the copies. Bytes the process
+// reads what is left unread, and what comes for holdOpen more, before
+// closing the copies. Bytes the process
 // had already read into its own buffers are not among them: a stanza cut
 // there is not excused.
 func killReading(pid, port int, kill func()) (killed, error) {
@@ -39,13 +40,29 @@ func killReading(pid, port int, kill func()) (killed, error) {
 	k := killed{stopped: time.Now()}
 	fds, err := copySockets(pid, port)
 	kill()
+	// The peer may still be writing what it took before it could see the
+	// process gone (Prosody routing a client's message to the component):
+	// read for a while, so that the proof covers that too.
+	for end := time.Now().Add(holdOpen); ; time.Sleep(10 * time.Millisecond) {
+		for _, fd := range fds {
+			k.unread = append(k.unread, drain(fd)...)
+		}
+		if time.Now().After(end) {
+			break
+		}
+	}
 	for _, fd := range fds {
-		k.unread = append(k.unread, drain(fd)...)
 		unix.Close(fd)
 	}
 	k.closed = time.Now()
 	return k, err
 }
+
+// holdOpen is how long killReading keeps reading a killed process's
+// sockets before closing them. Meanwhile its peers see the connection up
+// and go on writing to it, as they would for a moment to a process just
+// gone.
+const holdOpen = 300 * time.Millisecond
 
 // killed is what killReading saw: the bytes left unread, when the
 // process had been stopped (it read nothing sent after that), and when its
