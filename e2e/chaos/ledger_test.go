@@ -357,7 +357,7 @@ func (s summary) print(w io.Writer) {
 	listIDs(w, "lost", s.lostIDs)
 	listIDs(w, "doubled", s.doubledIDs)
 	listIDs(w, "reported as failed although delivered", s.falseErrIDs)
-	listIDs(w, "unread in a killed process's socket, so lost without an error whatever the gateway does (not failures)", s.socketIDs)
+	listIDs(w, "lost in a killed process's socket, where no server could read them (not failures)", s.socketIDs)
 	if len(s.errTexts) > 0 {
 		fmt.Fprintln(w, "errors the senders got:")
 		texts := make([]string, 0, len(s.errTexts))
