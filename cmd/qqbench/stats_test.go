@@ -76,3 +76,19 @@ func TestCollectorCountsLostAndDoubled(t *testing.T) {
 		t.Errorf("received = %d, want 2 (first arrivals only)", n)
 	}
 }
+
+// The exit status of qqbench: any lost, doubled, unknown or refused
+// message, or a user who could not come online, fails the run.
+func TestReportOK(t *testing.T) {
+	if r := (report{Total: totals{Sent: 10}}); !r.ok() {
+		t.Error("a clean run failed")
+	}
+	for name, tot := range map[string]totals{
+		"lost": {Lost: 1}, "doubled": {Doubled: 1}, "unknown": {Unknown: 1},
+		"errors": {Errors: 1}, "users failed": {UsersFailed: 1},
+	} {
+		if r := (report{Total: tot}); r.ok() {
+			t.Errorf("a run with %s passed", name)
+		}
+	}
+}
