@@ -7,9 +7,9 @@ GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 # (golang/go#75804) and fails with "context deadline exceeded" without any failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: test deps vet unit fuzz build install demo demo-smoke e2e bench chaos chaos-smoke
+.PHONY: test deps vet unit fuzz build install demo demo-smoke e2e bench bench-smoke bench-micro chaos chaos-smoke
 
-test: deps vet unit fuzz e2e demo-smoke chaos-smoke
+test: deps vet unit fuzz e2e demo-smoke bench-smoke chaos-smoke
 
 deps:
 	GO=$(GO) scripts/deps.sh test
@@ -43,7 +43,19 @@ SYSCONFDIR ?= /etc
 install:
 	GO=$(GO) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) scripts/install.sh
 
+# The real chain (cmd/qqbench): Prosody, qqsim and qqgateway as separate processes, XMPP users
+# online over c2s (default 1,000); prints the table of docs/benchmarks.md. For 10,000: make bench BENCH_ARGS="-users 10000 -pprof".
+BENCH_ARGS ?= -users 1000 -pprof
 bench:
+	$(GO) run ./cmd/qqbench $(BENCH_ARGS)
+
+# The same chain with 20 users and 20 messages each way: part of make test. It fails on a lost, doubled or
+# refused message or a user who cannot come online, never on a timing.
+bench-smoke:
+	$(GO) run ./cmd/qqbench -users 20 -messages 20 -yard-messages 100 -idle 3s -latency 3s -burst 100 -settle 1s -stall 30s
+
+# The Go micro-benchmarks of the packages (the older tables of docs/benchmarks.md).
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The whole user journey (e2e/journey.py, slixmpp) against the built binaries, once on Prosody and once

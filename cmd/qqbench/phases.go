@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// yardstick measures Prosody alone: pairs of plain users (not registered
+// with the gateway) send each other the chat phase's messages, c2s to c2s.
+func (b *bench) yardstick(ctx context.Context) error {
+	n := 2 * b.o.pairs
+	plain := make([]*client, n)
+	for i := range n {
+		c, err := dial(ctx, b.st.clientAddr, b.w.plainUser(i), domain, b.w.plainPassword(i))
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		c.run(func(_ *client, st *stanza, at time.Time) {
+			if st.XMLName.Local == "message" {
+				b.col.arrived(st.Body, at)
+			}
+		})
+		if err := c.presence("", ""); err != nil {
+			return err
+		}
+		plain[i] = c
+	}
+	base, err := b.idleRates(2 * time.Second)
+	if err != nil {
+		return err
+	}
+	senders := make([]int, n)
+	for i := range senders {
+		senders[i] = i
+	}
+	want := b.col.received.Load() + int64(n*b.o.yardMessages)
+	a, err := b.sample()
+	if err != nil {
+		return err
+	}
+	err = b.sendAll(senders, b.o.yardMessages, "y-", func(from, _ int, id string) error {
+		return plain[from].message(b.w.plainUser(from^1)+"@"+domain, b.col.sent(id, -1))
+	})
+	if err != nil {
+		return err
+	}
+	b.col.waitReceived(want, b.o.stall)
+	z, err := b.sample()
+	if err != nil {
+		return err
+	}
+	t := b.col.tally("y-")
+	b.rep.Yardstick = b.throughput(t, a, z, base)
+	if t.Lost > 0 {
+		return fmt.Errorf("Prosody lost %d of %d plain messages: the yardstick is void", t.Lost, t.Sent)
+	}
+	return nil
+}
+
+// idleRates measures each process's CPU per second of wall time over d.
+func (b *bench) idleRates(d time.Duration) (map[string]float64, error) {
+	a, err := b.sample()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(d)
+	z, err := b.sample()
+	if err != nil {
+		return nil, err
+	}
+	return rates(a, z), nil
+}
+
+func rates(a, z sample) map[string]float64 {
+	r := map[string]float64{}
+	wall := z.at.Sub(a.at).Seconds()
+	for k, d := range cpuDelta(a, z) {
+		r[k] = d.Seconds() / wall
+	}
+	return r
+}
+
+// throughput is a message phase's figures: rate from the first send to
+// the last arrival, CPU per delivered message with each process's idle
+// rate over the sampled interval subtracted.
+func (b *bench) throughput(t tally, a, z sample, idle map[string]float64) phaseResult {
+	r := phaseResult{Sent: t.Sent, Delivered: t.Sent - t.Lost, Lost: t.Lost, Doubled: t.Doubled,
+		Latency: summarise(t.latency), CPUPerMsg: map[string]time.Duration{}}
+	r.Wall = t.lastArrived.Sub(t.firstSent)
+	if r.Wall > 0 {
+		r.Rate = float64(r.Delivered) / r.Wall.Seconds()
+	}
+	interval := z.at.Sub(a.at).Seconds()
+	for k, d := range cpuDelta(a, z) {
+		busy := d.Seconds() - idle[k]*interval
+		if r.Delivered > 0 {
+			r.CPUPerMsg[k] = time.Duration(max(busy, 0) / float64(r.Delivered) * float64(time.Second))
+		}
+	}
+	return r
+}
+
+// online brings every user online and measures what they cost at rest.
+func (b *bench) online(ctx context.Context) error {
+	a, err := b.sample()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.connectAll(ctx); err != nil {
+		return err
+	}
+	subscribed := time.Since(start)
+	if err := b.waitSessions(b.o.stall); err != nil {
+		return err
+	}
+	b.rep.Online = onlineResult{Users: b.w.Users, Buddies: b.w.Buddies, Ready: subscribed,
+		AllLoggedIn: time.Since(start), RSSPerUser: map[string]int64{}, RSS: map[string]int64{}}
+	time.Sleep(b.o.settle) // roster imports and profile fetches finish
+	z, err := b.sample()
+	if err != nil {
+		return err
+	}
+	for k, u := range z.u {
+		b.rep.Online.RSS[k] = u.RSS
+		b.rep.Online.RSSPerUser[k] = (u.RSS - a.u[k].RSS) / int64(b.w.Users)
+	}
+	return nil
+}
+
+// waitSessions waits until the gateway says every user is logged in to
+// QQ (qqgateway_sessions_online), or it stopped growing for stall.
+func (b *bench) waitSessions(stall time.Duration) error {
+	last, lastAt := -1, time.Now()
+	for {
+		n, err := b.gatewayGauge("qqgateway_sessions_online")
+		if err == nil && n >= b.w.Users {
+			return nil
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		}
+		if time.Since(lastAt) > stall {
+			return fmt.Errorf("%d of %d sessions logged in to QQ (stalled for %v; last error %v)", n, b.w.Users, stall, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gatewayGauge reads one unlabelled metric from the gateway's /metrics.
+func (b *bench) gatewayGauge(name string) (int, error) {
+	resp, err := httpc.Get("http://" + b.st.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int(f), err
+		}
+	}
+	return 0, fmt.Errorf("/metrics has no %s", name)
+}
+
+// simStats are the counters of qqsim's GET /_sim/stats used here.
+type simStats struct {
+	Sessions int   `json:"sessions"`
+	Requests int64 `json:"requests"`
+}
+
+// idlePhase measures every user online and quiet: CPU per second of each
+// process (subtracted from the message phases) and QQ requests per user
+// per minute.
+func (b *bench) idlePhase(ctx context.Context) error {
+	var s0, s1 simStats
+	if err := b.st.sim(ctx, "stats", nil, &s0); err != nil {
+		return err
+	}
+	a, err := b.sample()
+	if err != nil {
+		return err
+	}
+	time.Sleep(b.o.idle)
+	z, err := b.sample()
+	if err != nil {
+		return err
+	}
+	if err := b.st.sim(ctx, "stats", nil, &s1); err != nil {
+		return err
+	}
+	wall := z.at.Sub(a.at)
+	b.rep.Idle = idleResult{Window: wall, CPU: rates(a, z),
+		QQRequestsPerUserMinute: float64(s1.Requests-s0.Requests) / float64(b.w.Users) / wall.Minutes()}
+	return nil
+}
+
+// chat: the chat pairs send each other M messages at once, both ways,
+// XMPP → gateway → CLTMSG → qqsim → GetMsgEx → gateway → XMPP.
+func (b *bench) chat(ctx context.Context) error {
+	senders := make([]int, 2*b.o.pairs)
+	for i := range senders {
+		senders[i] = i
+	}
+	want := b.col.received.Load() + int64(len(senders)*b.o.messages)
+	a, err := b.sample()
+	if err != nil {
+		return err
+	}
+	if b.o.pprof {
+		if err := b.st.pprofCall("start"); err != nil {
+			return err
+		}
+	}
+	err = b.sendAll(senders, b.o.messages, "c-", func(from, _ int, id string) error {
+		to := b.w.partner(from)
+		return b.users[from].c.message(b.buddyJID(to), b.col.sent(id, to))
+	})
+	if err != nil {
+		return err
+	}
+	b.col.waitReceived(want, b.o.stall)
+	z, err := b.sample()
+	if err != nil {
+		return err
+	}
+	if b.o.pprof {
+		if err := b.st.pprofCall("stop"); err != nil {
+			return err
+		}
+		b.rep.Profile = b.profileTop()
+	}
+	b.rep.Chat = b.throughput(b.col.tally("c-"), a, z, b.rep.Idle.CPU)
+	return nil
+}
+
+// profileTop is the top of the relay phase's CPU profile of qqgateway.
+func (b *bench) profileTop() string {
+	prof := filepath.Join(b.st.dir, "relay.pprof")
+	text := "profile: " + prof + "\n"
+	// Flat: where the CPU goes; cumulative: which of the gateway's paths
+	// spend it.
+	for _, order := range []string{"-top", "-cum"} {
+		args := []string{"tool", "pprof", "-top", "-nodecount=30"}
+		if order == "-cum" {
+			args = append(args, "-cum")
+		}
+		out, err := exec.Command(goTool(), append(args, filepath.Join(b.st.bin, "qqgateway"), prof)...).CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+		}
+		text += string(out)
+	}
+	return text
+}
+
+// latencyPhase: every chat pair converses, one message every latencyGap,
+// alternating direction. qqsim's inbox tells when each reached QQ.
+func (b *bench) latencyPhase(ctx context.Context) error {
+	want := b.col.received.Load()
+	tick := time.NewTicker(b.o.latencyGap)
+	defer tick.Stop()
+	end := time.Now().Add(b.o.latency)
+	for k := 0; time.Now().Before(end); k++ {
+		for p := range b.o.pairs {
+			from := 2*p + k%2
+			to := b.w.partner(from)
+			if err := b.users[from].c.message(b.buddyJID(to), b.col.sent(fmt.Sprintf("l-%d-%d", from, k), to)); err != nil {
+				return err
+			}
+			want++
+		}
+		<-tick.C
+	}
+	b.col.waitReceived(want, b.o.stall)
+	toQQ, toXMPP, err := b.splitLatency(ctx)
+	if err != nil {
+		return err
+	}
+	t := b.col.tally("l-")
+	b.rep.Latency = latencyResult{Sent: t.Sent, Lost: t.Lost, Doubled: t.Doubled, Gap: b.o.latencyGap,
+		EndToEnd: summarise(t.latency), ToQQ: summarise(toQQ), ToXMPP: summarise(toXMPP)}
+	return nil
+}
+
+// splitLatency splits each conversation message's delivery at the moment
+// qqsim queued it (its inbox's time): XMPP → QQ before, QQ → XMPP after.
+func (b *bench) splitLatency(ctx context.Context) (toQQ, toXMPP []time.Duration, err error) {
+	for i := range 2 * b.o.pairs {
+		var inbox []struct {
+			Text string    `json:"text"`
+			At   time.Time `json:"at"`
+		}
+		if err := b.st.sim(ctx, "inbox/"+b.w.uin(i).String(), nil, &inbox); err != nil {
+			return nil, nil, err
+		}
+		for _, it := range inbox {
+			id, sentAt, ok := parseBody(it.Text)
+			if !ok || !strings.HasPrefix(id, "l-") {
+				continue
+			}
+			toQQ = append(toQQ, it.At.Sub(sentAt))
+			if _, first := b.col.arrivedOf(id); !first.IsZero() {
+				toXMPP = append(toXMPP, first.Sub(it.At))
+			}
+		}
+	}
+	return toQQ, toXMPP, nil
+}
+
+// burstPhase queues messages on QQ for one user through qqsim's control
+// API, as fast as it takes them, and times their delivery.
+func (b *bench) burstPhase(ctx context.Context) error {
+	to, from := 0, b.w.partner(0)
+	want := b.col.received.Load() + int64(b.o.burst)
+	work := make(chan int)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				text := b.col.sent(fmt.Sprintf("b-%d", k), to)
+				if err := b.st.sim(ctx, "send", map[string]any{"from": b.w.uin(from), "to": b.w.uin(to), "text": text}, nil); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	for k := range b.o.burst {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	queued := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	b.col.waitReceived(want, b.o.stall)
+	t := b.col.tally("b-")
+	b.rep.Burst = burstResult{Messages: b.o.burst, Lost: t.Lost, Doubled: t.Doubled, Queueing: queued,
+		AllDelivered: t.lastArrived.Sub(start), AfterQueued: t.lastArrived.Sub(start.Add(queued))}
+	return nil
+}
+
+// restartPhase stops the gateway (SIGTERM: it logs every session out)
+// and starts it again, and times until every user is logged in to QQ.
+func (b *bench) restartPhase(context.Context) error {
+	if err := b.st.gateway.stop(30 * time.Second); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.st.startGateway(); err != nil {
+		return err
+	}
+	if err := b.waitSessions(b.o.stall); err != nil {
+		return err
+	}
+	b.rep.Restart = time.Since(start)
+	return nil
+}
+
+// finalTally counts every message of the run once the phases are over, so
+// that a copy that came late is still counted.
+func (b *bench) finalTally() {
+	t := b.col.tally("")
+	b.col.mu.Lock()
+	defer b.col.mu.Unlock()
+	b.rep.Total = totals{Sent: t.Sent, Lost: t.Lost, Doubled: t.Doubled, Unknown: b.col.unknown,
+		Errors: b.col.errors, FirstError: b.col.lastErr, UsersFailed: int(b.on.failed.Load())}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is everything a run measured; -json prints it as is (durations
+// in nanoseconds).
+type report struct {
+	Users     int           `json:"users"`
+	Buddies   int           `json:"buddies"`
+	Pairs     int           `json:"pairs"`
+	Messages  int           `json:"messages_each_way"`
+	Yardstick phaseResult   `json:"yardstick"`
+	Online    onlineResult  `json:"online"`
+	Idle      idleResult    `json:"idle"`
+	Chat      phaseResult   `json:"chat"`
+	Latency   latencyResult `json:"latency"`
+	Burst     burstResult   `json:"burst"`
+	Restart   time.Duration `json:"restart_all_logged_in_ns,omitempty"`
+	Total     totals        `json:"total"`
+	Profile   string        `json:"profile,omitempty"`
+}
+
+type phaseResult struct {
+	Sent      int                      `json:"sent"`
+	Delivered int                      `json:"delivered"`
+	Lost      int                      `json:"lost"`
+	Doubled   int                      `json:"doubled"`
+	Wall      time.Duration            `json:"wall_ns"`
+	Rate      float64                  `json:"msgs_per_s"`
+	CPUPerMsg map[string]time.Duration `json:"cpu_per_msg_ns"` // by process, idle subtracted
+	Latency   latencies                `json:"latency"`
+}
+
+type onlineResult struct {
+	Users       int              `json:"users"`
+	Buddies     int              `json:"buddies"`
+	Ready       time.Duration    `json:"all_subscribed_ns"`
+	AllLoggedIn time.Duration    `json:"all_logged_in_ns"`
+	RSS         map[string]int64 `json:"rss_bytes"`
+	RSSPerUser  map[string]int64 `json:"rss_per_user_bytes"`
+}
+
+type idleResult struct {
+	Window                  time.Duration      `json:"window_ns"`
+	CPU                     map[string]float64 `json:"cpu_cores"`
+	QQRequestsPerUserMinute float64            `json:"qq_requests_per_user_minute"`
+}
+
+type latencyResult struct {
+	Sent     int           `json:"sent"`
+	Lost     int           `json:"lost"`
+	Doubled  int           `json:"doubled"`
+	Gap      time.Duration `json:"gap_ns"`
+	ToQQ     latencies     `json:"xmpp_to_qq"`
+	ToXMPP   latencies     `json:"qq_to_xmpp"`
+	EndToEnd latencies     `json:"end_to_end"`
+}
+
+type burstResult struct {
+	Messages     int           `json:"messages"`
+	Lost         int           `json:"lost"`
+	Doubled      int           `json:"doubled"`
+	Queueing     time.Duration `json:"queueing_ns"`
+	AllDelivered time.Duration `json:"all_delivered_ns"`     // from the first queued
+	AfterQueued  time.Duration `json:"after_last_queued_ns"` // from the last queued
+}
+
+type totals struct {
+	Sent        int    `json:"sent"`
+	Lost        int    `json:"lost"`
+	Doubled     int    `json:"doubled"`
+	Unknown     int    `json:"unknown"` // arrivals of ids never sent
+	Errors      int    `json:"errors"`  // message errors received
+	FirstError  string `json:"first_error,omitempty"`
+	UsersFailed int    `json:"users_failed"`
+}
+
+// ok reports whether the run lost, doubled or refused nothing.
+func (r *report) ok() bool {
+	t := r.Total
+	return t.Lost == 0 && t.Doubled == 0 && t.Unknown == 0 && t.Errors == 0 && t.UsersFailed == 0
+}
+
+func (r *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+func secs(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+func kB(b int64) string { return fmt.Sprintf("%.1f kB", float64(b)/1000) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f ×", a/b)
+}
+
+// writeTable prints the figures as a Markdown table: figure, value, ratio
+// to the yardstick where the issue asks for one, and the target.
+func (r *report) writeTable(w io.Writer) {
+	y := r.Yardstick
+	yc := float64(y.CPUPerMsg["prosody"])
+	c := r.Chat
+	rows := [][4]string{
+		{"Prosody c2c rate (yardstick)", fmt.Sprintf("%.0f msgs/s", y.Rate), "1", ""},
+		{"Prosody CPU per c2c message (yardstick)", us(y.CPUPerMsg["prosody"]), "1", ""},
+		{"users online / buddies each", fmt.Sprintf("%d / %d (failed %d)", r.Online.Users, r.Online.Buddies, r.Total.UsersFailed), "", "10,000, none failing"},
+		{"all subscribed / all logged in to QQ", secs(r.Online.Ready) + " / " + secs(r.Online.AllLoggedIn), "", ""},
+	}
+	for _, p := range []string{"qqgateway", "prosody", "qqsim"} {
+		rows = append(rows, [4]string{"RSS per online user, " + p, kB(r.Online.RSSPerUser[p]),
+			"", map[string]string{"qqgateway": "≤ 8 kB at 10,000 users"}[p]})
+	}
+	for _, p := range []string{"qqgateway", "prosody", "qqsim"} {
+		rows = append(rows, [4]string{"idle CPU, " + p, fmt.Sprintf("%.1f %% of a core", 100*r.Idle.CPU[p]), "", ""})
+	}
+	rows = append(rows, [][4]string{
+		{"QQ requests per idle user per minute", fmt.Sprintf("%.2f", r.Idle.QQRequestsPerUserMinute), "", "≤ 6"},
+		{"relay: sent / lost / doubled", fmt.Sprintf("%d / %d / %d", c.Sent, c.Lost, c.Doubled), "", "0 lost, 0 doubled"},
+		{"relay rate", fmt.Sprintf("%.0f msgs/s", c.Rate), ratio(c.Rate, y.Rate), "≥ 0.45 ×"},
+		{"qqgateway CPU per relayed message", us(c.CPUPerMsg["qqgateway"]), ratio(float64(c.CPUPerMsg["qqgateway"]), yc), "≤ 0.5 ×"},
+		{"Prosody CPU per relayed message", us(c.CPUPerMsg["prosody"]), ratio(float64(c.CPUPerMsg["prosody"]), yc), "≤ 2.5 ×"},
+		{"qqsim CPU per relayed message", us(c.CPUPerMsg["qqsim"]), ratio(float64(c.CPUPerMsg["qqsim"]), yc), ""},
+		{"qqbench (clients) CPU per relayed message", us(c.CPUPerMsg["qqbench"]), "", ""},
+		{"relay latency XMPP→XMPP under load p50 / p99", secs(c.Latency.P50) + " / " + secs(c.Latency.P99), "", ""},
+		{fmt.Sprintf("conversation (%v apart) XMPP→QQ p50 / p99", r.Latency.Gap), secs(r.Latency.ToQQ.P50) + " / " + secs(r.Latency.ToQQ.P99), "", ""},
+		{"conversation QQ→XMPP p50 / p99", secs(r.Latency.ToXMPP.P50) + " / " + secs(r.Latency.ToXMPP.P99), "", "≤ 0.5 s / ≤ 1.5 s"},
+		{fmt.Sprintf("backlog of %d queued on QQ for one user: all delivered", r.Burst.Messages),
+			fmt.Sprintf("%s (queueing took %s; %s after the last)", secs(r.Burst.AllDelivered), secs(r.Burst.Queueing), secs(r.Burst.AfterQueued)), "", "≤ 2 s for 1,000"},
+	}...)
+	if r.Restart > 0 {
+		rows = append(rows, [4]string{"gateway restart: all logged in to QQ", secs(r.Restart), "", "≤ 30 s at 10,000"})
+	}
+	t := r.Total
+	rows = append(rows, [4]string{"whole run: sent / lost / doubled / errors", fmt.Sprintf("%d / %d / %d / %d", t.Sent, t.Lost, t.Doubled, t.Errors), "", "0 lost, 0 doubled"})
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| figure\t value\t ÷ yardstick\t target\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t")
+	for _, row := range rows {
+		fmt.Fprintln(tw, "| "+strings.Join(row[:], "\t ")+"\t")
+	}
+	tw.Flush()
+	if r.Profile != "" {
+		fmt.Fprintf(w, "\nqqgateway CPU profile of the relay phase:\n%s", r.Profile)
+	}
+}
