@@ -234,6 +234,11 @@ func (c *Component) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xmppcomp: dial %s: %w", c.cfg.Server, err)
 	}
+	if tc, ok := nc.(*net.TCPConn); ok && c.cfg.SendBuffer > 0 {
+		if err := tc.SetWriteBuffer(c.cfg.SendBuffer); err != nil {
+			c.log.WithError(err).Warn("xmppcomp: cannot bound the send buffer; one user's burst may delay others'")
+		}
+	}
 	sess, err := component.NewSession(dctx, c.domain, []byte(c.cfg.Secret), nc)
 	if err != nil {
 		nc.Close()
@@ -290,9 +295,10 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 	r := cn.sess.TokenReader()
 	defer r.Close()
 	for {
-		el, err := wire.ReadElement(r)
-		if errors.Is(err, wire.ErrTooDeep) {
-			c.refuseTooDeep(cn, el)
+		el, err := wire.ReadElementLimit(r, c.cfg.MaxStanzaBytes)
+		if errors.Is(err, wire.ErrTooDeep) || errors.Is(err, wire.ErrTooLarge) {
+			cn.lastRead.Store(time.Now().UnixNano())
+			c.refuseHostile(cn, el, err)
 			continue
 		}
 		if err != nil {
@@ -329,17 +335,20 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 	}
 }
 
-// refuseTooDeep answers a stanza nested deeper than the reader takes with
-// policy-violation, instead of ending the stream: one user's hostile
-// stanza must not take the transport offline for everyone.
-func (c *Component) refuseTooDeep(cn *conn, el wire.Element) {
+// refuseHostile answers a stanza nested deeper or larger than the reader
+// takes (why) with policy-violation, instead of ending the stream: one
+// user's hostile stanza must not take the transport offline for everyone.
+func (c *Component) refuseHostile(cn *conn, el wire.Element, why error) {
 	st := fromElement(el)
-	c.log.WithField("from", st.From.String()).Warn("xmppcomp: refused a stanza nested too deep")
+	text := fmt.Sprintf("The stanza is nested deeper than %d elements.", wire.MaxDepth)
+	if errors.Is(why, wire.ErrTooLarge) {
+		text = fmt.Sprintf("The stanza is larger than %d bytes.", c.cfg.MaxStanzaBytes)
+	}
+	c.log.WithError(why).WithField("from", st.From.String()).Warn("xmppcomp: refused a stanza")
 	if !wire.IsStanzaName(st.Name) || st.Type == "error" || (st.Name == "iq" && st.Type == "result") {
 		return
 	}
-	e := stanza.Error{Type: stanza.Modify, Condition: stanza.PolicyViolation,
-		Text: map[string]string{"": fmt.Sprintf("The stanza is nested deeper than %d elements.", wire.MaxDepth)}}
+	e := stanza.Error{Type: stanza.Modify, Condition: stanza.PolicyViolation, Text: map[string]string{"": text}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.replyErrorOn(ctx, cn, st, e); err != nil {

@@ -42,3 +42,42 @@ func TestTooDeepStanzaIsRefusedAndTheStreamGoesOn(t *testing.T) {
 	default:
 	}
 }
+
+// A stanza larger than Config.MaxStanzaBytes is refused with
+// policy-violation and the stream goes on, like a too-deep one: a poison
+// stanza must not end the stream for everyone.
+func TestTooLargeStanzaIsRefusedAndTheStreamGoesOn(t *testing.T) {
+	fs := newFakeServer(t)
+	in := newInbox()
+	cfg := fs.config()
+	cfg.MaxStanzaBytes = 64 << 10
+	comp, _ := runComponent(t, cfg, in)
+	sc := fs.accept(t)
+	waitConnected(t, comp, 10*time.Second)
+
+	sc.send(t, `<message id="big1" type="chat" from="mallory@example.org/x" to="10002@`+compDomain+`"><body>`+
+		strings.Repeat("x", 100<<10)+`</body></message>`)
+	sc.send(t, `<iq id="big2" type="set" from="mallory@example.org/x" to="`+compDomain+`"><query xmlns="jabber:iq:private">`+
+		strings.Repeat("<x>xxxxxxxxxxxxxxxxxxxxxxxxxxxxx</x>", 3000)+`</query></iq>`)
+	sc.send(t, `<message id="after" type="chat" from="alice@example.org/phone" to="10002@`+compDomain+`"><body>still here</body></message>`)
+
+	got := in.next(t, 10*time.Second, func(st xmppcomp.Stanza) bool { return st.ID == "after" })
+	if !strings.Contains(string(got.Raw), "still here") {
+		t.Errorf("the stanza after the large ones: %s", got.Raw)
+	}
+	for _, id := range []string{"big1", "big2"} {
+		refusal := sc.next(t)
+		if refusal.ID != id || refusal.Type != "error" || refusal.To.String() != "mallory@example.org/x" ||
+			!strings.Contains(string(refusal.Raw), "policy-violation") {
+			t.Errorf("refusal of %s: %s", id, refusal.Raw)
+		}
+	}
+	if !comp.Connected() {
+		t.Error("the component disconnected")
+	}
+	select {
+	case sc2 := <-fs.conns:
+		t.Errorf("the component reconnected: %v", sc2.conn.RemoteAddr())
+	default:
+	}
+}

@@ -261,3 +261,32 @@ func TestReadElementSkipsTooDeep(t *testing.T) {
 		t.Fatalf("element after the deep one: %v, %s", err, el.Raw)
 	}
 }
+
+// An element over ReadElementLimit's bound is skipped whole, with
+// ErrTooLarge and its start element, and the next element reads as usual;
+// one just under the bound reads whole.
+func TestReadElementLimitSkipsTooLarge(t *testing.T) {
+	const limit = 4096
+	big := strings.Repeat("<b>"+strings.Repeat("y", 100)+"</b>", 50) // 5 KB in 50 elements
+	fits := strings.Repeat("z", limit-200)
+	in := `<s xmlns="jabber:component:accept"><message id="big" from="a@b/c" to="d@e">` + big +
+		`</message><message id="fits" to="d@e"><body>` + fits + `</body></message>` +
+		`<message id="huge" from="a@b/c"><body>` + strings.Repeat("x", 3*limit) + `</body></message>` +
+		`<message id="next" to="d@e"><body>hi</body></message></s>`
+	d := xml.NewDecoder(strings.NewReader(in))
+	if _, err := d.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		id  string
+		err error
+	}{{"big", ErrTooLarge}, {"fits", nil}, {"huge", ErrTooLarge}, {"next", nil}} {
+		el, err := ReadElementLimit(d, limit)
+		if !errors.Is(err, want.err) || (err == nil) != (want.err == nil) || Attr(el.Start, "id") != want.id {
+			t.Fatalf("element %s: %v, start %+v; want error %v", want.id, err, el.Start, want.err)
+		}
+		if err == nil && !strings.Contains(string(el.Raw), "</message>") {
+			t.Errorf("element %s read in part: %d bytes", want.id, len(el.Raw))
+		}
+	}
+}
