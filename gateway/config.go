@@ -163,7 +163,7 @@ func (c *Config) validate() (jid.JID, error) {
 		}
 	}
 	m, newQQ := c.Metrics, c.NewQQ
-	c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
+	c.NewQQ = func(uin qqproto.UIN) QQ { return boundedQQ{meteredQQ{qq: newQQ(uin), m: m}} }
 	return dom, nil
 }
 
