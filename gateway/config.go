@@ -33,8 +33,9 @@ const (
 	// servers accept even when every byte must be escaped. [project]
 	DefaultMaxMessageBytes = 2000
 	// DefaultMaxUserQueue bounds the stanzas of one user waiting to be
-	// served; more are refused with resource-constraint. [project]
-	DefaultMaxUserQueue = 200
+	// served; more are refused with resource-constraint. A client that
+	// pastes 500 lines as 500 messages must still get through. [project]
+	DefaultMaxUserQueue = 1000
 )
 
 // Config configures a Gateway. Every field is taken as it is: start from

@@ -156,7 +156,7 @@ func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
 // refusalsPerQueued is how many refusals may wait per queued stanza of a
 // user: refusals are small, but they too wait for the user's share of the
 // stream to the XMPP server. Beyond them a flood is dropped, and counted.
-const refusalsPerQueued = 100
+const refusalsPerQueued = 20
 
 // errFlood answers a stanza of a user who has Config.MaxUserQueue waiting.
 func errFlood(n int) stanza.Error {
