@@ -48,15 +48,17 @@ func TestIntegrationFloodDoesNotDelayOthers(t *testing.T) {
 
 		lat := pingWhileFlooding(ctx, t, e, b, floodDone)
 		sent.Wait()
+		<-floodDone // got is written
 		slices.Sort(lat)
 		p50, p90, p99 := lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100]
 		t.Logf("%s: flooder got %d results, %d resource-constraint, %d other, %d dropped; other user's %d pings: p50 %v, p90 %v, p99 %v",
 			srv.Kind, got.results, got.constraint, got.other, got.dropped, len(lat), p50, p90, p99)
-		// Before the fix, on this 2-core machine: p50 0.6-0.8 s, p99 2-3.8 s.
-		// After: p50 about 20 ms, p90 under 300 ms; the last few pings
-		// (0.5-0.85 s) wait in the server, busy parsing the flood itself.
-		if p50 > 250*time.Millisecond || p90 > 500*time.Millisecond {
-			t.Errorf("the other user's answers took p50 %v, p90 %v during the flood; want ≤ 250ms and ≤ 500ms", p50, p90)
+		// Before the fix, on this 2-core machine: p50 0.6-0.8 s, p90 and
+		// p99 2-3.8 s. After: p50 15-35 ms, p90 0.1-0.46 s; the slowest
+		// pings (0.25-0.9 s) wait in the server itself, busy parsing the
+		// flood: the gateway answered each within a millisecond.
+		if p50 > 250*time.Millisecond || p90 > time.Second {
+			t.Errorf("the other user's answers took p50 %v, p90 %v during the flood; want ≤ 250ms and ≤ 1s", p50, p90)
 		}
 		if got.answers()+got.dropped != floodIQs {
 			t.Errorf("flooder got %d answers to %d IQs, and %d were dropped", got.answers(), floodIQs, got.dropped)
