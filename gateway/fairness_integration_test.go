@@ -152,3 +152,58 @@ func pingBuddy(ctx context.Context, t *testing.T, e *itEnv, b *xmpptest.Client) 
 	})
 	return time.Since(start)
 }
+
+// floodMessages is how many chat messages the registered user sends to a
+// buddy at once.
+const floodMessages = 3000
+
+// A registered user's flood of messages to QQ neither delays another
+// user's answers nor loses a message: each is delivered to QQ or refused
+// with resource-constraint.
+func TestIntegrationMessageFloodDoesNotDelayOthers(t *testing.T) {
+	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
+		e := newEnv(t, srv, nil, world()...)
+		ctx := itCtx(t, 2*time.Minute)
+		a := e.loginRegistered(ctx, smallWorldNicks())
+		b := srv.NewClient(t, ctx, t.Name()+"-other")
+		pingBuddy(ctx, t, e, b)
+		before := len(inboxTexts(e.sim, 20001))
+
+		refused := 0
+		floodDone := make(chan struct{})
+		go func() {
+			for i := range floodMessages {
+				if err := sendText(ctx, a, fmt.Sprintf(`<message type="chat" id="fm%d" to=%q><body>fm%05d</body></message>`, i, itBuddy(20001), i)); err != nil {
+					t.Errorf("flood stopped after %d messages: %v", i, err)
+					break
+				}
+			}
+		}()
+		go func() {
+			defer close(floodDone)
+			for ctx.Err() == nil && refused+len(inboxTexts(e.sim, 20001))-before < floodMessages {
+				wait, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				st, err := a.Next(wait, func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
+				cancel()
+				if err == nil && isConstraint(st) {
+					refused++
+				} else if err == nil {
+					t.Errorf("flooded message answered with %s", st)
+				}
+			}
+		}()
+		lat := pingWhileFlooding(ctx, t, e, b, floodDone)
+		<-floodDone // refused is written
+		delivered := len(inboxTexts(e.sim, 20001)) - before
+		slices.Sort(lat)
+		p50, p90, p99 := lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100]
+		t.Logf("%s: %d messages delivered, %d refused; other user's %d pings: p50 %v, p90 %v, p99 %v",
+			srv.Kind, delivered, refused, len(lat), p50, p90, p99)
+		if !raceDetector && (p50 > 250*time.Millisecond || p90 > time.Second) {
+			t.Errorf("the other user's answers took p50 %v, p90 %v during the flood; want ≤ 250ms and ≤ 1s", p50, p90)
+		}
+		if delivered+refused != floodMessages {
+			t.Errorf("%d messages delivered and %d refused of %d sent", delivered, refused, floodMessages)
+		}
+	})
+}
