@@ -47,7 +47,9 @@
 // Results and errors answering an IQ sent with SendIQ go to the waiting
 // SendIQ, not to the Handler. XEP-0199 pings addressed to the bare
 // component domain are answered by xmppcomp (set Config.HandlePings to get
-// them instead). Every other IQ get or set goes to the Handler, which must
+// them instead), through a bounded queue that one goroutine per
+// connection writes: under a flood of pings, answers beyond it are
+// dropped rather than held. Every other IQ get or set goes to the Handler, which must
 // answer it, for example with ReplyError; xmppcomp never answers on its
 // behalf.
 //

@@ -1,6 +1,8 @@
 package xmppcomp_test
 
 import (
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,55 @@ func TestTooLargeStanzaIsRefusedAndTheStreamGoesOn(t *testing.T) {
 	case sc2 := <-fs.conns:
 		t.Errorf("the component reconnected: %v", sc2.conn.RemoteAddr())
 	default:
+	}
+}
+
+// A flood of pings to the domain, which the component answers itself,
+// while the server reads nothing: the answers wait in a bounded queue,
+// not in a goroutine each, the reader goes on, and once the server reads
+// again the connection still answers. Before, 5,000 pings left some
+// 4,000 goroutines blocked on the stream.
+func TestPingFloodHoldsBoundedMemory(t *testing.T) {
+	fs := newFakeServer(t)
+	in := newInbox()
+	comp, _ := runComponent(t, fs.config(), in)
+	sc := fs.accept(t)
+	waitConnected(t, comp, 10*time.Second)
+	base := runtime.NumGoroutine()
+
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, `<iq type="get" id="p%d" from="mallory@example.org/x" to="%s"><ping xmlns="urn:xmpp:ping"/></iq>`, i, compDomain)
+	}
+	// The server reads nothing of the answers meanwhile: the test does
+	// not take them from sc.
+	b.WriteString(`<message id="after" type="chat" from="alice@example.org/phone" to="10002@` + compDomain + `"><body>x</body></message>`)
+	sc.send(t, b.String())
+	in.next(t, 10*time.Second, func(st xmppcomp.Stanza) bool { return st.ID == "after" })
+	if n := runtime.NumGoroutine() - base; n > 50 {
+		t.Errorf("%d more goroutines after a flood of pings", n)
+	}
+
+	// The server reads again: a ping is answered once the flood's answers
+	// that were kept have gone out (those dropped, dropped for good).
+	answered := make(chan string, 1)
+	go func() {
+		for st := range sc.in {
+			if strings.HasPrefix(st.ID, "last") && st.Type == "result" {
+				answered <- st.ID
+				return
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		sc.send(t, fmt.Sprintf(`<iq type="get" id="last%d" from="alice@example.org/phone" to="%s"><ping xmlns="urn:xmpp:ping"/></iq>`, i, compDomain))
+		select {
+		case <-answered:
+			return
+		case <-time.After(time.Second):
+		}
+		if i == 10 {
+			t.Fatal("no ping answered after the flood")
+		}
 	}
 }
