@@ -8,8 +8,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/jonboulle/clockwork"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/store"
@@ -120,5 +124,46 @@ func TestFloodedMessageIsRefusedNotKept(t *testing.T) {
 	// "held", m0 and m1; not m2.
 	if len(queued) != limit+1 {
 		t.Errorf("%d messages kept for QQ, want %d", len(queued), limit+1)
+	}
+}
+
+// With one worker, a task with a long backlog and a task with one item
+// take turns: the second runs after at most taskBatch (8) items of the
+// first, not after all of them. A refusal queued last runs before the backlog.
+func TestSchedulerTakesTurnsBetweenTasks(t *testing.T) {
+	sc := newScheduler(1, clockwork.NewRealClock(), quietLogger())
+	a, b := newTask(func(context.Context) {}), newTask(func(context.Context) {})
+	var (
+		mu    sync.Mutex
+		order []string
+		done  = make(chan struct{})
+	)
+	record := func(what string) func(context.Context) {
+		return func(context.Context) {
+			mu.Lock()
+			order = append(order, what)
+			if len(order) == 102 {
+				close(done)
+			}
+			mu.Unlock()
+		}
+	}
+	for range 100 {
+		sc.submit(a, record("a"))
+	}
+	sc.submit(b, record("b"))
+	if !sc.submitUrgent(a, record("refusal"), 1) || sc.submitUrgent(a, record("refusal"), 1) {
+		t.Fatal("the urgent lane of one did not take exactly one refusal")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); sc.wait() }()
+	sc.start(ctx)
+	<-done
+	if order[0] != "refusal" {
+		t.Errorf("first ran %q, want the refusal", order[0])
+	}
+	// The refusal, then taskBatch items of a at most.
+	if i := slices.Index(order, "b"); i < 0 || i > 9 {
+		t.Errorf("the other task ran at position %d of %d; want within the first 10", i, len(order))
 	}
 }
