@@ -172,8 +172,8 @@ func (g *Gateway) admit(st xmppcomp.Stanza) bool {
 	g.mu.Lock()
 	s := g.sessions[st.From.Bare().String()]
 	g.mu.Unlock()
-	// Only the door adds a user's stanzas: the queue cannot grow between
-	// this check and enqueue.
+	// One goroutine, the door's, adds a user's stanzas: until its enqueue
+	// the queue grows by the gateway's own work at most.
 	if s == nil || g.sched.queued(s.task) < g.cfg.MaxUserQueue {
 		return true
 	}
