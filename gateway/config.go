@@ -32,6 +32,10 @@ const (
 	// protocol states no limit; this one keeps each request far below what
 	// servers accept even when every byte must be escaped. [project]
 	DefaultMaxMessageBytes = 2000
+	// DefaultMaxUserQueue bounds the stanzas of one user waiting to be
+	// served; more are refused with resource-constraint. A client that
+	// pastes 500 lines as 500 messages must still get through. [project]
+	DefaultMaxUserQueue = 1000
 )
 
 // Config configures a Gateway. Every field is taken as it is: start from
@@ -83,6 +87,10 @@ type Config struct {
 	// MaxMessageBytes bounds the UTF-8 bytes of text in one CLTMSG; a longer
 	// message is split on character boundaries into several.
 	MaxMessageBytes int
+	// MaxUserQueue bounds one user's stanzas waiting to be served: a
+	// stanza beyond it is refused at once with resource-constraint (wait),
+	// so that one user's flood neither fills memory nor delays the others.
+	MaxUserQueue int
 
 	// Clock tells the time and runs the timers; nil means the real one.
 	// Tests pass a fake to step through poll intervals without sleeping.
@@ -115,6 +123,7 @@ func DefaultConfig(domain string) Config {
 		ResourceGrace:   DefaultResourceGrace,
 		ProfileFetches:  DefaultProfileFetches,
 		MaxMessageBytes: DefaultMaxMessageBytes,
+		MaxUserQueue:    DefaultMaxUserQueue,
 	}
 }
 
@@ -155,7 +164,7 @@ func (c *Config) validate() (jid.JID, error) {
 		}
 	}
 	m, newQQ := c.Metrics, c.NewQQ
-	c.NewQQ = func(uin qqproto.UIN) QQ { return meteredQQ{qq: newQQ(uin), m: m} }
+	c.NewQQ = func(uin qqproto.UIN) QQ { return boundedQQ{meteredQQ{qq: newQQ(uin), m: m}} }
 	return dom, nil
 }
 
@@ -188,6 +197,8 @@ func (c *Config) checkNumbers() error {
 		return fmt.Errorf("gateway: Config.MaxInFlight is %d; want at least 1", c.MaxInFlight)
 	case c.MaxMessageBytes < minSplitSize:
 		return fmt.Errorf("gateway: Config.MaxMessageBytes is %d; want at least %d (default %d)", c.MaxMessageBytes, minSplitSize, DefaultMaxMessageBytes)
+	case c.MaxUserQueue <= 0:
+		return fmt.Errorf("gateway: Config.MaxUserQueue is %d; want at least 1 (default %d)", c.MaxUserQueue, DefaultMaxUserQueue)
 	case c.ProfileFetches < 0:
 		return fmt.Errorf("gateway: Config.ProfileFetches is %d; want 0 or more", c.ProfileFetches)
 	case c.Name == "" || c.Version == "":

@@ -72,6 +72,8 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 		return
 	case g.takePrivilege(st):
 		return // a server's grant (privilege.go), not a user's stanza
+	case !g.admit(st):
+		return // refused: its user has too much waiting (gateway.go)
 	}
 	in := g.read(st)
 	if in.msg != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,9 +11,11 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
 )
 
 // Gateway is the transport: it implements xmppcomp.Handler, keeps the
@@ -36,8 +39,9 @@ type Gateway struct {
 	admins   atomic.Pointer[map[string]bool] // bare JIDs; SetAdmins
 	started  time.Time
 
-	running atomic.Bool
-	epoch   atomic.Uint64 // component connections so far
+	running     atomic.Bool
+	epoch       atomic.Uint64 // component connections so far
+	floodLogged atomic.Int64  // unix nanos of the last warning of a dropped flood
 
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
@@ -136,6 +140,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 }
 
 // enqueue runs fn on bare's session, creating the session if needed.
+// A stanza's door must ask admit first.
 func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
 	key := bare.String()
 	g.mu.Lock()
@@ -146,6 +151,49 @@ func (g *Gateway) enqueue(bare jid.JID, fn func(context.Context, *session)) {
 	}
 	g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
 	g.mu.Unlock()
+}
+
+// refusalsPerQueued is how many refusals may wait per queued stanza of a
+// user: refusals are small, but they too wait for the user's share of the
+// stream to the XMPP server. Beyond them a flood is dropped, and counted.
+const refusalsPerQueued = 20
+
+// errFlood answers a stanza of a user who has Config.MaxUserQueue waiting.
+func errFlood(n int) stanza.Error {
+	return stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint, Text: map[string]string{
+		"": fmt.Sprintf("You have %d stanzas waiting for the gateway; wait for its answers, then send this again.", n)}}
+}
+
+// admit reports whether st's sender has room for one more stanza in their
+// session's queue. If not, st is refused from the session's urgent lane
+// (resource-constraint, wait), or, if even that is full, dropped and
+// counted. It is O(1): the door calls it for every stanza.
+func (g *Gateway) admit(st xmppcomp.Stanza) bool {
+	g.mu.Lock()
+	s := g.sessions[st.From.Bare().String()]
+	g.mu.Unlock()
+	// One goroutine, the door's, adds a user's stanzas: until its enqueue
+	// the queue grows by the gateway's own work at most.
+	if s == nil || g.sched.queued(s.task) < g.cfg.MaxUserQueue {
+		return true
+	}
+	st.Raw = nil // the refusal needs only the addresses
+	n := g.cfg.MaxUserQueue
+	answerable := st.Type != "error" && !(st.Name == "iq" && st.Type == "result")
+	if answerable && g.sched.submitUrgent(s.task, func(ctx context.Context) {
+		if err := g.emit.replyError(ctx, st, errFlood(n)); err != nil {
+			s.log.WithError(err).Debug("gateway: refusal of a flood not sent")
+		}
+	}, n*refusalsPerQueued) {
+		return false
+	}
+	g.cfg.Metrics.dropped("flood")
+	if now := g.clock.Now().UnixNano(); now-g.floodLogged.Load() >= int64(time.Minute) {
+		g.floodLogged.Store(now)
+		g.log.WithField("jid", st.From.Bare().String()).WithField("stanza", st.Name).
+			Warn("gateway: a user sends faster than the gateway can answer; dropping their stanzas unanswered")
+	}
+	return false
 }
 
 // submitTo runs fn on s unless s was dropped meanwhile.

@@ -33,6 +33,7 @@ type Metrics struct {
 	qqDuration   *prometheus.HistogramVec // command
 	relayLatency *prometheus.HistogramVec // direction
 	stanzaErrors *prometheus.CounterVec   // condition
+	drops        *prometheus.CounterVec   // reason
 	polls        prometheus.Counter
 	reconnects   prometheus.Counter
 
@@ -80,6 +81,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: relayBuckets}, []string{"direction"}),
 		stanzaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qqgateway_stanza_errors_sent_total",
 			Help: "Stanza errors sent to users, by defined condition."}, []string{"condition"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qqgateway_stanzas_dropped_total",
+			Help: "Inbound stanzas dropped unanswered, by reason: flood, a user with more waiting than even the refusals may."}, []string{"reason"}),
 		polls: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_polls_total",
 			Help: "GetMsgEx polls the sessions started."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_component_reconnects_total",
@@ -90,7 +93,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.relayLatency.WithLabelValues(d)
 	}
 	for _, c := range []prometheus.Collector{m.relayed, m.failed, m.qqRequests, m.qqDuration, m.relayLatency,
-		m.stanzaErrors, m.polls, m.reconnects, scrapeCollector{m}} {
+		m.stanzaErrors, m.drops, m.polls, m.reconnects, scrapeCollector{m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: NewMetrics: %w", err)
 		}
@@ -135,6 +138,13 @@ func (m *Metrics) qqRequest(cmd string, err error, took time.Duration) {
 func (m *Metrics) stanzaError(c stanza.Condition) {
 	if m != nil {
 		m.stanzaErrors.WithLabelValues(string(c)).Inc()
+	}
+}
+
+// dropped counts an inbound stanza dropped unanswered.
+func (m *Metrics) dropped(reason string) {
+	if m != nil {
+		m.drops.WithLabelValues(reason).Inc()
 	}
 }
 

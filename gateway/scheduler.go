@@ -23,9 +23,10 @@ type task struct {
 	due     time.Time                 // next poll; meaningful while idx >= 0
 	idx     int                       // index in the heap, -1 when not in it
 	work    []func(context.Context)
-	pollDue bool // the poll is due and waits for a worker
-	queued  bool // in the ready queue
-	running bool // a worker is running it
+	urgent  []func(context.Context) // before work and poll: refusals must not wait behind what they refuse
+	pollDue bool                    // the poll is due and waits for a worker
+	queued  bool                    // in the ready queue
+	running bool                    // a worker is running it
 }
 
 func newTask(poll func(context.Context)) *task {
@@ -92,6 +93,28 @@ func (sc *scheduler) submit(t *task, fn func(context.Context)) {
 	sc.mu.Unlock()
 }
 
+// queued is how many work items of t wait. The door bounds it per user
+// (Gateway.admit): one user's flood holds bounded memory and, served in
+// turn with the others, delays nobody else by more than a few items.
+func (sc *scheduler) queued(t *task) int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(t.work)
+}
+
+// submitUrgent queues fn to run on t before its work, unless max urgent
+// items wait already; it reports whether it queued fn.
+func (sc *scheduler) submitUrgent(t *task, fn func(context.Context), max int) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(t.urgent) >= max {
+		return false
+	}
+	t.urgent = append(t.urgent, fn)
+	sc.markReadyLocked(t)
+	return true
+}
+
 // schedule sets t's next poll to at, replacing any earlier setting.
 func (sc *scheduler) schedule(t *task, at time.Time) {
 	sc.mu.Lock()
@@ -140,7 +163,7 @@ func (sc *scheduler) cancel(t *task) {
 // idleLocked reports whether t has no work queued and no poll due or
 // scheduled, and is not waiting for a worker; the caller must hold sc.mu.
 func (t *task) idleLocked() bool {
-	return len(t.work) == 0 && !t.pollDue && t.idx < 0 && !t.queued
+	return len(t.work) == 0 && len(t.urgent) == 0 && !t.pollDue && t.idx < 0 && !t.queued
 }
 
 // quiet reports whether nothing runs, nothing waits for a worker and no
@@ -203,21 +226,7 @@ func (sc *scheduler) worker(ctx context.Context) {
 		}
 		t.running = true
 		for n := 0; n < taskBatch && ctx.Err() == nil; n++ {
-			var fn func(context.Context)
-			// A due poll goes before queued work, so a burst of outgoing
-			// messages does not hold back fetching the incoming ones.
-			switch {
-			case t.pollDue:
-				t.pollDue = false
-				fn = t.poll
-			case len(t.work) > 0:
-				fn = t.work[0]
-				t.work[0] = nil
-				t.work = t.work[1:]
-				if len(t.work) == 0 {
-					t.work = nil // let a long burst's array go
-				}
-			}
+			fn := t.nextLocked()
 			if fn == nil {
 				break
 			}
@@ -226,10 +235,37 @@ func (sc *scheduler) worker(ctx context.Context) {
 			sc.mu.Lock()
 		}
 		t.running = false
-		if len(t.work) > 0 || t.pollDue {
+		if len(t.work) > 0 || len(t.urgent) > 0 || t.pollDue {
 			sc.markReadyLocked(t) // its turn again after the others
 		}
 	}
+}
+
+// nextLocked takes what t runs next, or nil: its refusals first, then a
+// due poll, so that a burst of outgoing messages does not hold back
+// fetching the incoming ones, then its queued work.
+func (t *task) nextLocked() func(context.Context) {
+	switch {
+	case len(t.urgent) > 0:
+		return popFront(&t.urgent)
+	case t.pollDue:
+		t.pollDue = false
+		return t.poll
+	case len(t.work) > 0:
+		return popFront(&t.work)
+	}
+	return nil
+}
+
+// popFront takes the first of a non-empty queue.
+func popFront(q *[]func(context.Context)) func(context.Context) {
+	fn := (*q)[0]
+	(*q)[0] = nil
+	*q = (*q)[1:]
+	if len(*q) == 0 {
+		*q = nil // let a long burst's array go
+	}
+	return fn
 }
 
 // run calls fn, turning a panic into a log line: one bad stanza must not

@@ -224,7 +224,16 @@ type conn struct {
 
 	lastRead atomic.Int64 // unix nanos of the last element read
 	stalled  atomic.Bool  // the reader waits for room in the handler queue, or for an inline Handler
+
+	replies chan []byte // what the reader answers itself, for replier to write
 }
+
+// replyQueue bounds the answers the reader gives itself (pings to the
+// domain, refusals of hostile stanzas): one goroutine per connection
+// writes them, so that a flood of pings costs a bounded queue rather than
+// a goroutine each and never holds the reader. Beyond it they are
+// dropped, as a server under a flood would.
+const replyQueue = 256
 
 func (c *Component) dial(ctx context.Context) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
@@ -234,6 +243,11 @@ func (c *Component) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xmppcomp: dial %s: %w", c.cfg.Server, err)
 	}
+	if tc, ok := nc.(*net.TCPConn); ok && c.cfg.SendBuffer > 0 {
+		if err := tc.SetWriteBuffer(c.cfg.SendBuffer); err != nil {
+			c.log.WithError(err).Warn("xmppcomp: cannot bound the send buffer; one user's burst may delay others'")
+		}
+	}
 	sess, err := component.NewSession(dctx, c.domain, []byte(c.cfg.Secret), nc)
 	if err != nil {
 		nc.Close()
@@ -241,7 +255,8 @@ func (c *Component) dial(ctx context.Context) (*conn, error) {
 	}
 	// The negotiation's context deadline must not outlive it.
 	_ = nc.SetDeadline(time.Time{})
-	cn := &conn{c: c, nc: nc, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{})}
+	cn := &conn{c: c, nc: nc, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{}),
+		replies: make(chan []byte, replyQueue)}
 	cn.lastRead.Store(time.Now().UnixNano())
 	return cn, nil
 }
@@ -279,6 +294,7 @@ func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza) er
 	if c.cfg.PingInterval > 0 {
 		go c.pinger(cn)
 	}
+	go c.replier(cn)
 	err := c.read(ctx, cn, queue)
 	cn.kill(err)
 	return cn.cause
@@ -290,9 +306,10 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 	r := cn.sess.TokenReader()
 	defer r.Close()
 	for {
-		el, err := wire.ReadElement(r)
-		if errors.Is(err, wire.ErrTooDeep) {
-			c.refuseTooDeep(cn, el)
+		el, err := wire.ReadElementLimit(r, c.cfg.MaxStanzaBytes)
+		if errors.Is(err, wire.ErrTooDeep) || errors.Is(err, wire.ErrTooLarge) {
+			cn.lastRead.Store(time.Now().UnixNano())
+			c.refuseHostile(cn, el, err)
 			continue
 		}
 		if err != nil {
@@ -329,21 +346,51 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 	}
 }
 
-// refuseTooDeep answers a stanza nested deeper than the reader takes with
-// policy-violation, instead of ending the stream: one user's hostile
-// stanza must not take the transport offline for everyone.
-func (c *Component) refuseTooDeep(cn *conn, el wire.Element) {
+// refuseHostile answers a stanza nested deeper or larger than the reader
+// takes (why) with policy-violation, instead of ending the stream: one
+// user's hostile stanza must not take the transport offline for everyone.
+func (c *Component) refuseHostile(cn *conn, el wire.Element, why error) {
 	st := fromElement(el)
-	c.log.WithField("from", st.From.String()).Warn("xmppcomp: refused a stanza nested too deep")
+	text := fmt.Sprintf("The stanza is nested deeper than %d elements.", wire.MaxDepth)
+	if errors.Is(why, wire.ErrTooLarge) {
+		text = fmt.Sprintf("The stanza is larger than %d bytes.", c.cfg.MaxStanzaBytes)
+	}
+	c.log.WithError(why).WithField("from", st.From.String()).Warn("xmppcomp: refused a stanza")
 	if !wire.IsStanzaName(st.Name) || st.Type == "error" || (st.Name == "iq" && st.Type == "result") {
 		return
 	}
-	e := stanza.Error{Type: stanza.Modify, Condition: stanza.PolicyViolation,
-		Text: map[string]string{"": fmt.Sprintf("The stanza is nested deeper than %d elements.", wire.MaxDepth)}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.replyErrorOn(ctx, cn, st, e); err != nil {
-		c.log.WithError(err).Debug("xmppcomp: refusal not sent")
+	e := stanza.Error{Type: stanza.Modify, Condition: stanza.PolicyViolation, Text: map[string]string{"": text}}
+	c.reply(cn, errorReply(st, e), "refusal")
+}
+
+// reply queues r for replier to write on cn, or drops it if replyQueue
+// answers wait already.
+func (c *Component) reply(cn *conn, r xml.TokenReader, what string) {
+	var buf bytes.Buffer
+	if _, err := wire.EncodeStanza(&buf, r, wire.NSAccept); err != nil {
+		c.log.WithError(err).WithField("reply", what).Error("xmppcomp: cannot encode an answer")
+		return
+	}
+	select {
+	case cn.replies <- buf.Bytes():
+	default:
+		c.log.WithField("reply", what).Debug("xmppcomp: too many answers waiting; one dropped")
+	}
+}
+
+// replier writes the reader's own answers until cn ends.
+func (c *Component) replier(cn *conn) {
+	for {
+		select {
+		case <-cn.done:
+			return
+		case b := <-cn.replies:
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
+			if err := cn.write(ctx, b); err != nil {
+				c.log.WithError(err).Debug("xmppcomp: answer not sent")
+			}
+			cancel()
+		}
 	}
 }
 
@@ -381,14 +428,7 @@ func (c *Component) answered(cn *conn, st Stanza, child xml.Name) bool {
 			return true
 		}
 		if !c.cfg.HandlePings && st.To.Equal(c.domain) {
-			reply := stanza.IQ{ID: st.ID, Type: stanza.ResultIQ, From: c.domain, To: st.From}.Wrap(nil)
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
-				defer cancel()
-				if err := c.sendOn(ctx, cn, reply); err != nil {
-					c.log.WithError(err).Debug("xmppcomp: answering ping")
-				}
-			}()
+			c.reply(cn, stanza.IQ{ID: st.ID, Type: stanza.ResultIQ, From: c.domain, To: st.From}.Wrap(nil), "ping")
 			return true
 		}
 	}
@@ -673,11 +713,12 @@ func (c *Component) ReplyError(ctx context.Context, st Stanza, e stanza.Error) e
 	if cn == nil {
 		return ErrNotConnected
 	}
-	return c.replyErrorOn(ctx, cn, st, e)
+	return c.sendOn(ctx, cn, errorReply(st, e))
 }
 
-// replyErrorOn is ReplyError on the connection cn.
-func (c *Component) replyErrorOn(ctx context.Context, cn *conn, st Stanza, e stanza.Error) error {
+// errorReply is the answer to st with the stanza error e: same name and
+// id, type "error", from and to swapped.
+func errorReply(st Stanza, e stanza.Error) xml.TokenReader {
 	start := xml.StartElement{Name: xml.Name{Local: st.Name}, Attr: []xml.Attr{
 		{Name: xml.Name{Local: "type"}, Value: "error"},
 	}}
@@ -690,5 +731,5 @@ func (c *Component) replyErrorOn(ctx context.Context, cn *conn, st Stanza, e sta
 	if s := st.From.String(); s != "" {
 		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "to"}, Value: s})
 	}
-	return c.sendOn(ctx, cn, xmlstream.Wrap(e.TokenReader(), start))
+	return xmlstream.Wrap(e.TokenReader(), start)
 }

@@ -21,6 +21,11 @@ const (
 	DefaultDialTimeout  = 10 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultQueueSize    = 1024
+	// DefaultMaxStanzaBytes is Prosody's and ejabberd's own default bound
+	// on a stanza (c2s and component streams alike).
+	DefaultMaxStanzaBytes = 1 << 20
+	// DefaultSendBuffer is the kernel's send buffer of the connection.
+	DefaultSendBuffer = 16 << 10
 )
 
 // Config describes one component connection. Zero durations take the
@@ -67,6 +72,18 @@ type Config struct {
 	// reading on: XEP-0114 has no acknowledgement, so a stanza read ahead
 	// into a queue would be lost without a trace by a crash.
 	Inline bool
+
+	// MaxStanzaBytes bounds an inbound stanza, counted as its text: a
+	// larger one is refused with policy-violation and the stream goes on.
+	MaxStanzaBytes int
+
+	// SendBuffer is the kernel's send buffer (SO_SNDBUF) of the connection,
+	// in bytes; negative leaves the system's, which grows to megabytes. It
+	// is small on purpose: what the kernel holds reaches the server in
+	// order, whoever it is for, so a big buffer lets one user's burst of
+	// answers delay everybody's; what it does not hold waits with its
+	// sender, and the Component's writers take turns.
+	SendBuffer int
 
 	// HandlePings passes XEP-0199 pings addressed to the bare component
 	// domain to the Handler instead of answering them automatically.
@@ -134,6 +151,15 @@ func (cfg *Config) validate() (jid.JID, error) {
 	}
 	if cfg.QueueSize == 0 {
 		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.MaxStanzaBytes < 0 {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.MaxStanzaBytes is negative (%d)", cfg.MaxStanzaBytes)
+	}
+	if cfg.MaxStanzaBytes == 0 {
+		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes
+	}
+	if cfg.SendBuffer == 0 {
+		cfg.SendBuffer = DefaultSendBuffer
 	}
 	if cfg.Logger == nil {
 		l := logrus.New()

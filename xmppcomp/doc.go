@@ -32,6 +32,11 @@
 // While the queue is full, reading pauses, the server buffers, and liveness
 // pings are not held against the connection.
 //
+// A stanza nested deeper than 256 elements or larger than
+// Config.MaxStanzaBytes (default 1 MiB, the servers' own default) is read
+// past, not held, and refused with policy-violation; the stream goes on,
+// so one user's hostile stanza cannot take the component offline.
+//
 // Mellium's Session.Serve is not used: it holds the stream while a handler
 // runs and answers every IQ the handler has not answered before returning
 // with service-unavailable, which rules out answering an IQ after a slow
@@ -42,11 +47,18 @@
 // Results and errors answering an IQ sent with SendIQ go to the waiting
 // SendIQ, not to the Handler. XEP-0199 pings addressed to the bare
 // component domain are answered by xmppcomp (set Config.HandlePings to get
-// them instead). Every other IQ get or set goes to the Handler, which must
+// them instead), through a bounded queue that one goroutine per
+// connection writes: under a flood of pings, answers beyond it are
+// dropped rather than held. Every other IQ get or set goes to the Handler, which must
 // answer it, for example with ReplyError; xmppcomp never answers on its
 // behalf.
 //
 // # Sending
+//
+// The connection's kernel send buffer is small (Config.SendBuffer, 16 KiB):
+// what it holds reaches the server in order whoever it is for, so writers
+// wait with their stanzas, and take turns, rather than queue behind a
+// burst of megabytes for one user.
 //
 // Send, Encode and SendIQ read the element whole before writing, so a
 // failing or malformed source never leaves half a stanza on the stream.

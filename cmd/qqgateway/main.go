@@ -366,6 +366,7 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		ResourceGrace:   gateway.DefaultResourceGrace,
 		ProfileFetches:  int(c.QQ.ProfileFetches), // 0: none, for both
 		MaxMessageBytes: int(c.QQ.MaxMessageBytes),
+		MaxUserQueue:    gateway.DefaultMaxUserQueue,
 		Clock:           nil, // the real one
 		Logger:          log,
 		Metrics:         nil, // set by open when [metrics] listen is set

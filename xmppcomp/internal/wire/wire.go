@@ -53,6 +53,11 @@ func (e *encBuf) release() {
 // Element it returns with it has only Start.
 var ErrTooDeep = fmt.Errorf("elements nested deeper than %d", MaxDepth)
 
+// ErrTooLarge reports an element of more than the bytes ReadElementLimit
+// was given. As with ErrTooDeep, the element was read past whole and the
+// Element returned with it has only Start.
+var ErrTooLarge = errors.New("element too large")
+
 // ErrNotStanza reports a Send of something other than message, presence or iq.
 var ErrNotStanza = errors.New("not a stanza: want a message, presence or iq element")
 
@@ -94,6 +99,15 @@ func IsStanzaName(local string) bool {
 // not RawToken), which is what a mellium session's TokenReader does; it reports
 // the stream's end as io.EOF and stream errors as errors.
 func ReadElement(r xml.TokenReader) (Element, error) {
+	return ReadElementLimit(r, 0)
+}
+
+// ReadElementLimit is ReadElement for elements of at most maxBytes (0: no
+// bound), counted as the text of their tokens, about what they took on
+// the wire. A larger one is read past and skipped with ErrTooLarge, so the
+// stream can go on; it is never held whole in memory, although one token
+// of it (a long text) is, by the decoder.
+func ReadElementLimit(r xml.TokenReader, maxBytes int) (Element, error) {
 	for {
 		tok, err := r.Token()
 		if err != nil {
@@ -105,19 +119,19 @@ func ReadElement(r xml.TokenReader) (Element, error) {
 				return Element{}, fmt.Errorf("text %q between stanzas", truncate(t))
 			}
 		case xml.StartElement:
-			return readElement(r, t.Copy())
+			return readElement(r, t.Copy(), maxBytes)
 		default:
 			return Element{}, fmt.Errorf("unexpected %T between stanzas", tok)
 		}
 	}
 }
 
-func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
+func readElement(r xml.TokenReader, start xml.StartElement, maxBytes int) (Element, error) {
 	eb := encPool.Get().(*encBuf)
 	enc := eb.enc
 	n := newNormalizer("")
 	el := Element{}
-	depth := 0
+	depth, size := 0, 0
 	var first = true
 	tok := xml.Token(start)
 	for {
@@ -132,7 +146,7 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 		}
 		if depth > MaxDepth {
 			// Hostile or broken, but one element: skip it, keep the stream.
-			return Element{Start: el.Start}, skipElement(r, depth)
+			return Element{Start: el.Start}, skipElement(r, depth, ErrTooDeep)
 		}
 		out, err := n.token(tok)
 		if err != nil {
@@ -146,6 +160,10 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 		}
 		if err := enc.EncodeToken(out); err != nil {
 			return Element{}, err
+		}
+		if size += tokenSize(tok); maxBytes > 0 && size > maxBytes {
+			// The encoder holds open tags now: it is not pooled again.
+			return Element{Start: el.Start}, skipElement(r, depth, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxBytes))
 		}
 		if depth == 0 {
 			break
@@ -166,9 +184,35 @@ func readElement(r xml.TokenReader, start xml.StartElement) (Element, error) {
 	return el, nil
 }
 
+// tokenSize is about the bytes tok took in the document. Resolved
+// namespaces are not counted: the document named each once, in an xmlns
+// attribute, which is.
+func tokenSize(tok xml.Token) int {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		n := len(t.Name.Local) + 2
+		for _, a := range t.Attr {
+			n += len(a.Name.Local) + len(a.Value) + 4
+		}
+		return n
+	case xml.EndElement:
+		return len(t.Name.Local) + 3
+	case xml.CharData:
+		return len(t)
+	case xml.Comment:
+		return len(t) + 7
+	case xml.ProcInst:
+		return len(t.Target) + len(t.Inst) + 4
+	case xml.Directive:
+		return len(t) + 3
+	}
+	return 0
+}
+
 // skipElement reads past the end of the element whose content r is in,
-// depth levels down, and returns ErrTooDeep, or the stream's error.
-func skipElement(r xml.TokenReader, depth int) error {
+// depth levels down, and returns why (ErrTooDeep, ErrTooLarge), or the
+// stream's error.
+func skipElement(r xml.TokenReader, depth int, why error) error {
 	for depth > 0 {
 		tok, err := r.Token()
 		if err == io.EOF {
@@ -184,7 +228,7 @@ func skipElement(r xml.TokenReader, depth int) error {
 			depth--
 		}
 	}
-	return ErrTooDeep
+	return why
 }
 
 // EncodeStanza writes the first element of r to w as a complete stanza

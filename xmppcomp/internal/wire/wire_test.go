@@ -206,7 +206,8 @@ func TestReadElement(t *testing.T) {
 }
 
 // Whatever the server sends, reading never panics, and what it returns
-// reads back to itself.
+// reads back to itself. Read with a bound it does not fit, it is skipped
+// whole with ErrTooLarge, and the element after it reads as usual.
 func FuzzReadElement(f *testing.F) {
 	for _, s := range []string{
 		`<message xmlns='jabber:component:accept' to='a@b'><body>x</body></message>`,
@@ -228,6 +229,7 @@ func FuzzReadElement(f *testing.F) {
 		if !bytes.Equal(again.Raw, el.Raw) {
 			t.Fatalf("Raw changed on re-reading:\n%s\n%s", el.Raw, again.Raw)
 		}
+		checkLimit(t, el)
 		for _, r := range []xml.TokenReader{xml.NewDecoder(bytes.NewReader(el.Raw)), rawReader{xml.NewDecoder(strings.NewReader(s))}} {
 			var buf bytes.Buffer
 			if _, err := EncodeStanza(&buf, r, NSAccept); err != nil {
@@ -239,6 +241,31 @@ func FuzzReadElement(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkLimit reads el, in a stream and followed by another element, with
+// bounds under and over its size.
+func checkLimit(t *testing.T, el Element) {
+	for _, limit := range []int{1, len(el.Raw) / 2, 2 * len(el.Raw)} {
+		d := xml.NewDecoder(strings.NewReader("<s>" + string(el.Raw) + "<next/></s>"))
+		if _, err := d.Token(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadElementLimit(d, limit)
+		switch {
+		case errors.Is(err, ErrTooLarge):
+			if limit > len(el.Raw) || got.Start.Name.Local != el.Start.Name.Local {
+				t.Fatalf("limit %d: too large with start %v; the element has %d bytes: %s", limit, got.Start.Name, len(el.Raw), el.Raw)
+			}
+		case err != nil:
+			t.Fatalf("limit %d: %v reading %s", limit, err, el.Raw)
+		case !bytes.Equal(got.Raw, el.Raw):
+			t.Fatalf("limit %d: read %s, want %s", limit, got.Raw, el.Raw)
+		}
+		if next, err := ReadElement(d); err != nil || next.Start.Name.Local != "next" {
+			t.Fatalf("limit %d: after %s: %v, %v", limit, el.Raw, next.Start.Name, err)
+		}
+	}
 }
 
 // An element nested past MaxDepth is skipped whole, with ErrTooDeep and its
@@ -259,5 +286,34 @@ func TestReadElementSkipsTooDeep(t *testing.T) {
 	el, err = ReadElement(d)
 	if err != nil || Attr(el.Start, "id") != "next" || !strings.Contains(string(el.Raw), "<body>hi</body>") {
 		t.Fatalf("element after the deep one: %v, %s", err, el.Raw)
+	}
+}
+
+// An element over ReadElementLimit's bound is skipped whole, with
+// ErrTooLarge and its start element, and the next element reads as usual;
+// one just under the bound reads whole.
+func TestReadElementLimitSkipsTooLarge(t *testing.T) {
+	const limit = 4096
+	big := strings.Repeat("<b>"+strings.Repeat("y", 100)+"</b>", 50) // 5 KB in 50 elements
+	fits := strings.Repeat("z", limit-200)
+	in := `<s xmlns="jabber:component:accept"><message id="big" from="a@b/c" to="d@e">` + big +
+		`</message><message id="fits" to="d@e"><body>` + fits + `</body></message>` +
+		`<message id="huge" from="a@b/c"><body>` + strings.Repeat("x", 3*limit) + `</body></message>` +
+		`<message id="next" to="d@e"><body>hi</body></message></s>`
+	d := xml.NewDecoder(strings.NewReader(in))
+	if _, err := d.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		id  string
+		err error
+	}{{"big", ErrTooLarge}, {"fits", nil}, {"huge", ErrTooLarge}, {"next", nil}} {
+		el, err := ReadElementLimit(d, limit)
+		if !errors.Is(err, want.err) || (err == nil) != (want.err == nil) || Attr(el.Start, "id") != want.id {
+			t.Fatalf("element %s: %v, start %+v; want error %v", want.id, err, el.Start, want.err)
+		}
+		if err == nil && !strings.Contains(string(el.Raw), "</message>") {
+			t.Errorf("element %s read in part: %d bytes", want.id, len(el.Raw))
+		}
 	}
 }
