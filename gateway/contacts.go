@@ -164,14 +164,8 @@ func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, err erro
 }
 
 // offerContact asks the user to take a listed buddy into the roster, as
-// the roster import does for a new one: a subscribe from its JID with its
-// nickname, or, where the gateway writes the roster, its item.
+// the roster import does for a new one: a subscribe from its JID.
 func (s *session) offerContact(ctx context.Context, b *buddy) {
-	if s.mutual() && s.nameItem(ctx, b) {
-		s.markContact(ctx, b, store.Both)
-		s.reshow(ctx, b)
-		return
-	}
 	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) == nil {
 		s.markContact(ctx, b, store.PendingIn)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -47,6 +48,7 @@ type discoServer struct {
 	clients map[string]testClient // by node#ver
 	asked   int
 	hold    chan struct{}
+	extra   string // put into every answer's query
 }
 
 func (h *harness) answerDisco(clients ...testClient) *discoServer {
@@ -83,7 +85,7 @@ func (d *discoServer) answer(req xmppcomp.Stanza) string {
 	if err != nil {
 		panic(err)
 	}
-	return head + ` type="result">` + string(b) + `</iq>`
+	return head + ` type="result">` + strings.Replace(string(b), "</query>", d.extra+"</query>", 1) + `</iq>`
 }
 
 func (d *discoServer) count() int {
@@ -217,6 +219,24 @@ func TestUnverifiedCapsAreNotKept(t *testing.T) {
 	h.waitAvatars(mark, aliceBare+"/laptop")
 	if n := d.count(); n != 2 {
 		t.Errorf("%d disco#info requests, want 2: an unverified answer is not kept", n)
+	}
+}
+
+// An answer mellium cannot hash (a data form without fields makes it
+// panic) is believed for the resource that gave it and not kept; the
+// gateway goes on.
+func TestCapsAnswerThatCannotBeHashed(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	d := h.answerDisco(gajimLike)
+	d.extra = `<x xmlns="jabber:x:data" type="result"/>`
+	h.register("10001", "secret")
+	mark := h.cursor
+	h.presence(aliceFull, testDomain, "", gajimLike.caps())
+	h.waitAvatars(mark, aliceFull)
+	h.presence(aliceBare+"/laptop", testDomain, "", gajimLike.caps())
+	h.waitAvatars(mark, aliceBare+"/laptop")
+	if n := d.count(); n != 2 {
+		t.Errorf("%d disco#info requests, want 2: an answer that cannot be checked is not kept", n)
 	}
 }
 

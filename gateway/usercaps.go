@@ -177,12 +177,17 @@ func (s *session) capsLearnt(ctx context.Context, res, key string, wantsAvatars,
 // An answer that does not hash to ver is believed for the asker only.
 func (g *Gateway) askCaps(to string, c capsRef) {
 	g.sched.submit(newTask(func(context.Context) {}), func(ctx context.Context) {
-		wants, ok, verified := g.discoCaps(ctx, to, c)
-		ws := g.clientCaps.done(c.key, wants, ok && (verified || !c.verify))
-		for i, w := range ws {
-			known := ok && (i == 0 || verified || !c.verify)
-			g.submitTo(w.s, func(ctx context.Context, s *session) { s.capsLearnt(ctx, w.res, c.key, wants, known) })
-		}
+		var wants, ok, verified bool
+		// Even if the lookup panics, its waiters hear, and the ver may be
+		// asked again.
+		defer func() {
+			ws := g.clientCaps.done(c.key, wants, ok && (verified || !c.verify))
+			for i, w := range ws {
+				known := ok && (i == 0 || verified || !c.verify)
+				g.submitTo(w.s, func(ctx context.Context, s *session) { s.capsLearnt(ctx, w.res, c.key, wants, known) })
+			}
+		}()
+		wants, ok, verified = g.discoCaps(ctx, to, c)
 	})
 }
 
@@ -207,6 +212,17 @@ func (g *Gateway) discoCaps(ctx context.Context, to string, c capsRef) (wantsAva
 	for _, f := range v.Info.Features {
 		wantsAvatars = wantsAvatars || f.Var == nsAvatarNotify
 	}
-	verified = c.verify && v.Info.Hash(c.hash.New()) == c.ver
+	verified = c.verify && capsVer(v.Info, c.hash) == c.ver
 	return wantsAvatars, true, verified
+}
+
+// capsVer is the ver of an answer, or "" if mellium cannot hash it: it
+// panics on a data form without fields, which a client may send.
+func capsVer(i disco.Info, h crypto.Hash) (ver string) {
+	defer func() {
+		if recover() != nil {
+			ver = ""
+		}
+	}()
+	return i.Hash(h.New())
 }
