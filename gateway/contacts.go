@@ -42,7 +42,8 @@ func (s *session) addRequested(ctx context.Context, from qqproto.UIN, reason str
 // user's subscribe is approved, and the buddy's state learnt soon.
 func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
 	b := s.buddy(from)
-	if err := s.e.subscription(ctx, from, s.key, presSubscribed, "", ""); err != nil {
+	s.learnNick(ctx, b)
+	if err := s.e.subscription(ctx, from, s.key, presSubscribed, "", b.nick); err != nil {
 		return err
 	}
 	b.listed = true
@@ -54,6 +55,7 @@ func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
 		s.offerContact(ctx, b)
 	} else {
 		s.markContact(ctx, b, store.Both)
+		s.introduce(ctx, b)
 	}
 	s.reshow(ctx, b) // a new roster item: show its presence afresh
 	s.statSoon()
@@ -100,7 +102,10 @@ func (s *session) addBuddy(ctx context.Context, uin qqproto.UIN, reason string) 
 	}
 	switch res {
 	case qqproto.AddAccepted:
-		s.confirmContact(ctx, s.buddy(uin))
+		b := s.buddy(uin)
+		s.learnNick(ctx, b)
+		s.confirmContact(ctx, b)
+		s.introduce(ctx, b)
 		s.statSoon()
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
 		// The answer comes as MT=3 or MT=4.
@@ -164,6 +169,30 @@ func (s *session) offerContact(ctx context.Context, b *buddy) {
 	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) == nil {
 		s.markContact(ctx, b, store.PendingIn)
 	}
+}
+
+// learnNick gives a buddy the user adds its QQ nickname, from its profile
+// (GetInfo, cached), unless known: the user typed only a number.
+func (s *session) learnNick(ctx context.Context, b *buddy) {
+	if b.nick != "" || !s.online() {
+		return
+	}
+	if p, err := s.profile(ctx, b.uin); err == nil {
+		b.nick, b.face = p.Nick, p.Face
+	}
+}
+
+// introduce puts the nickname of a buddy the user added, whose
+// subscription QQ just approved, where the user's client shows it, and
+// makes the subscription mutual like an imported buddy's: the roster item
+// named by the gateway where the server lets it write the roster; else a
+// subscribe from the buddy's JID carrying the nickname (XEP-0172), which
+// clients offer as the contact's name.
+func (s *session) introduce(ctx context.Context, b *buddy) {
+	if s.writable() && s.nameItem(ctx, b) && s.mutual() {
+		return
+	}
+	s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick)
 }
 
 // approveAdd takes the user's approval of someone not on the QQ list: the
@@ -232,7 +261,7 @@ func (s *session) userUnsubscribe(ctx context.Context, in inbound) error {
 // confirmContact approves the user's subscription to a listed buddy and
 // shows the buddy's presence.
 func (s *session) confirmContact(ctx context.Context, b *buddy) {
-	s.e.subscription(ctx, b.uin, s.key, presSubscribed, "", "")
+	s.e.subscription(ctx, b.uin, s.key, presSubscribed, "", b.nick)
 	s.markContact(ctx, b, store.Both)
 	s.reshow(ctx, b)
 }

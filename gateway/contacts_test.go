@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -201,5 +202,72 @@ func TestSubscribeWhileOfflineIsAnError(t *testing.T) {
 	st := h.waitFor("presence error", presenceMatch(buddyAddr(30000), "error"))
 	if cond, _, text := stanzaErr(t, st); cond == "" || !strings.Contains(text, "Not logged in") {
 		t.Errorf("error %q %q", cond, text)
+	}
+}
+
+// A buddy the user adds by number carries its QQ nickname like an imported
+// one, also where the gateway cannot write the roster: QQ's acceptance is
+// followed by a subscribe from the buddy's JID with the nickname (XEP-0172),
+// which clients take as the contact's name, and the store keeps it.
+func TestAddedBuddyCarriesItsNick(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, contactsAll...)
+	h.online("")
+	for _, tc := range []struct {
+		acct    qqsim.Account
+		approve bool // the test answers as the buddy
+	}{{openAcct, false}, {askAcct, true}} {
+		u := int(tc.acct.UIN)
+		mark := h.cursor
+		h.subscribeTo(u, "")
+		if tc.approve {
+			h.eventually("the request", func() bool { return hasItem(h.sim.Inbox(tc.acct.UIN), qqproto.MsgAddRequest) })
+			if err := h.sim.Ack(tc.acct.UIN, 10001, qqproto.AckApprove, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.waitFor(fmt.Sprintf("subscribed from %d", u), presenceMatch(buddyAddr(u), "subscribed"))
+		st := h.waitFor(fmt.Sprintf("subscribe from %d", u), presenceMatch(buddyAddr(u), "subscribe"))
+		if got := nickOf(t, st); got != tc.acct.Nick {
+			t.Errorf("subscribe from %d has nick %q, want %q", u, got, tc.acct.Nick)
+		}
+		if c, err := h.contact(u); err != nil || c.Nick != tc.acct.Nick || c.Sub != store.Both {
+			t.Errorf("contact %d: %+v %v", u, c, err)
+		}
+		h.cursor = mark
+	}
+}
+
+// Where the gateway writes the roster, a buddy the user adds gets its item
+// named by QQ (unless the user named it) and mutual, without a prompt.
+func TestPrivilegedAddedBuddyIsNamedInRoster(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, contactsAll...)
+	rosters := h.grantRoster(nsPrivilege2, "both")
+	h.register("10001", "secret")
+	h.goOnline("")
+	h.waitFor("Bob available", presenceMatch(buddyAddr(20001), ""))
+	h.quiesce()
+	mark := h.cursor
+
+	// The item the user's client made when asking, named by the user.
+	rosters.put(aliceBare, rosterItem{JID: buddyAddr(30002), Name: "my friend"})
+	h.subscribeTo(30000, "")
+	h.subscribeTo(30002, "")
+	h.subscribeTo(30001, "")
+	h.eventually("the request", func() bool { return hasItem(h.sim.Inbox(30001), qqproto.MsgAddRequest) })
+	if err := h.sim.Ack(30001, 10001, qqproto.AckApprove, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("subscribed from 30001", presenceMatch(buddyAddr(30001), "subscribed"))
+	h.quiesce()
+	var got []rosterItem
+	for _, it := range rosters.of(aliceBare) {
+		if strings.HasPrefix(it.JID, "3000") {
+			got = append(got, it)
+		}
+	}
+	sameItems(t, "the added buddies", got, []rosterItem{item(30000, "Open", "QQ"), item(30001, "Asks", "QQ"), item(30002, "my friend", "QQ")})
+	h.cursor = mark
+	if got := h.sent(subscribeRequests); len(got) != 0 {
+		t.Errorf("subscription requests though the roster is written: %v", got)
 	}
 }

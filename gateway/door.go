@@ -57,6 +57,7 @@ type chatLine struct {
 type presenceIn struct {
 	show, status string
 	prio         int
+	caps         capsRef // the client's entity capabilities (usercaps.go)
 }
 
 // HandleStanza implements xmppcomp.Handler. It never blocks on QQ: the
@@ -166,9 +167,10 @@ func readMessage(st xmppcomp.Stanza, in inbound) (*outgoing, *chatLine, error) {
 
 // wirePresence is what the gateway reads of a presence.
 type wirePresence struct {
-	Show     string `xml:"show"`
-	Status   string `xml:"status"`
-	Priority string `xml:"priority"`
+	Show     string    `xml:"show"`
+	Status   string    `xml:"status"`
+	Priority string    `xml:"priority"`
+	Caps     *wireCaps `xml:"http://jabber.org/protocol/caps c"`
 }
 
 func readPresence(st xmppcomp.Stanza) *presenceIn {
@@ -179,7 +181,8 @@ func readPresence(st xmppcomp.Stanza) *presenceIn {
 	if err != nil || prio < -128 || prio > 127 { // RFC 6121 4.7.2.3
 		prio = 0
 	}
-	return &presenceIn{show: normalShow(p.Show), status: strings.TrimSpace(p.Status), prio: prio}
+	return &presenceIn{show: normalShow(p.Show), status: strings.TrimSpace(p.Status), prio: prio,
+		caps: capsOf(p.Caps, st.From.String())}
 }
 
 func normalShow(show string) string {

@@ -327,3 +327,9 @@ type vcardUpdate struct {
 	XMLName xml.Name `xml:"vcard-temp:x:update x"`
 	Photo   string   `xml:"photo"`
 }
+
+// pepEvent sends a PEP notification (XEP-0163) from a buddy's bare JID, as
+// the buddy's server would: a headline, which clients do not show as chat.
+func (e *emitter) pepEvent(ctx context.Context, uin qqproto.UIN, to string, ev any) error {
+	return e.send(ctx, message{From: e.buddyJID(uin), To: to, Type: "headline", Extra: []any{ev}})
+}

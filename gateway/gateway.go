@@ -35,6 +35,8 @@ type Gateway struct {
 	vcards profileCache
 	privs  privileges // what each user server lets the gateway do (XEP-0356)
 
+	clientCaps userCaps // what the users' clients can take, by caps (usercaps.go)
+
 	commands []*command                      // command.go
 	admins   atomic.Pointer[map[string]bool] // bare JIDs; SetAdmins
 	started  time.Time

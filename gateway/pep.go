@@ -242,3 +242,81 @@ func vcard4Sex(s qqproto.Sex) string {
 	}
 	return ""
 }
+
+// ---- notifications (XEP-0163) ----
+
+// pubsubEvent is a PEP notification of one item of a node.
+type pubsubEvent struct {
+	XMLName xml.Name `xml:"http://jabber.org/protocol/pubsub#event event"`
+	Items   struct {
+		Node string       `xml:"node,attr"`
+		Item []pubsubItem `xml:"item"`
+	} `xml:"items"`
+}
+
+func newPubsubEvent(node string, it pubsubItem) pubsubEvent {
+	var ev pubsubEvent
+	ev.Items.Node, ev.Items.Item = node, []pubsubItem{it}
+	return ev
+}
+
+// avatarWatchers are the full JIDs of the user's resources that asked for
+// avatar notifications (usercaps.go).
+func (s *session) avatarWatchers() []string {
+	var out []string
+	for name, r := range s.res.m {
+		if r.avatars {
+			out = append(out, s.key+"/"+name)
+		}
+	}
+	return out
+}
+
+// currentAvatar is the avatar a listed buddy publishes, or false for none.
+func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
+	if !b.listed {
+		return Avatar{}, false
+	}
+	av, err := s.e.avatars.ForFace(b.face)
+	if err != nil {
+		s.log.WithError(err).Warn("gateway: no avatar")
+		return Avatar{}, false
+	}
+	return av, true
+}
+
+// syncAvatar tells the resources that asked for avatar notifications a
+// listed buddy's avatar metadata if it changed since they were last told,
+// as the buddy's PEP service would on a publish. Only once all were told
+// is it noted: a failed send is tried again at the next announce.
+func (s *session) syncAvatar(ctx context.Context, b *buddy) {
+	av, ok := s.currentAvatar(b)
+	if !ok || av.Hash == b.notified {
+		return
+	}
+	for _, to := range s.avatarWatchers() {
+		if err := s.e.pepEvent(ctx, b.uin, to, newPubsubEvent(nsAvatarMetadata, avatarItem(nsAvatarMetadata, av))); err != nil {
+			return
+		}
+	}
+	b.notified = av.Hash
+}
+
+// avatarsTo sends a resource that just asked for avatar notifications
+// every listed buddy's avatar metadata, as PEP sends the last item to a
+// new subscriber (XEP-0163 4.3.3); changed avatars go to every resource.
+func (s *session) avatarsTo(ctx context.Context, res string) {
+	to := s.key + "/" + res
+	for _, b := range s.sortedBuddies() {
+		av, ok := s.currentAvatar(b)
+		switch {
+		case !ok:
+		case av.Hash != b.notified:
+			s.syncAvatar(ctx, b)
+		default:
+			if s.e.pepEvent(ctx, b.uin, to, newPubsubEvent(nsAvatarMetadata, avatarItem(nsAvatarMetadata, av))) != nil {
+				return
+			}
+		}
+	}
+}

@@ -3,12 +3,18 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"qqxmpp/qqproto"
+	"qqxmpp/xmppcomp"
 	"qqxmpp/xmppcomp/xmpptest"
 )
 
@@ -56,6 +62,117 @@ func TestIntegrationVCard4AndPEPAvatar(t *testing.T) {
 		sum := sha1.Sum(png)
 		if err != nil || hex.EncodeToString(sum[:]) != p.X.Photo {
 			t.Errorf("the avatar data's SHA-1 is not the presence's hash %s (%v)", p.X.Photo, err)
+		}
+	})
+}
+
+// onEachGrant runs f on Prosody and on ejabberd, each with and without
+// roster access granted to the gateway (XEP-0356); writes says whether
+// the server takes the gateway's roster writes: ejabberd 23.01 grants but
+// fails every one (its issue 3942), so there the subscription flow runs.
+func onEachGrant(t *testing.T, f func(t *testing.T, srv *xmpptest.Server, granted, writes bool)) {
+	for _, kind := range []string{xmpptest.Prosody, xmpptest.Ejabberd} {
+		for _, granted := range []bool{true, false} {
+			name := kind + "/without-privilege"
+			if granted {
+				name = kind + "/with-privilege"
+			}
+			t.Run(name, func(t *testing.T) {
+				if only := os.Getenv("QQGW_TEST_SERVER"); only != "" && only != kind {
+					t.Skipf("QQGW_TEST_SERVER=%s runs the scenarios on %s only", only, only)
+				}
+				opts := itServerOpts
+				opts.RosterPrivilege = granted
+				f(t, xmpptest.Shared(t, kind, opts), granted, granted && kind == xmpptest.Prosody)
+			})
+		}
+	}
+}
+
+// loginAnnouncing logs the user in as a client whose presence carries
+// entity capabilities with features, after the server's grant if granted.
+func (e *itEnv) loginAnnouncing(ctx context.Context, granted bool, features ...string) *xmpptest.Client {
+	e.t.Helper()
+	if granted {
+		e.waitGrant()
+	}
+	c := e.srv.Login(e.t, ctx, e.user, itPassword)
+	id := e.id("roster")
+	c.SendXML(e.t, ctx, `<iq type="get" id=%q><query xmlns="jabber:iq:roster"/></iq>`, id)
+	c.Expect(e.t, ctx, "the roster", xmpptest.IQResult(id))
+	c.SendXML(e.t, ctx, `<presence>%s</presence>`, c.AnnounceCaps("https://qqxmpp.test/client", features...))
+	return c
+}
+
+// registerAs registers the user as alice, as a client does where the
+// server takes the gateway's roster writes (nothing to approve) or not
+// (every subscription approved).
+func (e *itEnv) registerAs(ctx context.Context, c *xmpptest.Client, writes bool) {
+	e.t.Helper()
+	if !writes {
+		e.register(ctx, c, smallWorldNicks())
+		return
+	}
+	if ans := e.registerIQ(ctx, c, "10001", "secret"); ans.Type != "result" {
+		e.t.Fatalf("registration: %s", ans)
+	}
+	// The registration's own login proves the password; the session logs
+	// in once the server tells the gateway the user's presence.
+	c.Expect(e.t, ctx, "the transport online", xmpptest.PresenceFrom(itDomain, ""))
+}
+
+// A client whose caps ask for avatar notifications (as Conversations, Dino
+// and Gajim do) gets each buddy's avatar metadata pushed from the buddy's
+// JID through the real servers, naming the avatar of the buddy's presence.
+func TestIntegrationAvatarNotification(t *testing.T) {
+	onEachGrant(t, func(t *testing.T, srv *xmpptest.Server, granted, writes bool) {
+		e := newEnv(t, srv, nil, world()...)
+		ctx := itCtx(t, time.Minute)
+		c := e.loginAnnouncing(ctx, granted, nsAvatarMetadata, nsAvatarNotify)
+		e.registerAs(ctx, c, writes)
+		hash := photoHash(t, c.Expect(t, ctx, "Bob available", xmpptest.PresenceFrom(itBuddy(20001), "")))
+		for _, u := range []qqproto.UIN{20001, 20002, 20003} {
+			ev := c.Expect(t, ctx, fmt.Sprintf("the avatar notification of %d", u), func(st xmppcomp.Stanza) bool {
+				return st.Name == "message" && st.From.String() == itBuddy(u) && eventAvatarID(st) != ""
+			})
+			if id := eventAvatarID(ev); u == 20001 && id != hash {
+				t.Errorf("Bob's notification names avatar %s, his presence %s", id, hash)
+			}
+		}
+	})
+}
+
+// A buddy the user adds later, who must accept first, shows its QQ
+// nickname at the client: as the name of its roster item where the server
+// takes the gateway's roster writes, else in the subscription request that
+// follows QQ's acceptance (XEP-0172).
+func TestIntegrationAddedBuddyShowsItsNick(t *testing.T) {
+	onEachGrant(t, func(t *testing.T, srv *xmpptest.Server, granted, writes bool) {
+		e := newEnv(t, srv, nil, append(world(), askAcct)...)
+		ctx := itCtx(t, time.Minute)
+		c := e.loginAnnouncing(ctx, granted)
+		e.registerAs(ctx, c, writes)
+		c.SendXML(t, ctx, `<presence to=%q type="subscribe"/>`, itBuddy(askAcct.UIN))
+		e.eventually("the request at 30001", itWait, func() bool { return hasItem(e.sim.Inbox(askAcct.UIN), qqproto.MsgAddRequest) })
+		if err := e.sim.Ack(askAcct.UIN, 10001, qqproto.AckApprove, ""); err != nil {
+			t.Fatal(err)
+		}
+		if writes {
+			c.Expect(t, ctx, "the roster push naming 30001", func(st xmppcomp.Stanza) bool {
+				var v struct {
+					Query *rosterQuery `xml:"jabber:iq:roster query"`
+				}
+				if st.Name != "iq" || st.Type != "set" || st.Decode(&v) != nil || v.Query == nil || len(v.Query.Items) != 1 {
+					return false
+				}
+				it := v.Query.Items[0]
+				return it.JID == itBuddy(askAcct.UIN) && it.Name == askAcct.Nick && it.Subscription == subBoth
+			})
+			return
+		}
+		st := c.Expect(t, ctx, "subscribe from 30001", xmpptest.PresenceFrom(itBuddy(askAcct.UIN), "subscribe"))
+		if got := nickOf(t, st); got != askAcct.Nick {
+			t.Errorf("the subscription request of 30001 has nick %q, want %q", got, askAcct.Nick)
 		}
 	})
 }

@@ -69,6 +69,9 @@ func (s *session) resourcePresence(ctx context.Context, in inbound) error {
 	if added && wasOnline && res != "" {
 		s.catchUp(ctx, res) // a login would have shown it everything
 	}
+	if available && res != "" {
+		s.clientPresence(ctx, res, in.pres.caps, added)
+	}
 	s.flushBacklog(ctx)
 	return nil
 }
@@ -130,4 +133,15 @@ func (s *session) userSubscribed(ctx context.Context, in inbound) error {
 		return nil
 	}
 	return s.approveAdd(ctx, in.uin)
+}
+
+// clientPresence takes what an available presence of resource res says
+// of the client: its caps (usercaps.go). A resource that asked for
+// avatar notifications before and is new again (after a reconnect of the
+// component, what it was sent may be lost) gets every avatar again.
+func (s *session) clientPresence(ctx context.Context, res string, c capsRef, added bool) {
+	if r, ok := s.res.m[res]; ok && added && r.avatars && r.caps == c.key {
+		s.avatarsTo(ctx, res)
+	}
+	s.noteCaps(ctx, res, c)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"sort"
 	"strings"
@@ -49,7 +50,8 @@ func (f *fakeRosters) answer(req xmppcomp.Stanza) string {
 		f.gets++
 		var b strings.Builder
 		for _, it := range roster {
-			fmt.Fprintf(&b, `<item jid=%q name=%q subscription=%q>`, it.JID, it.Name, it.Subscription)
+			// Names are escaped as a server does: QQ nicknames hold & and <.
+			fmt.Fprintf(&b, `<item jid=%q name="%s" subscription=%q>`, it.JID, attrEscape(it.Name), it.Subscription)
 			for _, g := range it.Groups {
 				fmt.Fprintf(&b, `<group>%s</group>`, g)
 			}
@@ -80,6 +82,12 @@ func (f *fakeRosters) answer(req xmppcomp.Stanza) string {
 		roster[it.JID] = it
 	}
 	return head + ` type="result"/>`
+}
+
+func attrEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }
 
 // of returns alice's items, sorted by JID.

@@ -20,6 +20,10 @@ type resource struct {
 	// to, and it is gone when none is left.
 	viaDomain bool
 	buddies   map[qqproto.UIN]bool
+	// caps is the key of its entity capabilities being asked for or known
+	// (usercaps.go); avatars, that they ask for avatar notifications.
+	caps    string
+	avatars bool
 }
 
 func (rs *resources) any() bool { return len(rs.m) > 0 }

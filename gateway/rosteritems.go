@@ -225,6 +225,26 @@ func (s *session) renameItem(ctx context.Context, b *buddy, c store.Contact) {
 	}
 }
 
+// nameItem writes the roster item of a buddy the user just added: mutual,
+// named by its QQ nickname unless the user named it, in the gateway's
+// group unless the user chose one. It reports whether the server took it.
+func (s *session) nameItem(ctx context.Context, b *buddy) bool {
+	jid := s.e.buddyJID(b.uin)
+	if s.g.privs.roster(s.jid.Domainpart()).get {
+		s.readRoster(ctx) // the item the user's client just made
+	}
+	it, ok := s.roster.items[jid]
+	if !ok {
+		it = s.newItem(jid, b.nick)
+	}
+	it.Name = firstNonEmpty(it.Name, b.nick)
+	it.Subscription = subBoth
+	if len(it.Groups) == 0 {
+		it.Groups = []string{s.g.cfg.Name}
+	}
+	return s.pushItem(ctx, it)
+}
+
 // dropStale removes the transport's items in the roster of buddies QQ
 // does not list and the store does not know (left by an earlier
 // registration, say): the roster shows the QQ list.

@@ -56,6 +56,9 @@ type buddy struct {
 	status qqproto.Status // StatusOffline when not online
 	listed bool           // on the user's QQ buddy list
 	sent   shownPresence  // what the buddy's JID last showed the user
+	// notified is the avatar hash every resource that wants avatar
+	// notifications was sent (pep.go).
+	notified string
 }
 
 func newSession(g *Gateway, bare jid.JID) *session {

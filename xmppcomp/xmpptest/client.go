@@ -11,12 +11,14 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -28,7 +30,8 @@ import (
 // tests. It reads everything the server sends into a buffer that Next
 // searches, and answers IQs itself so the server never waits on the test:
 // roster pushes and pings get a result, any other get or set gets
-// service-unavailable. Those IQs are still buffered, so tests can see them.
+// service-unavailable (disco#info, after AnnounceCaps, gets its features).
+// Those IQs are still buffered, so tests can see them.
 // It does not send presence until SendPresence is called.
 type Client struct {
 	JID jid.JID // the full JID bound by the server
@@ -44,6 +47,8 @@ type Client struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the reader has returned
+
+	caps atomic.Pointer[capsInfo] // what AnnounceCaps set; nil: none
 }
 
 // Login logs user in on s and returns the client; it is closed at cleanup.
@@ -141,6 +146,8 @@ func (c *Client) answer(st xmppcomp.Stanza, child xml.Name) {
 	iq := stanza.IQ{ID: st.ID, To: st.From, Type: stanza.ResultIQ}
 	var reply xml.TokenReader
 	switch {
+	case st.Type == "get" && child == xml.Name{Space: disco.NSInfo, Local: "query"} && c.caps.Load() != nil:
+		reply = c.discoReply(st, iq)
 	case st.Type == "set" && child == xml.Name{Space: "jabber:iq:roster", Local: "query"},
 		st.Type == "get" && child == xml.Name{Space: "urn:xmpp:ping", Local: "ping"}:
 		reply = iq.Wrap(nil)
