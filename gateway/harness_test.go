@@ -44,7 +44,7 @@ type recorder struct {
 	// failBarriers makes that many barriers fail, as when the connection
 	// drops after a send: the server may or may not have the stanzas.
 	failBarriers atomic.Int32
-	t        testing.TB
+	t            testing.TB
 	// server answers the gateway's iq requests, as the XMPP server would;
 	// nil answers service-unavailable.
 	server func(req xmppcomp.Stanza) string
