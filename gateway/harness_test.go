@@ -44,6 +44,8 @@ type recorder struct {
 	// failBarriers makes that many barriers fail, as when the connection
 	// drops after a send: the server may or may not have the stanzas.
 	failBarriers atomic.Int32
+	// onBarrier, if set, runs once at the next barrier, before it passes.
+	onBarrier atomic.Pointer[func()]
 	t            testing.TB
 	// server answers the gateway's iq requests, as the XMPP server would;
 	// nil answers service-unavailable.
@@ -134,6 +136,9 @@ func (r *recorder) ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.
 func (r *recorder) Barrier(context.Context, jid.JID) error {
 	if r.down.Load() || r.failBarriers.Add(-1) >= 0 {
 		return xmppcomp.ErrNotConnected
+	}
+	if f := r.onBarrier.Swap(nil); f != nil {
+		(*f)()
 	}
 	r.barriers.Add(1)
 	return nil

@@ -37,6 +37,9 @@ type session struct {
 	buddies   map[qqproto.UIN]*buddy // the QQ contacts as the user sees them
 	shown     bool                   // the domain JID was last sent as available
 	drained   bool                   // every QQ → XMPP item in the store was delivered
+	// unremoved holds QQ → XMPP rows the server confirmed but the store
+	// could not remove (disk full): never sent again, removed later.
+	unremoved map[int64]bool
 	importDue bool                   // the buddy list could not be imported yet
 	// importFailures counts imports failed in a row; the next is not
 	// tried before importAfter.

@@ -130,11 +130,13 @@ func (s *session) flushBacklog(ctx context.Context) {
 // from freshFrom on were fetched by the poll now running and go without a
 // delay stamp; 0 means none are fresh.
 func (s *session) flushQueue(ctx context.Context, freshFrom int64) {
+	s.retryRemovals(ctx)
 	items, err := s.g.st.Pending(ctx, s.key, store.ToXMPP)
 	if err != nil {
 		s.log.WithError(err).Error("gateway: cannot read the delivery queue")
 		return
 	}
+	items = s.withoutUnremoved(items)
 	for len(items) > 0 {
 		n := min(len(items), flushBatch)
 		if !s.deliverItems(ctx, items[:n], freshFrom) {
@@ -178,7 +180,8 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFro
 			ids[i] = it.ID
 		}
 		if _, err := s.g.st.RemoveBatch(ctx, ids); err != nil {
-			s.log.WithError(err).Error("gateway: cannot remove delivered messages from the queue")
+			s.log.WithError(err).Error("gateway: cannot remove delivered messages from the queue; they will not be sent again")
+			s.noteUnremoved(ids)
 			ok = false
 		}
 	}
@@ -186,6 +189,45 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFro
 		s.drained = false
 	}
 	return ok
+}
+
+// noteUnremoved remembers delivered rows the store could not remove, so
+// that the next flush neither sends them again nor forgets them.
+func (s *session) noteUnremoved(ids []int64) {
+	if s.unremoved == nil {
+		s.unremoved = map[int64]bool{}
+	}
+	for _, id := range ids {
+		s.unremoved[id] = true
+	}
+}
+
+// retryRemovals removes the delivered rows a failed removal left.
+func (s *session) retryRemovals(ctx context.Context) {
+	if len(s.unremoved) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(s.unremoved))
+	for id := range s.unremoved {
+		ids = append(ids, id)
+	}
+	if _, err := s.g.st.RemoveBatch(ctx, ids); err == nil {
+		s.unremoved = nil
+	}
+}
+
+// withoutUnremoved drops from items the rows already delivered.
+func (s *session) withoutUnremoved(items []store.Item) []store.Item {
+	if len(s.unremoved) == 0 {
+		return items
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if !s.unremoved[it.ID] {
+			kept = append(kept, it)
+		}
+	}
+	return kept
 }
 
 // confirmed counts the messages among items the server confirmed.

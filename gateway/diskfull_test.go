@@ -1,0 +1,109 @@
+package gateway
+
+// A delivered message whose removal from the queue fails (disk full,
+// database locked) is never sent again by this process (issue 13,
+// finding 6); the removal is retried later.
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+)
+
+// lockStore takes the database's write lock from another connection, so
+// that every write of the gateway fails after its busy timeout; the
+// returned func releases it.
+func (h *harness) lockStore() func() {
+	h.t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+h.dbPath+"?_txlock=immediate")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return func() {
+		tx.Rollback()
+		db.Close()
+	}
+}
+
+// lockAfterSend takes the store's write lock once a CLTMSG went through,
+// before the gateway removes the message from its outbox.
+type lockAfterSend struct {
+	QQ
+	lock   func() func()
+	unlock chan func()
+}
+
+func (l *lockAfterSend) SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error {
+	err := l.QQ.SendMessage(ctx, seq, to, text)
+	if err == nil && l.lock != nil {
+		l.unlock <- l.lock()
+		l.lock = nil
+	}
+	return err
+}
+
+func TestHandledMessageToQQWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	s := h.session()
+	l := &lockAfterSend{lock: h.lockStore, unlock: make(chan func(), 1)}
+	done := make(chan struct{})
+	h.g.sched.submit(s.task, func(context.Context) {
+		l.QQ = s.link.qq
+		s.link.qq = l
+		close(done)
+	})
+	<-done
+	h.userMessage("d1", buddyAddr(20001), `<body>removal fails</body>`)
+	unlock := <-l.unlock
+	h.quiesce() // the removal has failed after the busy timeout
+	unlock()
+	// A new login replays the outbox: the handled row is removed, not sent.
+	h.presence(aliceFull, testDomain, "unavailable", "")
+	h.eventually("logged out", func() bool { return !h.sim.Session(10001).LoggedIn })
+	h.goOnline("")
+	h.eventually("the row removed", func() bool { return len(h.pendingToQQ()) == 0 })
+	n := 0
+	for _, r := range h.sim.Requests(10001) {
+		if r.Cmd == "CLTMSG" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d CLTMSG requests, want 1: a handled message was sent again", n)
+	}
+}
+
+func TestDeliveredQQMessageWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	h.out.down.Store(true)
+	if err := h.sim.Send(20001, 10001, "delivered once"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the message queued", func() bool { return len(h.pendingToXMPP()) == 1 })
+	unlocks := make(chan func(), 1)
+	lock := func() { unlocks <- h.lockStore() } // after the send, before the removal
+	h.out.onBarrier.Store(&lock)
+	h.out.down.Store(false)
+	h.waitFor("the message", messageFrom(buddyAddr(20001)))
+	h.quiesce() // its removal has failed
+	(<-unlocks)()
+	h.leap(30*time.Second, time.Second) // polls, each flushing the queue
+	if again := h.sent(messageFrom(buddyAddr(20001))); len(again) != 0 {
+		t.Errorf("sent %d more times", len(again))
+	}
+	h.eventually("the row removed", func() bool { return len(h.pendingToXMPP()) == 0 })
+}
