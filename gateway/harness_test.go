@@ -46,7 +46,7 @@ type recorder struct {
 	failBarriers atomic.Int32
 	// onBarrier, if set, runs once at the next barrier, before it passes.
 	onBarrier atomic.Pointer[func()]
-	t            testing.TB
+	t         testing.TB
 	// server answers the gateway's iq requests, as the XMPP server would;
 	// nil answers service-unavailable.
 	server func(req xmppcomp.Stanza) string

@@ -32,15 +32,15 @@ type session struct {
 	// out, such as the presences that follow a registration.
 	afterResult func(context.Context)
 
-	res       resources              // the user's available resources
-	link      qqLink                 // the QQ session
-	buddies   map[qqproto.UIN]*buddy // the QQ contacts as the user sees them
-	shown     bool                   // the domain JID was last sent as available
-	drained   bool                   // every QQ → XMPP item in the store was delivered
+	res     resources              // the user's available resources
+	link    qqLink                 // the QQ session
+	buddies map[qqproto.UIN]*buddy // the QQ contacts as the user sees them
+	shown   bool                   // the domain JID was last sent as available
+	drained bool                   // every QQ → XMPP item in the store was delivered
 	// unremoved holds QQ → XMPP rows the server confirmed but the store
 	// could not remove (disk full): never sent again, removed later.
 	unremoved map[int64]bool
-	importDue bool                   // the buddy list could not be imported yet
+	importDue bool // the buddy list could not be imported yet
 	// importFailures counts imports failed in a row; the next is not
 	// tried before importAfter.
 	importFailures int
