@@ -29,6 +29,7 @@ type user struct {
 	led      *ledger
 
 	mu    sync.Mutex
+	gen   int              // connections made so far
 	c     *xmpptest.Client // nil while disconnected
 	ready chan struct{}    // closed when c is set; replaced when it is lost
 }
@@ -92,7 +93,15 @@ func (u *user) set(c *xmpptest.Client) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.c = c
+	u.gen++
 	close(u.ready)
+}
+
+// generation is how many connections the user has made so far.
+func (u *user) generation() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.gen
 }
 
 func (u *user) lost() {
