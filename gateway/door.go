@@ -119,16 +119,20 @@ type wireBody struct {
 	Text string `xml:",chardata"`
 }
 
-// body picks the message's text: the body without a language of its own
-// or in the message's language, else the first (RFC 6121 5.2.3).
+// body picks the message's text: a body with text without a language of its
+// own or in the message's language, else the first with text (RFC 6121 5.2.3).
 func (m wireMessage) body() string {
 	for _, b := range m.Bodies {
-		if b.Lang == "" || b.Lang == m.Lang {
+		if (b.Lang == "" || b.Lang == m.Lang) && b.Text != "" {
 			return b.Text
 		}
 	}
-	if len(m.Bodies) > 0 {
-		return m.Bodies[0].Text
+	// No text in the stanza's own language: any body with text, rather
+	// than dropping a message whose first body is empty.
+	for _, b := range m.Bodies {
+		if b.Text != "" {
+			return b.Text
+		}
 	}
 	return ""
 }
