@@ -129,6 +129,10 @@ func (s *session) showStats(ctx context.Context, _ answers) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	dead, err := s.g.st.DeadLetterCount(ctx)
+	if err != nil {
+		return reply{}, err
+	}
 	t := s.g.cfg.Metrics.totals()
 	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	return reply{title: "Gateway statistics", facts: []fact{
@@ -140,6 +144,8 @@ func (s *session) showStats(ctx context.Context, _ answers) (reply, error) {
 		{"Messages to QQ", n(t.toQQ)},
 		{"Messages from QQ", n(t.toXMPP)},
 		{"Messages failed", fmt.Sprintf("%s to QQ, %s from QQ", n(t.failedToQQ), n(t.failedToXMPP))},
+		// Rows given up on, kept in the database's dead_letter table.
+		{"Dead letters", strconv.Itoa(dead)},
 		{"QQ requests", n(t.qqRequests)},
 		{"QQ request errors", n(t.qqErrors)},
 	}}, nil

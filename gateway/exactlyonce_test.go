@@ -106,6 +106,9 @@ func TestMessageNeverConfirmedIsGivenUpOnAsMaybeDelivered(t *testing.T) {
 	if n, err := h.st.DeadLetterCount(context.Background()); n != 1 || err != nil {
 		t.Errorf("dead letters: %d, %v; want 1", n, err)
 	}
+	// An admin sees it in the statistics.
+	h.g.SetAdmins([]string{adminBare})
+	wantSaid(t, h.adminCommand("stats").Form.text(), "Dead letters: 1")
 	if errs := h.sent(errorFor("m2")); len(errs) != 0 {
 		t.Errorf("told twice: %v", errs)
 	}
