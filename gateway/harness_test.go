@@ -134,7 +134,7 @@ func (r *recorder) ReplyError(ctx context.Context, st xmppcomp.Stanza, e stanza.
 
 // Barrier is immediate: what the recorder got, it has.
 func (r *recorder) Barrier(context.Context, jid.JID) error {
-	if r.down.Load() || r.failBarriers.Add(-1) >= 0 {
+	if r.down.Load() || r.failBarrier() {
 		return xmppcomp.ErrNotConnected
 	}
 	if f := r.onBarrier.Swap(nil); f != nil {
@@ -142,6 +142,19 @@ func (r *recorder) Barrier(context.Context, jid.JID) error {
 	}
 	r.barriers.Add(1)
 	return nil
+}
+
+// failBarrier takes one of the barriers to fail, if any is left.
+func (r *recorder) failBarrier() bool {
+	for {
+		n := r.failBarriers.Load()
+		if n <= 0 {
+			return false
+		}
+		if r.failBarriers.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func (r *recorder) add(b []byte) error {

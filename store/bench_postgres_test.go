@@ -31,21 +31,7 @@ func openPostgresBench(b *testing.B, conns int) *Store {
 // over a unix socket, with fsync and synchronous_commit on: each commit
 // waits for the WAL on disk.
 func BenchmarkPostgresEnqueueRemove(b *testing.B) {
-	ctx := context.Background()
-	s := openPostgresBench(b, pgMaxConns)
-	mustRegister(b, s, alice, 10001)
-	it := Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hello, a message of typical length", MsgType: 9}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		id, err := s.Enqueue(ctx, it)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Remove(ctx, id); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	enqueueRemove(b, openPostgresBench(b, pgMaxConns))
 }
 
 // BenchmarkPostgresEnqueueRemoveParallel is BenchmarkEnqueueRemoveParallel

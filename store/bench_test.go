@@ -20,27 +20,32 @@ func openBench(b *testing.B, conns int, synchronous string) *Store {
 	return s
 }
 
+// enqueueRemove runs b.N messages through s's queue, one at a time: a
+// durable Enqueue, then its Remove once delivered.
+func enqueueRemove(b *testing.B, s *Store) {
+	ctx := context.Background()
+	mustRegister(b, s, alice, 10001)
+	it := Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hello, a message of typical length", MsgType: 9}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id, err := s.Enqueue(ctx, it)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Remove(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // BenchmarkEnqueueRemove measures one message through the queue: a durable
 // Enqueue, then its Remove once delivered. Sub-benchmarks compare the
 // chosen synchronous=NORMAL with FULL (one fsync per commit).
 func BenchmarkEnqueueRemove(b *testing.B) {
 	for _, sync := range []string{"NORMAL", "FULL"} {
 		b.Run("sync="+sync, func(b *testing.B) {
-			ctx := context.Background()
-			s := openBench(b, maxConns, sync)
-			mustRegister(b, s, alice, 10001)
-			it := Item{Dir: ToXMPP, JID: alice, Peer: 20002, Text: "hello, a message of typical length", MsgType: 9}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				id, err := s.Enqueue(ctx, it)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Remove(ctx, id); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			enqueueRemove(b, openBench(b, maxConns, sync))
 		})
 	}
 }
