@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"qqxmpp/xmppcomp/xmpptest"
 )
 
 // prosodyEncode is how Prosody's datamanager names files and directories
@@ -24,31 +26,10 @@ func prosodyEncode(s string) string {
 	return b.String()
 }
 
-// luaString quotes s as a Lua string literal, as Prosody's serializer
-// would read it back.
-func luaString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, "\\%03d", c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
 // accountFile is the content of an internal_plain account of Prosody
 // 0.12: the file prosodyctl register writes, data/<host>/accounts/<user>.dat.
 func accountFile(password string) []byte {
-	return []byte("return {\n\t[\"password\"] = " + luaString(password) + ";\n};\n")
+	return []byte("return {\n\t[\"password\"] = " + xmpptest.LuaQuote(password) + ";\n};\n")
 }
 
 // accountWriter writes Prosody accounts straight into its data directory,

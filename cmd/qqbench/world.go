@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"qqxmpp/qqproto"
+	"qqxmpp/xmppcomp/xmpptest"
 )
 
 // firstUIN is the QQ number of user 0; user i has firstUIN+i.
@@ -98,7 +99,7 @@ func (w world) rosterFile(i int) []byte {
 	var b strings.Builder
 	b.WriteString("return {\n\t[false] = {\n\t\t[\"version\"] = 1;\n\t\t[\"pending\"] = {};\n\t};\n")
 	item := func(jid string) {
-		fmt.Fprintf(&b, "\t[%s] = {\n\t\t[\"subscription\"] = \"both\";\n\t\t[\"groups\"] = {};\n\t};\n", luaString(jid))
+		fmt.Fprintf(&b, "\t[%s] = {\n\t\t[\"subscription\"] = \"both\";\n\t\t[\"groups\"] = {};\n\t};\n", xmpptest.LuaQuote(jid))
 	}
 	item(componentDomain)
 	for _, j := range w.buddies(i) {

@@ -30,7 +30,7 @@ var templates = map[string]*template.Template{
 
 func parse(name, text string) *template.Template {
 	return template.Must(template.New(name).Option("missingkey=error").
-		Funcs(template.FuncMap{"lua": luaQuote, "yaml": strconv.Quote}).Parse(text))
+		Funcs(template.FuncMap{"lua": LuaQuote, "yaml": strconv.Quote}).Parse(text))
 }
 
 // ConfigValues fill a configuration template.
@@ -113,8 +113,9 @@ func (v ConfigValues) redacted() ConfigValues {
 	return v
 }
 
-// luaQuote returns s as a Lua string literal.
-func luaQuote(s string) string {
+// LuaQuote returns s as a Lua string literal, as Prosody's configuration
+// and data files read it.
+func LuaQuote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {

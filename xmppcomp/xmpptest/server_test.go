@@ -76,8 +76,8 @@ func TestLuaQuote(t *testing.T) {
 		"new\nline\x00x": `"new\010line\000x"`,
 		"ünï":            `"ünï"`,
 	} {
-		if got := luaQuote(in); got != want {
-			t.Errorf("luaQuote(%q) = %s, want %s", in, got, want)
+		if got := LuaQuote(in); got != want {
+			t.Errorf("LuaQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
