@@ -162,6 +162,10 @@ func (s *session) deliverItems(ctx context.Context, items []store.Item, freshFro
 	}
 	ok := sent == len(items)
 	if sent > 0 {
+		// What was sent is confirmed and removed even when the gateway is
+		// stopping (the component stays connected until the gateway's
+		// shutdown is over): otherwise the next start sends it again.
+		ctx := context.WithoutCancel(ctx)
 		bctx, cancel := context.WithTimeout(ctx, barrierTimeout)
 		err := s.e.barrier(bctx, s.jid)
 		cancel()
