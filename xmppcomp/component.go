@@ -46,6 +46,7 @@ type Component struct {
 type pendingIQ struct {
 	ch   chan Stanza // buffered, receives the answer once
 	ping bool        // our own liveness ping: its arrival is the answer
+	on   *conn       // for a ping: it counts only when read on this connection
 }
 
 // New checks cfg, fills in defaults and returns a Component that is not yet
@@ -89,14 +90,34 @@ func (c *Component) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	defer c.running.Store(false)
+	return c.run(ctx, c.h, true, c.cfg.OnConnect)
+}
 
+// Extra keeps one more connection for the domain beside Run's, with its
+// own reconnect loop, until ctx ends; its stanzas go to h and onConnect
+// (if not nil) is called after each of its handshakes, as OnConnect is for
+// Run's. It is for a server that balances the domain over several
+// connections by the sender of each stanza (Config.Balanced): an extra
+// connection takes a free slot, such as the one a dead process left. What
+// the Component sends, and SendIQ's and Barrier's answers (whichever
+// connection they arrive on), keep going through Run's connection.
+func (c *Component) Extra(ctx context.Context, h Handler, onConnect func(context.Context)) error {
+	if h == nil {
+		return errors.New("xmppcomp: Extra: Handler is nil")
+	}
+	return c.run(ctx, h, false, onConnect)
+}
+
+// run connects, serves and reconnects one connection until ctx ends; the
+// primary one (Run's) is the one the send methods write on.
+func (c *Component) run(ctx context.Context, h Handler, primary bool, onConnect func(context.Context)) error {
 	queue := make(chan Stanza, c.cfg.QueueSize)
 	dctx, stopDispatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.dispatch(dctx, queue)
+		c.dispatch(dctx, h, queue)
 	}()
 	defer func() {
 		stopDispatch()
@@ -108,7 +129,7 @@ func (c *Component) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		cn, err := c.dial(ctx)
+		cn, err := c.dial(ctx, h, primary)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -126,15 +147,15 @@ func (c *Component) Run(ctx context.Context) error {
 			continue
 		}
 		connected := time.Now()
-		err = c.serve(ctx, cn, queue)
+		err = c.serve(ctx, cn, queue, onConnect)
 		if ctx.Err() != nil {
-			if c.cfg.OnDisconnect != nil {
+			if primary && c.cfg.OnDisconnect != nil {
 				c.cfg.OnDisconnect(nil)
 			}
 			return nil
 		}
 		c.log.WithError(err).Warn("xmppcomp: connection lost")
-		if c.cfg.OnDisconnect != nil {
+		if primary && c.cfg.OnDisconnect != nil {
 			c.cfg.OnDisconnect(err)
 		}
 		// Back off afresh only after a connection that held for a while: a
@@ -187,20 +208,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (c *Component) dispatch(ctx context.Context, queue <-chan Stanza) {
+func (c *Component) dispatch(ctx context.Context, h Handler, queue <-chan Stanza) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case st := <-queue:
-			c.handle(ctx, st)
+			c.handle(ctx, h, st)
 		}
 	}
 }
 
 // handle calls the Handler, turning a panic into a log line so that one bad
 // stanza cannot take the gateway down.
-func (c *Component) handle(ctx context.Context, st Stanza) {
+func (c *Component) handle(ctx context.Context, h Handler, st Stanza) {
 	defer func() {
 		if r := recover(); r != nil {
 			// Not the stanza's text: it may hold a message or a password.
@@ -208,7 +229,7 @@ func (c *Component) handle(ctx context.Context, st Stanza) {
 				"stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
 		}
 	}()
-	c.h.HandleStanza(ctx, st)
+	h.HandleStanza(ctx, st)
 }
 
 // conn is one established component stream.
@@ -226,6 +247,12 @@ type conn struct {
 	stalled  atomic.Bool  // the reader waits for room in the handler queue, or for an inline Handler
 
 	replies chan []byte // what the reader answers itself, for replier to write
+
+	h       Handler // where its stanzas go
+	primary bool    // Run's connection, the one the send methods use
+	// echo is, with Config.Balanced, a JID of the domain whose stanzas the
+	// server routes to this connection's slot: the pinger sends from it.
+	echo atomic.Pointer[jid.JID]
 }
 
 // replyQueue bounds the answers the reader gives itself (pings to the
@@ -235,7 +262,7 @@ type conn struct {
 // dropped, as a server under a flood would.
 const replyQueue = 256
 
-func (c *Component) dial(ctx context.Context) (*conn, error) {
+func (c *Component) dial(ctx context.Context, h Handler, primary bool) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -256,7 +283,7 @@ func (c *Component) dial(ctx context.Context) (*conn, error) {
 	// The negotiation's context deadline must not outlive it.
 	_ = nc.SetDeadline(time.Time{})
 	cn := &conn{c: c, nc: nc, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{}),
-		replies: make(chan []byte, replyQueue)}
+		replies: make(chan []byte, replyQueue), h: h, primary: primary}
 	cn.lastRead.Store(time.Now().UnixNano())
 	return cn, nil
 }
@@ -280,21 +307,33 @@ func (c *Component) handshakeError(err error) error {
 }
 
 // serve runs one established connection until it ends.
-func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza) error {
-	c.cur.Store(cn)
-	c.log.Info("xmppcomp: connected")
+func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza, onConnect func(context.Context)) error {
+	if cn.primary {
+		c.cur.Store(cn)
+	}
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cn.closeStream)
 	defer stop()
 
-	if c.cfg.OnConnect != nil {
-		go c.cfg.OnConnect(connCtx)
-	}
-	if c.cfg.PingInterval > 0 {
-		go c.pinger(cn)
-	}
 	go c.replier(cn)
+	go func() {
+		// With balancing, the connection serves nobody until the server
+		// gave it a slot: find out first (the reader must run meanwhile).
+		if c.cfg.Balanced {
+			if err := c.findSlot(connCtx, cn); err != nil {
+				cn.kill(err)
+				return
+			}
+		}
+		c.log.WithField("primary", cn.primary).Info("xmppcomp: connected")
+		if onConnect != nil {
+			go onConnect(connCtx)
+		}
+		if c.cfg.PingInterval > 0 {
+			c.pinger(cn)
+		}
+	}()
 	err := c.read(ctx, cn, queue)
 	cn.kill(err)
 	return cn.cause
@@ -326,7 +365,7 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 		}
 		if c.cfg.Inline {
 			cn.stalled.Store(true) // busy, not silent: no ping timeout meanwhile
-			c.handle(ctx, st)
+			c.handle(ctx, cn.h, st)
 			cn.stalled.Store(false)
 			continue
 		}
@@ -420,12 +459,18 @@ func (c *Component) answered(cn *conn, st Stanza, child xml.Name) bool {
 		c.mu.Lock()
 		p, ok := c.pending[st.ID]
 		c.mu.Unlock()
-		if ok && p.ping && st.From.Equal(c.domain) {
+		if ok && p.ping && st.From.Domainpart() == c.domain.Domainpart() {
+			if p.on != cn {
+				return true // balanced to another of our connections
+			}
 			select {
 			case p.ch <- st:
 			default:
 			}
 			return true
+		}
+		if c.cfg.Balanced && st.From.Localpart() != "" && st.From.Domainpart() == c.domain.Domainpart() {
+			return true // another connection's slot probe, balanced here: not ours to answer
 		}
 		if !c.cfg.HandlePings && st.To.Equal(c.domain) {
 			c.reply(cn, stanza.IQ{ID: st.ID, Type: stanza.ResultIQ, From: c.domain, To: st.From}.Wrap(nil), "ping")
@@ -474,13 +519,13 @@ func (c *Component) pinger(cn *conn) {
 			continue
 		}
 		id := crand.Text()
-		p := &pendingIQ{ch: make(chan Stanza, 1), ping: true}
+		p := &pendingIQ{ch: make(chan Stanza, 1), ping: true, on: cn}
 		c.mu.Lock()
 		c.pending[id] = p
 		c.mu.Unlock()
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)
-		err := c.sendOn(ctx, cn, c.ping(id, c.domain))
+		err := c.sendOn(ctx, cn, c.pingFrom(id, cn.from(c.domain), c.domain))
 		if err == nil {
 			select {
 			case <-p.ch:
@@ -651,10 +696,18 @@ func (c *Component) SendIQ(ctx context.Context, r xml.TokenReader) (Stanza, erro
 // the answer, the error matches ErrNotConnected; ctx bounds the wait. Do
 // not call Barrier synchronously from the Handler: the answer could only
 // arrive after the Handler returns (as with SendIQ).
+//
+// With Config.Balanced the ping goes to to's bare JID instead: its server
+// answers for the account, and the answer, coming from the user, is
+// routed to the connection of the user's slot, which is this process's
+// when it serves the user.
 func (c *Component) Barrier(ctx context.Context, to jid.JID) error {
 	dom := to.Domain()
 	if dom.String() == "" {
 		return errors.New("xmppcomp: barrier: the JID has no domain")
+	}
+	if c.cfg.Balanced && to.Localpart() != "" {
+		dom = to.Bare()
 	}
 	cn := c.cur.Load()
 	if cn == nil {
@@ -673,8 +726,21 @@ func (c *Component) Barrier(ctx context.Context, to jid.JID) error {
 
 // ping is a XEP-0199 ping from the component's domain.
 func (c *Component) ping(id string, to jid.JID) xml.TokenReader {
-	return stanza.IQ{ID: id, Type: stanza.GetIQ, From: c.domain, To: to}.Wrap(
+	return c.pingFrom(id, c.domain, to)
+}
+
+func (c *Component) pingFrom(id string, from, to jid.JID) xml.TokenReader {
+	return stanza.IQ{ID: id, Type: stanza.GetIQ, From: from, To: to}.Wrap(
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsPing, Local: "ping"}}))
+}
+
+// from is the JID cn's own pings are sent from: the domain, or with
+// balancing the JID found to come back to cn.
+func (cn *conn) from(dom jid.JID) jid.JID {
+	if e := cn.echo.Load(); e != nil {
+		return *e
+	}
+	return dom
 }
 
 // await writes the encoded iq b with the given id on cn and waits for the

@@ -85,6 +85,17 @@ type Config struct {
 	// sender, and the Component's writers take turns.
 	SendBuffer int
 
+	// Balanced says that the server spreads the domain's stanzas over
+	// several component connections by their sender's bare JID, each
+	// connection holding one of Slots slots (ejabberd's domain_balancing
+	// with type bare_source and component_number). A balanced connection
+	// first checks that it got a slot (else ErrNoSlot, and it is dialled
+	// again), pings from a JID of its own slot so that its liveness pings
+	// come back to it, and Barrier pings the user's bare JID, whose answer
+	// comes from the user and so to the connection of the user's slot.
+	Balanced bool
+	Slots    int
+
 	// HandlePings passes XEP-0199 pings addressed to the bare component
 	// domain to the Handler instead of answering them automatically.
 	HandlePings bool
@@ -157,6 +168,9 @@ func (cfg *Config) validate() (jid.JID, error) {
 	}
 	if cfg.MaxStanzaBytes == 0 {
 		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes
+	}
+	if cfg.Balanced && (cfg.Slots < 2 || cfg.Slots > 1000) {
+		return jid.JID{}, fmt.Errorf("xmppcomp: Config.Slots %d: a balanced domain has 2 to 1000 slots (the server's component_number)", cfg.Slots)
 	}
 	if cfg.SendBuffer == 0 {
 		cfg.SendBuffer = DefaultSendBuffer

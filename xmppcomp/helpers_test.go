@@ -114,3 +114,16 @@ type chatMessage struct {
 	ID      string   `xml:"id,attr,omitempty"`
 	Body    string   `xml:"body"`
 }
+
+// take removes the first stanza matching match, if one is there.
+func (b *inbox) take(match func(xmppcomp.Stanza) bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, st := range b.got {
+		if match(st) {
+			b.got = append(b.got[:i], b.got[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
