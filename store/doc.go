@@ -19,5 +19,16 @@
 // others write to it, and Heartbeat proves that the database still takes
 // writes.
 //
+// For several processes sharing a PostgreSQL database, leases say which
+// process serves each user: QQ allows one login per number, so a process
+// serves a user only while AcquireLease says it holds the lease, renews its
+// leases (RenewLeases) while it runs, and lets them go when it stops. A dead
+// process's leases expire; LeasesExpired tells the others whose users need
+// a new process. Beside them, each process's row (BeatProcess, Processes)
+// counts the XMPP server's balanced component connections it holds
+// (ClaimSlot), so that together they open no more than the server routes to.
+// All of it is decided in the database, in single statements or locked
+// transactions, never from a value a process read earlier.
+//
 // A Store is safe for concurrent use by many goroutines.
 package store

@@ -54,7 +54,7 @@ func mustRegister(t testing.TB, s *Store, jid string, uin int64) {
 }
 
 // latestVersion is the schema version of the newest embedded migration.
-const latestVersion = 5
+const latestVersion = 6
 
 // queueLen counts every queued item of every user in both directions.
 func queueLen(t testing.TB, s *Store) int {

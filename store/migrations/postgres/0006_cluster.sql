@@ -1,0 +1,26 @@
+-- 0006: several gateway processes sharing one database, as
+-- ../0006_cluster.sql. owner is COLLATE "C" as jid is, so that processes
+-- sort by bytes as in SQLite.
+
+-- Which process serves each user, until when. A process renews its
+-- leases while it runs; a dead one's expire, and another takes them. A
+-- released or expired row is kept (expires in the past) so that the
+-- others can see whose users need a new process.
+CREATE TABLE lease (
+	jid     TEXT COLLATE "C" PRIMARY KEY REFERENCES registrations (jid) ON DELETE CASCADE ON UPDATE CASCADE,
+	owner   TEXT COLLATE "C" NOT NULL,
+	expires BIGINT NOT NULL
+);
+-- LeasesExpired scans by expiry; RenewLeases and ReleaseLeases by owner.
+CREATE INDEX lease_by_expiry ON lease (expires);
+CREATE INDEX lease_by_owner ON lease (owner);
+
+-- The processes sharing the database, alive until expires, and how many of
+-- the XMPP server's balanced component connections (ejabberd
+-- domain_balancing slots) each holds, so that together they open no more
+-- than the server routes to.
+CREATE TABLE gateway_process (
+	owner   TEXT COLLATE "C" PRIMARY KEY,
+	expires BIGINT  NOT NULL,
+	slots   INTEGER NOT NULL DEFAULT 0 CHECK (slots >= 0)
+);
