@@ -258,3 +258,37 @@ func testLeaseGoesWithTheUser(t *testing.T, d testDriver) {
 		t.Errorf("LeasesExpired = %+v, %v; want %s's only", got, err, bob)
 	}
 }
+
+// TestLeaseWritesUnwritable: every write of leases and slots refused by a
+// read-only database is ErrUnwritable, so that callers retry it later
+// rather than take it for "held by another".
+func TestLeaseWritesUnwritable(t *testing.T) { eachDriver(t, testLeaseWritesUnwritable) }
+
+func testLeaseWritesUnwritable(t *testing.T, d testDriver) {
+	s, _ := openTest(t, d)
+	ctx := context.Background()
+	mustRegister(t, s, alice, 10001)
+	mustAcquire(t, s, alice, procA, at(0), at(30))
+	s.db.SetMaxOpenConns(1) // the switch below holds on one connection
+	readOnly := "PRAGMA query_only = ON"
+	if d.name == "postgres" {
+		readOnly = "SET default_transaction_read_only = on"
+	}
+	if _, err := s.db.ExecContext(ctx, readOnly); err != nil {
+		t.Fatal(err)
+	}
+	for name, write := range map[string]func() error{
+		"AcquireLease":  func() error { _, _, err := s.AcquireLease(ctx, alice, procA, at(1), at(40)); return err },
+		"RenewLeases":   func() error { _, err := s.RenewLeases(ctx, procA, at(40)); return err },
+		"ReleaseLease":  func() error { return s.ReleaseLease(ctx, alice, procA, at(1)) },
+		"ReleaseLeases": func() error { return s.ReleaseLeases(ctx, procA, at(1)) },
+		"BeatProcess":   func() error { return s.BeatProcess(ctx, procA, at(40)) },
+		"ClaimSlot":     func() error { _, err := s.ClaimSlot(ctx, procA, 2, at(1), at(40)); return err },
+		"ReleaseSlot":   func() error { return s.ReleaseSlot(ctx, procA) },
+		"LeaveCluster":  func() error { return s.LeaveCluster(ctx, procA, at(1)) },
+	} {
+		if err := write(); !errors.Is(err, ErrUnwritable) {
+			t.Errorf("%s on a read-only database: %v, want ErrUnwritable", name, err)
+		}
+	}
+}
