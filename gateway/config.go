@@ -61,6 +61,10 @@ type Config struct {
 	// *qqproto.Client with the QQ options.
 	NewQQ func(uin qqproto.UIN) QQ
 
+	// Cluster makes the gateway one of several processes sharing the
+	// store behind a balancing XMPP server; zero: alone (cluster.go).
+	Cluster ClusterConfig
+
 	// PollActive is the GetMsgEx period of a session with a conversation
 	// in the last ActiveFor; PollIdle that of any other session. Neither is
 	// ever longer than the server's poll interval (HI).
@@ -124,6 +128,7 @@ func DefaultConfig(domain string) Config {
 		ProfileFetches:  DefaultProfileFetches,
 		MaxMessageBytes: DefaultMaxMessageBytes,
 		MaxUserQueue:    DefaultMaxUserQueue,
+		Cluster:         ClusterConfig{LeaseTTL: DefaultLeaseTTL, Beat: DefaultBeat},
 	}
 }
 
@@ -136,6 +141,9 @@ func (c *Config) validate() (jid.JID, error) {
 		return jid.JID{}, fmt.Errorf("gateway: Config.Domain %q is not a bare domain like \"qq.example.org\"", c.Domain)
 	}
 	if err := c.checkNumbers(); err != nil {
+		return jid.JID{}, err
+	}
+	if err := c.Cluster.validate(); err != nil {
 		return jid.JID{}, err
 	}
 	for _, a := range c.Admins {

@@ -63,7 +63,11 @@ type presenceIn struct {
 // HandleStanza implements xmppcomp.Handler. It never blocks on QQ: the
 // stanza is read once and goes to its sender's session queue, to be served
 // there in order with everything else of that user.
-func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
+func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) { g.handle(st, 0) }
+
+// handle is HandleStanza for a stanza that came by connection via (0: the
+// primary one; cluster.go).
+func (g *Gateway) handle(st xmppcomp.Stanza, via int) {
 	switch {
 	case st.From.Domainpart() == "":
 		g.log.WithField("stanza", st.Name).Debug("gateway: dropping stanza without a valid from")
@@ -75,6 +79,9 @@ func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
 		return // a server's grant (privilege.go), not a user's stanza
 	case !g.admit(st):
 		return // refused: its user has too much waiting (gateway.go)
+	}
+	if g.cl != nil {
+		g.cl.noteVia(st.From.Bare(), via)
 	}
 	in := g.read(st)
 	if in.msg != nil {

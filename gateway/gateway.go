@@ -48,6 +48,8 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by bare JID
 
+	cl *cluster // nil for a gateway alone (cluster.go)
+
 	outbox outbox        // queued messages to QQ with work waiting (toqq.go)
 	seqs   *qqproto.Seqs // the SEQs of every CLTMSG and GetMsgEx the gateway stores
 }
@@ -75,6 +77,9 @@ func New(cfg Config, st *store.Store) (*Gateway, error) {
 		started:  cfg.Clock.Now(),
 		seqs:     qqproto.NewSeqs(),
 	}
+	if cfg.Cluster.Owner != "" {
+		g.cl = newCluster(g, cfg.Cluster)
+	}
 	g.SetAdmins(cfg.Admins)
 	g.sched = newScheduler(cfg.MaxInFlight, g.clock, g.log)
 	g.self = newTask(func(context.Context) {})
@@ -99,7 +104,13 @@ func (g *Gateway) Run(ctx context.Context, out Sender) error {
 	g.emit.out.Store(&out)
 	g.sched.start(ctx)
 	g.log.Info("gateway: running")
+	var wg sync.WaitGroup
+	if g.cl != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.cl.run(ctx, out) }()
+	}
 	<-ctx.Done()
+	wg.Wait()
 	g.sched.wait()
 	g.shutdown()
 	return nil
@@ -285,5 +296,8 @@ func (g *Gateway) shutdown() {
 		}(s)
 	}
 	wg.Wait()
+	if g.cl != nil {
+		g.cl.leave(ctx)
+	}
 	g.log.WithField("logouts", n).Info("gateway: stopped")
 }

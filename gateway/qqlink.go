@@ -232,6 +232,9 @@ func (s *session) login(ctx context.Context) error {
 	if s.reg == nil {
 		return errNotRegistered
 	}
+	if !s.holdLease(ctx) {
+		return errServedElsewhere
+	}
 	s.log.Debug("gateway: logging in to QQ")
 	res, err := s.link.client(s.uin()).Login(ctx, s.reg.PasswordMD5)
 	if err != nil {
@@ -307,6 +310,7 @@ func (s *session) logout(ctx context.Context) {
 	s.forgetShown()
 	s.link.logout(ctx, s.log)
 	s.g.sched.cancel(s.task)
+	s.releaseLease(ctx)
 	s.log.Info("gateway: logged out of QQ")
 }
 

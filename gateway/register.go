@@ -152,6 +152,11 @@ func (s *session) register(ctx context.Context, username, password string) error
 		s.log.WithError(err).Error("gateway: the database file is gone; registrations are refused until the gateway is restarted")
 		return errStoreGone
 	}
+	// In a cluster, a registered user's trial login needs their lease too:
+	// it would end another process's session.
+	if s.reg != nil && !s.holdLease(ctx) {
+		return errServedElsewhere
+	}
 	md5 := qqproto.PasswordMD5(password)
 	client := s.link.qq
 	if client == nil || s.link.uin != uin {
@@ -204,13 +209,22 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 	}
 	s.link.qq, s.link.uin = client, s.uin()
 	if !s.res.any() {
-		if err := client.Logout(ctx); err != nil {
-			s.log.WithError(err).Debug("gateway: logout after the trial login failed")
-		}
+		s.endTrial(ctx, client)
 		s.link.state = stateOffline
 		return
 	}
+	if !s.holdLease(ctx) {
+		s.endTrial(ctx, client) // the login is tried again when the lease is free
+		return
+	}
 	s.loggedIn(ctx, res)
+}
+
+// endTrial logs the registration's trial login out.
+func (s *session) endTrial(ctx context.Context, client QQ) {
+	if err := client.Logout(ctx); err != nil {
+		s.log.WithError(err).Debug("gateway: logout after the trial login failed")
+	}
 }
 
 // unregister takes <remove/>: log out, delete everything of the user, and,

@@ -27,6 +27,7 @@ type session struct {
 	log  logrus.FieldLogger
 
 	loaded bool
+	leased bool                // this process holds the user's lease (cluster.go)
 	reg    *store.Registration // nil while not registered
 	// afterResult is work an iq handler leaves for after its result went
 	// out, such as the presences that follow a registration.

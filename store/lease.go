@@ -49,14 +49,16 @@ func (s *Store) AcquireLease(ctx context.Context, jid, owner string, now, until 
 	return cur, cur.Owner == owner, nil
 }
 
-// RenewLeases extends every lease owner holds (expired or not, as long as
-// nobody else took it) to until, and returns their JIDs, sorted. A lease
-// owner released (ReleaseLease) is owner's still and is renewed too.
-func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) ([]string, error) {
+// RenewLeases extends every lease owner holds and that is still live at
+// now to until, and returns their JIDs, sorted. A lease that lapsed (the
+// process stalled past its expiry) or that owner released is not taken
+// back: another process may be taking it over, and the session that had
+// it must stop.
+func (s *Store) RenewLeases(ctx context.Context, owner string, now, until time.Time) ([]string, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE lease SET expires = ? WHERE owner = ? RETURNING jid`), nanos(until), owner)
+	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE lease SET expires = ? WHERE owner = ? AND expires > ? RETURNING jid`), nanos(until), owner, nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: renew the leases of %s: %w", owner, unwritable(err))
 	}

@@ -138,8 +138,8 @@ func testAcquireLeaseRace(t *testing.T, d testDriver) {
 	}
 }
 
-// TestRenewLeases: a process renews its own leases, expired ones nobody
-// took included, and never one another process took.
+// TestRenewLeases: a process renews its own live leases, never one that
+// lapsed (nobody took it yet) nor one another process took.
 func TestRenewLeases(t *testing.T) { eachDriver(t, testRenewLeases) }
 
 func testRenewLeases(t *testing.T, d testDriver) {
@@ -155,16 +155,16 @@ func testRenewLeases(t *testing.T, d testDriver) {
 	mustAcquire(t, s, bob, procB, at(0), at(30))
 	mustAcquire(t, s, carol, procB, at(20), at(50))
 
-	got, err := s.RenewLeases(ctx, procA, at(60))
-	if want := []string{alice, dave}; err != nil || !reflect.DeepEqual(got, want) {
+	got, err := s.RenewLeases(ctx, procA, at(25), at(60))
+	if want := []string{alice}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("RenewLeases(%s) = %q, %v; want %q", procA, got, err, want)
 	}
-	for _, want := range []Lease{{alice, procA, at(60)}, {bob, procB, at(30)}, {carol, procB, at(50)}, {dave, procA, at(60)}} {
+	for _, want := range []Lease{{alice, procA, at(60)}, {bob, procB, at(30)}, {carol, procB, at(50)}, {dave, procA, at(10)}} {
 		if l, err := s.Lease(ctx, want.JID); err != nil || l != want {
 			t.Errorf("Lease(%s) = %+v, %v; want %+v", want.JID, l, err, want)
 		}
 	}
-	if got, err := s.RenewLeases(ctx, procC, at(60)); err != nil || len(got) != 0 {
+	if got, err := s.RenewLeases(ctx, procC, at(25), at(60)); err != nil || len(got) != 0 {
 		t.Errorf("RenewLeases of a process without leases = %q, %v; want none", got, err)
 	}
 }
@@ -251,7 +251,7 @@ func testLeaseGoesWithTheUser(t *testing.T, d testDriver) {
 	if l, err := s.Lease(ctx, alice); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Lease of an unregistered user = %+v, %v; want ErrNotFound", l, err)
 	}
-	if got, err := s.RenewLeases(ctx, procA, at(40)); err != nil || !reflect.DeepEqual(got, []string{bob}) {
+	if got, err := s.RenewLeases(ctx, procA, at(0), at(40)); err != nil || !reflect.DeepEqual(got, []string{bob}) {
 		t.Errorf("RenewLeases after unregistering %s = %q, %v; want [%s]", alice, got, err, bob)
 	}
 	if got, err := s.LeasesExpired(ctx, at(0), at(100)); err != nil || len(got) != 1 || got[0].JID != bob {
@@ -279,7 +279,7 @@ func testLeaseWritesUnwritable(t *testing.T, d testDriver) {
 	}
 	for name, write := range map[string]func() error{
 		"AcquireLease":  func() error { _, _, err := s.AcquireLease(ctx, alice, procA, at(1), at(40)); return err },
-		"RenewLeases":   func() error { _, err := s.RenewLeases(ctx, procA, at(40)); return err },
+		"RenewLeases":   func() error { _, err := s.RenewLeases(ctx, procA, at(0), at(40)); return err },
 		"ReleaseLease":  func() error { return s.ReleaseLease(ctx, alice, procA, at(1)) },
 		"ReleaseLeases": func() error { return s.ReleaseLeases(ctx, procA, at(1)) },
 		"BeatProcess":   func() error { return s.BeatProcess(ctx, procA, at(40)) },

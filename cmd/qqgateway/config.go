@@ -67,6 +67,11 @@ type fileConfig struct {
 		Level  choice `toml:"level" default:"info" oneof:"debug info warn error"`
 		Format choice `toml:"format" default:"text" oneof:"text json"`
 	} `toml:"log"`
+	Cluster struct {
+		Owner    optLabel `toml:"owner" default:"" want:"this process's name among the processes sharing the store, unique and stable (e.g. the host name), or \"\" for a gateway alone"`
+		Slots    whole    `toml:"slots" default:"0" min:"0" max:"1000" zero:"alone"`
+		LeaseTTL duration `toml:"lease_ttl" default:"10s"`
+	} `toml:"cluster"`
 	Metrics struct {
 		Listen listenAddr `toml:"listen" default:"" want:"host:port to serve /metrics, /healthz and /readyz on, e.g. \"127.0.0.1:9464\", or \"\" for none"`
 	} `toml:"metrics"`
@@ -169,6 +174,7 @@ func parseConfig(name string, data []byte, getenv func(string) string, checkStor
 		d.fail(secretKey, "key %q is empty: want %s", secretKey.String(), d.want(secretKey))
 	}
 	checkStoreKeys(d, c)
+	checkClusterKeys(d, c)
 	d.reportMissing()
 	if checkStore != nil && c.Store.Path != "" && c.Store.Driver == driverSQLite {
 		if err := checkStore(string(c.Store.Path)); err != nil {
@@ -215,6 +221,19 @@ func checkStoreKeys(d *decoder, c *fileConfig) {
 			d.fail(dsnKey, "key %q is for driver = %q; with driver = %q set it to \"\" or remove it",
 				dsnKey.String(), driverPostgres, driverSQLite)
 		}
+	}
+}
+
+// checkClusterKeys: a process of a cluster names itself and the server's
+// number of balanced connections; one alone sets neither.
+func checkClusterKeys(d *decoder, c *fileConfig) {
+	ownerKey, slotsKey := toml.Key{"cluster", "owner"}, toml.Key{"cluster", "slots"}
+	switch {
+	case c.Cluster.Owner != "" && c.Cluster.Slots < 2 && !d.failed(slotsKey):
+		d.fail(slotsKey, "key %q is %d: with cluster.owner set, want the XMPP server's component_number for the domain (2 to 1000)",
+			slotsKey.String(), c.Cluster.Slots)
+	case c.Cluster.Owner == "" && c.Cluster.Slots != 0 && !d.failed(ownerKey):
+		d.fail(ownerKey, "key %q is missing or empty: cluster.slots is set, so this process is one of several and needs a name", ownerKey.String())
 	}
 }
 

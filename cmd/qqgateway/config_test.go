@@ -309,6 +309,9 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"admins not a list", minimal + "[gateway]\nadmins = \"admin@example.org\"\n", 10, "gateway.admins", `want a list of bare JIDs, e.g. ["admin@example.org"]; got "admin@example.org"`},
 		{"admin not a user JID", minimal + "[gateway]\nadmins = [\"a@example.org\", \"example.org\"]\n", 10, "gateway.admins", `got "example.org" in the list`},
 		{"admin not a string", minimal + "[gateway]\nadmins = [1]\n", 10, "gateway.admins", `got the number 1 in the list`},
+		{"cluster without slots", minimal + "[cluster]\nowner = \"gw1\"\n", 0, "cluster.slots", `key "cluster.slots" is 0: with cluster.owner set, want the XMPP server's component_number`},
+		{"cluster slots without owner", minimal + "[cluster]\nslots = 2\n", 0, "cluster.owner", `key "cluster.owner" is missing or empty: cluster.slots is set`},
+		{"cluster slots out of range", minimal + "[cluster]\nowner = \"gw1\"\nslots = 5000\n", 11, "cluster.slots", `got 5000`},
 	}
 	for _, c := range cases {
 		path := writeConfig(t, c.text)

@@ -27,6 +27,7 @@ import (
 // the number 10"); the decoder puts the key and what it wants in front.
 type (
 	label      string        // any text but ""
+	optLabel   string        // any text, "" for none
 	secret     string        // any text: "" when the environment supplies it
 	domain     string        // a bare JID domain
 	hostPort   string        // host:port, port from 1 to 65535
@@ -87,6 +88,14 @@ func (s pgDSN) String() string {
 		return ""
 	}
 	return store.RedactDSN(string(s))
+}
+
+func (s *optLabel) UnmarshalTOML(v any) error {
+	if v == "" {
+		*s = ""
+		return nil
+	}
+	return setText(s, v, nil)
 }
 
 func (s *listenAddr) UnmarshalTOML(v any) error {

@@ -231,6 +231,10 @@ func (cmd command) open(cfg *fileConfig, log *logrus.Logger) (*daemon, int) {
 			// The gateway keeps a user's message in its outbox before
 			// the next stanza is read: a crash loses nothing it read.
 			Inline: true,
+			// In a cluster the server balances the domain over the
+			// processes' connections (ejabberd's domain_balancing).
+			Balanced: cfg.Cluster.Owner != "",
+			Slots:    int(cfg.Cluster.Slots),
 		}, d.g)
 	}
 	if err != nil {
@@ -254,7 +258,14 @@ func (d *daemon) start() {
 	gctx, d.stopGateway = context.WithCancel(context.Background())
 	cctx, d.stopComp = context.WithCancel(context.Background())
 	d.compDone, d.gwDone = make(chan error, 1), make(chan error, 1)
-	go func() { d.compDone <- d.comp.Run(cctx) }()
+	go func() {
+		// In a cluster, connect once a slot of the domain is ours.
+		if err := d.g.JoinCluster(cctx); err != nil {
+			d.compDone <- nil
+			return
+		}
+		d.compDone <- d.comp.Run(cctx)
+	}()
 	go func() { d.gwDone <- d.g.Run(gctx, d.comp) }()
 }
 
@@ -367,9 +378,15 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		ProfileFetches:  int(c.QQ.ProfileFetches), // 0: none, for both
 		MaxMessageBytes: int(c.QQ.MaxMessageBytes),
 		MaxUserQueue:    gateway.DefaultMaxUserQueue,
-		Clock:           nil, // the real one
-		Logger:          log,
-		Metrics:         nil, // set by open when [metrics] listen is set
+		Cluster: gateway.ClusterConfig{
+			Owner:    string(c.Cluster.Owner),
+			Slots:    int(c.Cluster.Slots),
+			LeaseTTL: time.Duration(c.Cluster.LeaseTTL),
+			Beat:     gateway.DefaultBeat,
+		},
+		Clock:   nil, // the real one
+		Logger:  log,
+		Metrics: nil, // set by open when [metrics] listen is set
 	}
 }
 

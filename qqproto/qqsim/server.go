@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -140,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	reply := s.exec(req, f.kind)
+	reply := s.exec(req, f.kind, localAddr(r))
 	switch f.kind {
 	case faultError:
 		http.Error(w, "simulated server error", http.StatusInternalServerError)
@@ -161,6 +162,15 @@ func parseRequest(contentType string, body []byte) (qqproto.Fields, error) {
 		return qqproto.ParseForm(line)
 	}
 	return qqproto.Parse(line)
+}
+
+// localAddr is the server address a request came to: which of several
+// addresses of one listener (127.0.0.1, 127.0.0.2, ...) a client used.
+func localAddr(r *http.Request) string {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return a.String()
+	}
+	return ""
 }
 
 // dropConnection closes the connection without a reply: the "lost
@@ -194,7 +204,7 @@ var trailingAmp = map[string]bool{
 // exec runs one parsed request and returns the reply line. With an
 // error fault nothing is executed, only recorded; with the other faults
 // the command runs and its reply is remembered before it is lost.
-func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
+func (s *Server) exec(req qqproto.Fields, fault faultKind, via string) string {
 	cmd := req.Get("CMD")
 	up := strings.ToUpper(cmd)
 	echo := cmd
@@ -234,7 +244,7 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 		return reply(qqproto.ResInvalidUIN, nil)
 	}
 	if fault == faultError {
-		a.note(RequestRecord{Cmd: up, Seq: seq, Res: -1, Fault: fault.String(), At: now})
+		a.note(RequestRecord{Via: via, Cmd: up, Seq: seq, Res: -1, Fault: fault.String(), At: now})
 		return ""
 	}
 	if a.sess != nil {
@@ -243,7 +253,7 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 	if seq != "" {
 		if e, ok := a.replay[replayKey{up, seq}]; ok && e.digest == digest && now.Sub(e.at) < s.opts.ReplayWindow {
 			s.stats.Replayed++
-			a.note(RequestRecord{Cmd: up, Seq: seq, Res: e.res, Replayed: true, Fault: fault.String(), At: now})
+			a.note(RequestRecord{Via: via, Cmd: up, Seq: seq, Res: e.res, Replayed: true, Fault: fault.String(), At: now})
 			if s.debug() {
 				s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq}).Debug("qqsim: replayed from memory")
 			}
@@ -268,7 +278,7 @@ func (s *Server) exec(req qqproto.Fields, fault faultKind) string {
 	if seq != "" {
 		a.remember(replayKey{up, seq}, replayEntry{reply: line, digest: digest, res: res, at: now}, s.opts.ReplayWindow)
 	}
-	a.note(RequestRecord{Cmd: up, Seq: seq, Res: res, Executed: true, Fault: fault.String(), At: now})
+	a.note(RequestRecord{Via: via, Cmd: up, Seq: seq, Res: res, Executed: true, Fault: fault.String(), At: now})
 	if s.debug() {
 		s.log.WithFields(logrus.Fields{"uin": uin, "cmd": up, "seq": seq, "res": res}).Debug("qqsim: executed")
 	}

@@ -46,6 +46,9 @@ type InboxItem struct {
 
 // RequestRecord is one protocol request an account made.
 type RequestRecord struct {
+	// Via is the server address the request came to (host:port): clients
+	// told apart by the address they use, such as gateway processes.
+	Via      string    `json:"via,omitempty"`
 	Cmd      string    `json:"cmd"` // upper-cased
 	Seq      string    `json:"seq"`
 	Res      int       `json:"res"`

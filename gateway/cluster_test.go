@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/store"
+)
+
+func TestShareDividesTheSlots(t *testing.T) {
+	procs := func(names ...string) []store.Process {
+		var out []store.Process
+		for _, n := range names {
+			out = append(out, store.Process{Owner: n})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		slots int
+		live  []store.Process
+		owner string
+		want  int
+	}{
+		{2, nil, "a", 2},                        // alone, before its first beat
+		{2, procs("a"), "a", 2},                 // alone
+		{2, procs("a", "b"), "a", 1},            // two: one each
+		{2, procs("a", "b"), "b", 1},            //
+		{3, procs("a", "b"), "a", 2},            // the first by name takes the odd one
+		{3, procs("a", "b"), "b", 1},            //
+		{2, procs("a", "b", "c"), "c", 0},       // more processes than slots: a spare
+		{4, procs("b", "c"), "a", 2},            // a joining process counts itself
+		{1000, procs("a", "b", "c"), "b", 333},  //
+		{1000, procs("a", "b", "c"), "a", 334},  //
+		{2, procs("gw-2", "gw-10"), "gw-10", 1}, // byte order, as the store sorts
+	} {
+		if got := share(c.slots, c.live, c.owner); got != c.want {
+			t.Errorf("share(%d slots, %v, %s) = %d, want %d", c.slots, c.live, c.owner, got, c.want)
+		}
+	}
+}
+
+// A process of a cluster logs a user in to QQ only once it holds their
+// lease: while another process holds it, it waits for it to expire, then
+// takes it; when the user goes offline it gives the lease back.
+func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
+	h.start()
+	ctx := context.Background()
+	const aliceBare = "alice@example.org"
+	logins := func() int {
+		n := 0
+		for _, r := range h.sim.Requests(alice.UIN) {
+			if r.Cmd == "LOGIN" {
+				n++
+			}
+		}
+		return n
+	}
+
+	h.register("10001", "secret") // a trial login, logged out: alice is not online
+	h.quiesce()
+	trial := logins()
+	now := h.fakeClock().Now()
+	if _, held, err := h.st.AcquireLease(ctx, aliceBare, "gw-b", now, now.Add(2*time.Second)); err != nil || !held {
+		t.Fatalf("gw-b could not take alice's lease: %v", err)
+	}
+	h.goOnline("")
+	h.advance(time.Second)
+	if n := logins() - trial; n != 0 {
+		t.Fatalf("%d QQ logins while another process holds alice's lease, want 0", n)
+	}
+	h.advance(1500 * time.Millisecond)
+	h.eventually("alice logged in once gw-b's lease expired", func() bool { return logins()-trial == 1 })
+	if l, err := h.st.Lease(ctx, aliceBare); err != nil || l.Owner != "gw-a" || !l.Expires.After(h.fakeClock().Now()) {
+		t.Fatalf("alice's lease after the login: %+v, %v; want gw-a's, live", l, err)
+	}
+	if _, held, _ := h.st.AcquireLease(ctx, aliceBare, "gw-b", h.fakeClock().Now(), h.fakeClock().Now().Add(time.Second)); held {
+		t.Fatal("gw-b took alice's lease while gw-a serves her")
+	}
+
+	// The lease outlives its TTL while gw-a serves alice: it is renewed.
+	h.advance(4 * time.Second)
+	if l, err := h.st.Lease(ctx, aliceBare); err != nil || l.Owner != "gw-a" || !l.Expires.After(h.fakeClock().Now()) {
+		t.Fatalf("alice's lease after 4s of service: %+v, %v; want gw-a's, renewed", l, err)
+	}
+
+	h.presence(aliceFull, testDomain, "unavailable", "")
+	h.eventually("alice's lease given back when she went offline", func() bool {
+		l, err := h.st.Lease(ctx, aliceBare)
+		return err == nil && !l.Expires.After(h.fakeClock().Now())
+	})
+	if n := logins() - trial; n != 1 {
+		t.Errorf("%d QQ logins after the trial, want 1", n)
+	}
+}
