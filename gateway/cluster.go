@@ -122,6 +122,11 @@ func (g *Gateway) JoinCluster(ctx context.Context) error {
 	if cl == nil {
 		return nil
 	}
+	// A process starting holds nothing, whatever its row says: a crash
+	// left its slots counted and its leases standing.
+	if err := g.st.LeaveCluster(ctx, cl.cfg.Owner, g.clock.Now()); err != nil {
+		cl.log.WithError(err).Warn("gateway: cannot clear what this process held before it started")
+	}
 	for {
 		now := g.clock.Now()
 		ok, err := g.st.ClaimSlot(ctx, cl.cfg.Owner, cl.cfg.Slots, now, now.Add(cl.cfg.processTTL()))
@@ -442,12 +447,13 @@ func (s *session) holdLease(ctx context.Context) bool {
 		s.waitLease(cur.Expires.Add(cl.cfg.Beat))
 		return false
 	}
-	s.leased = true
+	s.leased, s.leaseWait = true, false
 	return true
 }
 
 // waitLease tries the login again at t.
 func (s *session) waitLease(t time.Time) {
+	s.leaseWait = true
 	s.link.state = stateRetrying
 	s.g.sched.schedule(s.task, t)
 }
@@ -480,6 +486,6 @@ func (s *session) letGo(ctx context.Context, release bool) {
 	if release {
 		s.releaseLease(ctx)
 	}
-	s.leased = false
+	s.leased, s.leaseWait = false, false
 	s.log.Info("gateway: stopped serving the user in this process")
 }

@@ -222,6 +222,7 @@ func (s *session) update(ctx context.Context) {
 		// Nobody is waiting for QQ any more: stop retrying. A refused
 		// login is tried once more when a resource comes back.
 		s.link.state = stateOffline
+		s.leaseWait = false
 		s.g.sched.cancel(s.task)
 	}
 }

@@ -26,9 +26,10 @@ type session struct {
 	task *task
 	log  logrus.FieldLogger
 
-	loaded bool
-	leased bool                // this process holds the user's lease (cluster.go)
-	reg    *store.Registration // nil while not registered
+	loaded    bool
+	leased    bool                // this process holds the user's lease (cluster.go)
+	leaseWait bool                // another process holds it; a login is tried when it expires
+	reg       *store.Registration // nil while not registered
 	// afterResult is work an iq handler leaves for after its result went
 	// out, such as the presences that follow a registration.
 	afterResult func(context.Context)

@@ -21,6 +21,11 @@ var ErrNoSlot = errors.New("xmppcomp: the server gave this connection no slot of
 // slot gets none of them is about e^-16.
 const slotProbes = 16
 
+// maxSlotWait bounds findSlot's wait for its probes: they make one round
+// trip through the server, and a connection without a slot should try
+// again soon, since the slot a dead process left frees within moments.
+const maxSlotWait = 3 * time.Second
+
 // findSlot learns whether the server routes anything to cn. A server that
 // balances the domain by sender (ejabberd's domain_balancing) sends each
 // stanza for the domain to the connection holding the slot of the
@@ -29,7 +34,8 @@ const slotProbes = 16
 // domain's slot. findSlot sends pings to the domain from many random JIDs
 // of the domain: those that come back to cn are in cn's slot, and the
 // first becomes cn's echo, the sender of its liveness pings. None coming
-// back within PingTimeout means cn holds no slot: ErrNoSlot.
+// back within PingTimeout (at most maxSlotWait) means cn holds no slot:
+// ErrNoSlot.
 func (c *Component) findSlot(ctx context.Context, cn *conn) error {
 	n := slotProbes * max(c.cfg.Slots, 2)
 	found := make(chan jid.JID, n)
@@ -41,7 +47,8 @@ func (c *Component) findSlot(ctx context.Context, cn *conn) error {
 		}
 		c.mu.Unlock()
 	}()
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+	wait := min(c.cfg.PingTimeout, maxSlotWait)
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for range n {
 		from, err := jid.New("slot-"+strings.ToLower(crand.Text()[:12]), c.domain.Domainpart(), "")
@@ -74,6 +81,6 @@ func (c *Component) findSlot(ctx context.Context, cn *conn) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w (none of %d probes came back within %v)", ErrNoSlot, n, c.cfg.PingTimeout.Round(time.Millisecond))
+		return fmt.Errorf("%w (none of %d probes came back within %v)", ErrNoSlot, n, wait.Round(time.Millisecond))
 	}
 }

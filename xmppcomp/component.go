@@ -160,7 +160,9 @@ func (c *Component) run(ctx context.Context, h Handler, primary bool, onConnect 
 		}
 		// Back off afresh only after a connection that held for a while: a
 		// server that accepts and drops at once must not be hammered.
-		if time.Since(connected) >= c.cfg.MaxBackoff {
+		// No slot yet is no fault of the server's: the slot a dead
+		// connection held frees within moments, so try again soon.
+		if time.Since(connected) >= c.cfg.MaxBackoff || errors.Is(err, ErrNoSlot) {
 			bo.Reset()
 		}
 		if !sleep(ctx, bo.next()) {
