@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/xml"
+	"strconv"
 
 	"mellium.im/xmpp/stanza"
 
@@ -62,11 +63,11 @@ func (s *session) pubsubGet(ctx context.Context, in inbound) (any, error) {
 	var item pubsubItem
 	switch node {
 	case nsVCard4:
-		p, err := s.profileOrKnown(ctx, in.uin)
+		v, err := s.buddyVCard4(ctx, in.uin)
 		if err != nil {
 			return nil, err
 		}
-		item = pubsubItem{ID: vcard4CurrentItem, Payload: BuddyVCard4(p, s.avatarOrNil(p.Face))}
+		item = pubsubItem{ID: vcard4CurrentItem, Payload: v}
 	case nsAvatarMetadata, nsAvatarData:
 		av, err := s.buddyAvatar(ctx, in.uin)
 		if err != nil {
@@ -147,6 +148,21 @@ func avatarItem(node string, av Avatar) pubsubItem {
 	m.Info.Bytes, m.Info.ID, m.Info.Type = len(av.PNG), av.Hash, AvatarType
 	m.Info.Width, m.Info.Height = avatarSize, avatarSize
 	return pubsubItem{ID: av.Hash, Payload: m}
+}
+
+// buddyVCard4 is a buddy's vCard4 as its node serves it and notifications
+// carry it: its profile (profileOrKnown) with the nickname and face of the
+// buddy list, which is polled and so fresher than a cached GetInfo; the
+// photo is then the avatar its presence advertises.
+func (s *session) buddyVCard4(ctx context.Context, uin qqproto.UIN) (VCard4, error) {
+	p, err := s.profileOrKnown(ctx, uin)
+	if err != nil {
+		return VCard4{}, err
+	}
+	if b := s.buddies[uin]; b != nil && b.listed {
+		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), b.face
+	}
+	return BuddyVCard4(p, s.avatarOrNil(p.Face)), nil
 }
 
 // VCard4 is an RFC 6351 vCard in XML as XEP-0292 carries it: the fields a
@@ -319,4 +335,88 @@ func (s *session) avatarsTo(ctx context.Context, res string) {
 			}
 		}
 	}
+}
+
+// syncPEP tells the resources that asked for notifications what changed
+// of a buddy: its avatar, its vCard4.
+func (s *session) syncPEP(ctx context.Context, b *buddy) {
+	s.syncAvatar(ctx, b)
+	s.syncVCard(ctx, b)
+}
+
+// vcardWatch is what a resource that asked for vCard4 notifications was
+// sent: by buddy, the key (vcardKey) of the card it got. A buddy's card
+// changes with its nickname and face; the rest of a profile QQ only tells
+// when asked for it.
+type vcardWatch struct {
+	sent  map[qqproto.UIN]string
+	epoch uint64 // of the component connection the cards were sent in
+}
+
+func newVCardWatch(epoch uint64) *vcardWatch {
+	return &vcardWatch{sent: map[qqproto.UIN]string{}, epoch: epoch}
+}
+
+func vcardKey(b *buddy) string { return strconv.Itoa(b.face) + " " + b.nick }
+
+// syncVCard sends a listed buddy's vCard4 to each resource that asked for
+// vCard4 notifications and has not got the card of its present nickname
+// and face, as the buddy's PEP service would on a publish (XEP-0163).
+// Only while logged in: the card is the profile QQ answers (GetInfo,
+// cached), the same as the node serves, made once for all resources.
+func (s *session) syncVCard(ctx context.Context, b *buddy) {
+	if !b.listed || !s.online() {
+		return
+	}
+	key := vcardKey(b)
+	var to []*vcardWatch
+	var names []string
+	for name, r := range s.res.m {
+		if r.vcards != nil && r.vcards.sent[b.uin] != key {
+			to, names = append(to, r.vcards), append(names, name)
+		}
+	}
+	if len(to) == 0 {
+		return
+	}
+	ev := newPubsubEvent(nsVCard4, pubsubItem{ID: vcard4CurrentItem, Payload: s.notifiedVCard4(ctx, b)})
+	for i, w := range to {
+		if s.e.pepEvent(ctx, b.uin, s.key+"/"+names[i], ev) != nil {
+			return // tried again at the next announce
+		}
+		w.sent[b.uin] = key
+	}
+}
+
+// notifiedVCard4 is a buddy's vCard4, or if QQ would not tell its profile,
+// the card of what the buddy list says: a notification of the new
+// nickname beats none.
+func (s *session) notifiedVCard4(ctx context.Context, b *buddy) VCard4 {
+	v, err := s.buddyVCard4(ctx, b.uin)
+	if err != nil {
+		s.log.WithError(err).WithField("buddy", int64(b.uin)).Debug("gateway: a vCard4 notification from the buddy list only")
+		return BuddyVCard4(s.knownProfile(b.uin), s.avatarOrNil(b.face))
+	}
+	return v
+}
+
+// syncVCards sends every listed buddy's vCard4 where it was not sent, as
+// PEP sends the last item to a new subscriber (XEP-0163 4.3.3).
+func (s *session) syncVCards(ctx context.Context) {
+	for _, b := range s.sortedBuddies() {
+		s.syncVCard(ctx, b)
+	}
+}
+
+// vcardsAgain sends a resource that asked for vCard4 notifications every
+// card again if it is heard from for the first time since the component
+// reconnected: what it was sent before may be lost.
+func (s *session) vcardsAgain(ctx context.Context, res string) {
+	r, ok := s.res.m[res]
+	if !ok || r.vcards == nil || r.vcards.epoch == r.epoch {
+		return
+	}
+	r.vcards = newVCardWatch(r.epoch)
+	s.res.m[res] = r
+	s.syncVCards(ctx)
 }

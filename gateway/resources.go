@@ -21,9 +21,11 @@ type resource struct {
 	viaDomain bool
 	buddies   map[qqproto.UIN]bool
 	// caps is the key of its entity capabilities being asked for or known
-	// (usercaps.go); avatars, that they ask for avatar notifications.
+	// (usercaps.go); avatars, that they ask for avatar notifications;
+	// vcards, if they ask for vCard4 ones, what it was sent (pep.go).
 	caps    string
 	avatars bool
+	vcards  *vcardWatch
 }
 
 func (rs *resources) any() bool { return len(rs.m) > 0 }

@@ -26,13 +26,13 @@ func presenceFor(b *buddy) shownPresence {
 }
 
 // announce sends a buddy's presence if it differs from what the user
-// last saw from that JID, and its avatar to the resources that asked for
-// avatar notifications if it changed.
+// last saw from that JID, and its avatar and vCard4 to the resources that
+// asked for notifications if they changed.
 func (s *session) announce(ctx context.Context, b *buddy) {
 	if presenceFor(b) != b.sent {
 		s.reshow(ctx, b)
 	}
-	s.syncAvatar(ctx, b)
+	s.syncPEP(ctx, b)
 }
 
 // reshow sends a buddy's presence even if the user should already see it
@@ -48,7 +48,7 @@ func (s *session) reshow(ctx context.Context, b *buddy) {
 	if err == nil {
 		b.sent = want
 	}
-	s.syncAvatar(ctx, b)
+	s.syncPEP(ctx, b)
 }
 
 // showDomain sends the domain JID's presence if it changed: available

@@ -2,9 +2,10 @@ package gateway
 
 // What the user's clients can take: the entity capabilities (XEP-0115) in
 // their presence, looked up by disco#info once per ver and kept, so that a
-// resource that asks for avatar notifications (+notify, XEP-0163) gets
-// them (pep.go). A lookup never holds the user's session: it runs as a
-// work item of its own, and the session hears the answer afterwards.
+// resource that asks for avatar or vCard4 notifications (+notify,
+// XEP-0163) gets them (pep.go). A lookup never holds the user's session:
+// it runs as a work item of its own, and the session hears the answer
+// afterwards.
 
 import (
 	"context"
@@ -20,6 +21,9 @@ const (
 	// nsAvatarNotify is the feature of a client that wants User Avatar
 	// metadata pushed (XEP-0084 4.2, by XEP-0163's filtered notifications).
 	nsAvatarNotify = nsAvatarMetadata + "+notify"
+	// nsVCard4Notify is that of a client that wants vCard4 pushed
+	// (XEP-0292 3, likewise).
+	nsVCard4Notify = nsVCard4 + "+notify"
 	// capsTimeout bounds one disco#info request to a user's client.
 	capsTimeout = 10 * time.Second
 	// capsLookups bounds the requests in flight, each a worker waiting:
@@ -66,21 +70,27 @@ type capsWaiter struct {
 	res string
 }
 
-// userCaps keeps, by caps key, whether the client wants avatar
-// notifications, and the lookups in flight with who waits for them. The
-// zero value is ready to use and safe for concurrent use.
+// clientWants is what a client's caps ask to be notified of.
+type clientWants struct {
+	avatars bool // XEP-0084 metadata
+	vcards  bool // XEP-0292 vCard4
+}
+
+// userCaps keeps, by caps key, what the client wants notifications of,
+// and the lookups in flight with who waits for them. The zero value is
+// ready to use and safe for concurrent use.
 type userCaps struct {
 	mu     sync.Mutex
-	known  map[string]bool
+	known  map[string]clientWants
 	asking map[string][]capsWaiter
 }
 
 // lookup returns what is known of key.
-func (u *userCaps) lookup(key string) (wantsAvatars, known bool) {
+func (u *userCaps) lookup(key string) (wants clientWants, known bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	wantsAvatars, known = u.known[key]
-	return wantsAvatars, known
+	wants, known = u.known[key]
+	return wants, known
 }
 
 // wait adds w to the waiters for key. It reports whether the caller is to
@@ -105,14 +115,14 @@ func (u *userCaps) wait(key string, w capsWaiter) (ask, waiting bool) {
 
 // done ends key's lookup, keeps its answer if keep, and returns who
 // waited, the asker first.
-func (u *userCaps) done(key string, wantsAvatars, keep bool) []capsWaiter {
+func (u *userCaps) done(key string, wants clientWants, keep bool) []capsWaiter {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	ws := u.asking[key]
 	delete(u.asking, key)
 	if keep {
 		if u.known == nil {
-			u.known = map[string]bool{}
+			u.known = map[string]clientWants{}
 		}
 		if _, ok := u.known[key]; !ok && len(u.known) >= capsKept {
 			for k := range u.known {
@@ -120,7 +130,7 @@ func (u *userCaps) done(key string, wantsAvatars, keep bool) []capsWaiter {
 				break
 			}
 		}
-		u.known[key] = wantsAvatars
+		u.known[key] = wants
 	}
 	return ws
 }
@@ -129,10 +139,14 @@ func (u *userCaps) done(key string, wantsAvatars, keep bool) []capsWaiter {
 // they say is applied at once if known, else after a lookup.
 func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
 	r, ok := s.res.m[res]
-	if !ok || res == "" || c.key == r.caps {
-		return // unchanged: known, or asked already
+	if !ok || res == "" {
+		return
 	}
-	r.caps, r.avatars = c.key, false
+	if c.key == r.caps {
+		s.vcardsAgain(ctx, res) // unchanged: known, or asked already
+		return
+	}
+	r.caps, r.avatars, r.vcards = c.key, false, nil
 	s.res.m[res] = r
 	if c.key == "" {
 		return
@@ -154,7 +168,7 @@ func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
 
 // capsLearnt applies what the caps key of resource res say, if res still
 // has them. Not known (the lookup failed): its next presence asks again.
-func (s *session) capsLearnt(ctx context.Context, res, key string, wantsAvatars, known bool) {
+func (s *session) capsLearnt(ctx context.Context, res, key string, wants clientWants, known bool) {
 	r, ok := s.res.m[res]
 	if !ok || r.caps != key {
 		return
@@ -164,12 +178,16 @@ func (s *session) capsLearnt(ctx context.Context, res, key string, wantsAvatars,
 		s.res.m[res] = r
 		return
 	}
-	if !wantsAvatars || r.avatars {
-		return
+	if wants.vcards && r.vcards == nil {
+		r.vcards = newVCardWatch(r.epoch)
+		s.res.m[res] = r
+		s.syncVCards(ctx)
 	}
-	r.avatars = true
-	s.res.m[res] = r
-	s.avatarsTo(ctx, res)
+	if wants.avatars && !r.avatars {
+		r.avatars = true
+		s.res.m[res] = r
+		s.avatarsTo(ctx, res)
+	}
 }
 
 // askCaps asks the client at the full JID to what its caps stand for, in a
@@ -177,7 +195,8 @@ func (s *session) capsLearnt(ctx context.Context, res, key string, wantsAvatars,
 // An answer that does not hash to ver is believed for the asker only.
 func (g *Gateway) askCaps(to string, c capsRef) {
 	g.sched.submit(newTask(func(context.Context) {}), func(ctx context.Context) {
-		var wants, ok, verified bool
+		var wants clientWants
+		var ok, verified bool
 		// Even if the lookup panics, its waiters hear, and the ver may be
 		// asked again.
 		defer func() {
@@ -191,29 +210,30 @@ func (g *Gateway) askCaps(to string, c capsRef) {
 	})
 }
 
-// discoCaps asks to for the disco#info of its caps node: whether it wants
-// avatar notifications, whether it answered, and whether the answer
-// hashes to the caps' ver.
-func (g *Gateway) discoCaps(ctx context.Context, to string, c capsRef) (wantsAvatars, ok, verified bool) {
+// discoCaps asks to for the disco#info of its caps node: what it wants
+// notifications of, whether it answered, and whether the answer hashes
+// to the caps' ver.
+func (g *Gateway) discoCaps(ctx context.Context, to string, c capsRef) (wants clientWants, ok, verified bool) {
 	ctx, cancel := context.WithTimeout(ctx, capsTimeout)
 	defer cancel()
 	ans, err := g.emit.ask(ctx, to, "get", disco.InfoQuery{Node: c.node + "#" + c.ver})
 	if err != nil {
 		g.log.WithError(err).WithField("to", to).Debug("gateway: no disco#info for a user's caps")
-		return false, false, false
+		return wants, false, false
 	}
 	var v struct {
 		Info disco.Info `xml:"http://jabber.org/protocol/disco#info query"`
 	}
 	if err := ans.Decode(&v); err != nil {
 		g.log.WithError(err).WithField("to", to).Debug("gateway: unreadable disco#info for a user's caps")
-		return false, false, false
+		return wants, false, false
 	}
 	for _, f := range v.Info.Features {
-		wantsAvatars = wantsAvatars || f.Var == nsAvatarNotify
+		wants.avatars = wants.avatars || f.Var == nsAvatarNotify
+		wants.vcards = wants.vcards || f.Var == nsVCard4Notify
 	}
 	verified = c.verify && capsVer(v.Info, c.hash) == c.ver
-	return wantsAvatars, true, verified
+	return wants, true, verified
 }
 
 // capsVer is the ver of an answer, or "" if mellium cannot hash it: it

@@ -228,12 +228,18 @@ func (s *session) profileOrKnown(ctx context.Context, uin qqproto.UIN) (qqproto.
 		return s.profile(ctx, uin)
 	}
 	// Not logged in: a card from what the session knows.
+	return s.knownProfile(uin), nil
+}
+
+// knownProfile is what the session knows of uin without asking QQ: the
+// nickname and face of its buddy list.
+func (s *session) knownProfile(uin qqproto.UIN) qqproto.Profile {
 	p := qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
 	if b := s.buddies[uin]; b != nil {
 		p.Nick, p.Face = b.nick, b.face
 	}
 	p.Nick = firstNonEmpty(p.Nick, uin.String())
-	return p, nil
+	return p
 }
 
 // avatarOrNil is the avatar of a face, or nil (logged) if it could not be
