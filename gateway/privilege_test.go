@@ -379,3 +379,18 @@ func TestChatRegistrationSaysTheRosterIsWritten(t *testing.T) {
 		t.Errorf("the answer promises contact requests that will not come: %q", answer)
 	}
 }
+
+// A server that grants roster access but fails the transport's item
+// (ejabberd 23.01) is found out before the registration is answered: the
+// answer says contact requests follow, and they do.
+func TestRegistrationAnswerWhereTheGrantIsNotHonoured(t *testing.T) {
+	h := newFakeHarness(t, privilegedWorld())
+	h.grantRoster(nsPrivilege1, "both", func(f *fakeRosters) { f.refuse = true })
+	wantSaid(t, h.say("register 10001"), "QQ password?")
+	answer := h.say("secret")
+	wantSaid(t, answer, "Registered with QQ number 10001", "contact requests")
+	if strings.Contains(answer, "added to your roster") {
+		t.Errorf("the answer promises roster items the server refuses: %q", answer)
+	}
+	h.waitFor("subscribe from the domain", presenceMatch(testDomain, "subscribe"))
+}

@@ -182,14 +182,19 @@ func (s *session) register(ctx context.Context, username, password string) error
 	}
 	s.setRegistration(&reg)
 	first, changed := old == nil, old != nil && old.UIN != int64(uin)
-	s.afterResult = func(ctx context.Context) { s.registered(ctx, first, changed, client, res) }
+	// The transport's roster item, where the server lets the gateway
+	// write it, is tried before the answer: a server that granted but
+	// refuses (ejabberd 23.01) is found out, and the answer tells the truth.
+	inRoster := first && s.addDomainItem(ctx)
+	s.afterResult = func(ctx context.Context) { s.registered(ctx, first, changed, inRoster, client, res) }
 	return nil
 }
 
 // registered finishes a stored registration once the iq result is out:
-// the gateway asks for the user's presence (XEP-0100), and the trial
-// login becomes the session's login if the user is online.
-func (s *session) registered(ctx context.Context, first, changed bool, client QQ, res qqproto.LoginResult) {
+// the gateway asks for the user's presence (XEP-0100) unless its roster
+// item is in, and the trial login becomes the session's login if the
+// user is online.
+func (s *session) registered(ctx context.Context, first, changed, inRoster bool, client QQ, res qqproto.LoginResult) {
 	if changed {
 		// Another QQ number: the old session and its buddies are gone.
 		s.hideAll(ctx, "")
@@ -204,7 +209,13 @@ func (s *session) registered(ctx context.Context, first, changed bool, client QQ
 	} else {
 		s.log.Info("gateway: stored QQ password changed")
 	}
-	if first && !s.addDomainItem(ctx) {
+	switch {
+	case first && inRoster:
+		// A new item does not bring the user's presence: ask for it.
+		if err := s.e.probe(ctx, s.key); err != nil {
+			s.log.WithError(err).Warn("gateway: presence probe after registration not sent")
+		}
+	case first:
 		s.e.subscription(ctx, 0, s.key, presSubscribe, "", "")
 	}
 	s.link.qq, s.link.uin = client, s.uin()

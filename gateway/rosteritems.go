@@ -274,9 +274,8 @@ func (s *session) uinOf(jid string) (qqproto.UIN, bool) {
 }
 
 // addDomainItem puts the transport itself in the roster of a user who
-// just registered, mutual, and asks the user's server for their presence,
-// which a new item does not bring. It reports false if the server did
-// not take the item: then the domain asks for a subscription.
+// just registered, mutual. It reports false if the server did not take
+// the item: then the domain asks for a subscription.
 func (s *session) addDomainItem(ctx context.Context) bool {
 	if !s.mutual() || !s.pushItem(ctx, s.newItem(s.e.dom, s.g.cfg.Name)) {
 		return false
@@ -287,9 +286,6 @@ func (s *session) addDomainItem(ctx context.Context) bool {
 			s.noteKeepsSub()
 			return false
 		}
-	}
-	if err := s.e.probe(ctx, s.key); err != nil {
-		s.log.WithError(err).Warn("gateway: presence probe after registration not sent")
 	}
 	return true
 }
