@@ -163,12 +163,28 @@ func (s *session) subscribeFailed(ctx context.Context, uin qqproto.UIN, err erro
 	return err
 }
 
-// offerContact asks the user to take a listed buddy into the roster, as
-// the roster import does for a new one: a subscribe from its JID.
+// offerContact puts a listed buddy into the user's roster as the roster
+// import does for a new one: its item written where the server lets the
+// gateway (writeContact), else a subscribe from its JID to accept.
 func (s *session) offerContact(ctx context.Context, b *buddy) {
+	if s.writeContact(ctx, b) {
+		return
+	}
 	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) == nil {
 		s.markContact(ctx, b, store.PendingIn)
 	}
+}
+
+// writeContact writes a listed buddy's roster item, named and mutual, and
+// shows its presence, if the user's server lets the gateway: nobody is
+// asked to accept anything. It reports whether it did.
+func (s *session) writeContact(ctx context.Context, b *buddy) bool {
+	if !s.writable() || !s.nameItem(ctx, b) || !s.mutual() {
+		return false
+	}
+	s.markContact(ctx, b, store.Both)
+	s.reshow(ctx, b)
+	return true
 }
 
 // learnNick gives a buddy the user adds its QQ nickname, from its profile

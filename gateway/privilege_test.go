@@ -394,3 +394,32 @@ func TestRegistrationAnswerWhereTheGrantIsNotHonoured(t *testing.T) {
 	}
 	h.waitFor("subscribe from the domain", presenceMatch(testDomain, "subscribe"))
 }
+
+// A number added with the lookup command goes into the roster as the
+// import's buddies do where the server lets the gateway write it: named,
+// mutual, and nobody asked to accept a request; the answer says so.
+func TestLookupAddWritesTheRosterItem(t *testing.T) {
+	h, _, rosters := privilegedAlice(t, nsPrivilege2)
+	mark := h.cursor
+	a := h.execute("lookup")
+	p := decodeAdhoc(t, h.next(a, map[string]string{"uin": "30000"}))
+	done := decodeAdhoc(t, h.command(aliceFull, "lookup", "complete", p.ID, map[string]string{"add": "1"}))
+	if done.Status != "completed" || !strings.Contains(done.note(), "in your roster") || strings.Contains(done.note(), "Accept") {
+		t.Errorf("add: %+v", done)
+	}
+	h.quiesce()
+	var got []rosterItem
+	for _, it := range rosters.of(aliceBare) {
+		if it.JID == buddyAddr(30000) {
+			got = append(got, it)
+		}
+	}
+	sameItems(t, "30000 added", got, []rosterItem{item(30000, "30000", "QQ")})
+	h.cursor = mark
+	if got := h.sent(subscribeRequests); len(got) != 0 {
+		t.Errorf("%d subscription requests: %v", len(got), got)
+	}
+	if c, err := h.st.Contact(context.Background(), aliceBare, 30000); err != nil || c.Sub != store.Both {
+		t.Errorf("30000 stored as %+v (%v), want both", c, err)
+	}
+}

@@ -243,8 +243,11 @@ func (s *session) addByNumber(ctx context.Context, uin qqproto.UIN) (reply, erro
 	}
 	switch res {
 	case qqproto.AddAccepted:
-		s.afterResult = offer
 		s.statSoon()
+		if s.writeContact(ctx, b) {
+			return done("QQ %d is on your QQ buddy list now, and in your roster.", uin), nil
+		}
+		s.afterResult = offer
 		return done("QQ %d is on your QQ buddy list now. Accept the contact request from %s to have them in your roster.",
 			uin, s.e.buddyJID(uin)), nil
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
