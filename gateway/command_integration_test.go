@@ -76,10 +76,10 @@ func approveTransport(t *testing.T, ctx context.Context, c *xmpptest.Client) {
 }
 
 func TestIntegrationAdhocCommands(t *testing.T) {
-	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
+	onEachGrant(t, func(t *testing.T, srv *xmpptest.Server, granted, writes bool) {
 		e := newEnv(t, srv, nil, contactsAll...)
 		ctx := itCtx(t, time.Minute)
-		c := e.login(ctx)
+		c := e.loginAnnouncing(ctx, granted)
 		ans, err := c.SendIQ(ctx, xml.NewDecoder(strings.NewReader(fmt.Sprintf(
 			`<iq type="get" id=%q to=%q><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`, e.id("info"), itDomain))))
 		var d discoResult
@@ -96,7 +96,7 @@ func TestIntegrationAdhocCommands(t *testing.T) {
 		if done.Status != "completed" {
 			t.Fatalf("register: %+v", done)
 		}
-		approveTransport(t, ctx, c)
+		e.transportJoins(ctx, c, writes, done.note())
 		e.waitQQ("QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
 		if got := e.commands(ctx, c); !slices.Equal(got, userCmds) {
 			t.Errorf("commands once registered: %v", got)
@@ -112,19 +112,27 @@ func TestIntegrationAdhocCommands(t *testing.T) {
 		if done.Status != "completed" {
 			t.Fatalf("add: %+v", done)
 		}
-		st := c.Expect(t, ctx, "30000 offered", xmpptest.PresenceFrom(itBuddy(30000), "subscribe"))
-		if nickOf(t, st) != "Open" {
-			t.Errorf("offer of 30000: %s", st)
+		if writes {
+			// Into the roster as the import's buddies, nothing to accept.
+			wantSaid(t, done.note(), "in your roster")
+			c.Expect(t, ctx, "30000 in the roster", rosterPush(itBuddy(30000), "Open"))
+			noPrompts(t, ctx, c)
+		} else {
+			wantSaid(t, done.note(), "Accept the contact request")
+			st := c.Expect(t, ctx, "30000 offered", xmpptest.PresenceFrom(itBuddy(30000), "subscribe"))
+			if nickOf(t, st) != "Open" {
+				t.Errorf("offer of 30000: %s", st)
+			}
 		}
 		wantCond(t, e.adhocIQ(ctx, c, "lookup", "next", p.ID, map[string]string{"add": "true"}), "bad-request", "bad-sessionid")
 	})
 }
 
 func TestIntegrationRegisterByChat(t *testing.T) {
-	onServers(t, func(t *testing.T, srv *xmpptest.Server) {
+	onEachGrant(t, func(t *testing.T, srv *xmpptest.Server, granted, writes bool) {
 		e := newEnv(t, srv, nil, world()...)
 		ctx := itCtx(t, time.Minute)
-		c := e.login(ctx)
+		c := e.loginAnnouncing(ctx, granted)
 		say := func(line string) string {
 			t.Helper()
 			c.SendXML(t, ctx, `<message to=%q type="chat"><body>%s</body></message>`, itDomain, xmlText(line))
@@ -142,12 +150,21 @@ func TestIntegrationRegisterByChat(t *testing.T) {
 		if strings.Contains(done, "secret") {
 			t.Errorf("the answer repeats the password: %q", done)
 		}
-		approveTransport(t, ctx, c)
+		e.transportJoins(ctx, c, writes, done)
 		reg, err := e.st.Registration(ctx, e.bare())
 		if err != nil || reg.UIN != 10001 {
 			t.Fatalf("stored %+v %v", reg, err)
 		}
 		e.waitQQ("QQ login", func(s qqsim.SessionInfo) bool { return s.LoggedIn })
+		if writes {
+			c.Expect(t, ctx, "Bob in the roster", rosterPush(itBuddy(20001), bob.Nick))
+			noPrompts(t, ctx, c)
+		} else {
+			st := c.Expect(t, ctx, "Bob offered", xmpptest.PresenceFrom(itBuddy(20001), "subscribe"))
+			if nickOf(t, st) != bob.Nick {
+				t.Errorf("offer of Bob: %s", st)
+			}
+		}
 		wantSaid(t, say("login"), "Logged in to QQ as 10001 already")
 	})
 }
