@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"strconv"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -159,10 +160,16 @@ func (s *session) buddyVCard4(ctx context.Context, uin qqproto.UIN) (VCard4, err
 	if err != nil {
 		return VCard4{}, err
 	}
+	return s.listedVCard4(uin, p), nil
+}
+
+// listedVCard4 is the vCard4 of uin's profile p with the nickname and
+// face of the buddy list.
+func (s *session) listedVCard4(uin qqproto.UIN, p qqproto.Profile) VCard4 {
 	if b := s.buddies[uin]; b != nil && b.listed {
 		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), b.face
 	}
-	return BuddyVCard4(p, s.avatarOrNil(p.Face)), nil
+	return BuddyVCard4(p, s.avatarOrNil(p.Face))
 }
 
 // VCard4 is an RFC 6351 vCard in XML as XEP-0292 carries it: the fields a
@@ -351,7 +358,15 @@ func (s *session) syncPEP(ctx context.Context, b *buddy) {
 type vcardWatch struct {
 	sent  map[qqproto.UIN]string
 	epoch uint64 // of the component connection the cards were sent in
+	// noFetchUntil: QQ failed a GetInfo for a notification, and is not
+	// asked for another before then (notifiedVCard4).
+	noFetchUntil time.Time
 }
+
+// vcardFetchPause is how long notifications are made without asking QQ
+// after it failed a GetInfo for one: with QQ timing out, asking for each
+// buddy in turn would hold the session for the whole list.
+const vcardFetchPause = time.Minute
 
 func newVCardWatch(epoch uint64) *vcardWatch {
 	return &vcardWatch{sent: map[qqproto.UIN]string{}, epoch: epoch}
@@ -388,16 +403,50 @@ func (s *session) syncVCard(ctx context.Context, b *buddy) {
 	}
 }
 
-// notifiedVCard4 is a buddy's vCard4, or if QQ would not tell its profile,
-// the card of what the buddy list says: a notification of the new
-// nickname beats none.
+// notifiedVCard4 is a buddy's vCard4, or if QQ fails to tell its profile,
+// the card of what the gateway knows (the cached profile, else the buddy
+// list): a notification of the new nickname beats none. After a failure
+// QQ is not asked for vcardFetchPause.
 func (s *session) notifiedVCard4(ctx context.Context, b *buddy) VCard4 {
-	v, err := s.buddyVCard4(ctx, b.uin)
-	if err != nil {
-		s.log.WithError(err).WithField("buddy", int64(b.uin)).Debug("gateway: a vCard4 notification from the buddy list only")
-		return BuddyVCard4(s.knownProfile(b.uin), s.avatarOrNil(b.face))
+	now := s.g.clock.Now()
+	watches := s.vcardWatches()
+	if !now.Before(latestNoFetch(watches)) {
+		v, err := s.buddyVCard4(ctx, b.uin)
+		if err == nil {
+			return v
+		}
+		s.log.WithError(err).WithField("buddy", int64(b.uin)).Info("gateway: vCard4 notifications without GetInfo for a while")
+		for _, w := range watches {
+			w.noFetchUntil = now.Add(vcardFetchPause)
+		}
 	}
-	return v
+	p, ok := s.g.vcards.get(b.uin, now)
+	if !ok {
+		p = s.knownProfile(b.uin)
+	}
+	return s.listedVCard4(b.uin, p)
+}
+
+// vcardWatches are those of the resources that asked for vCard4
+// notifications.
+func (s *session) vcardWatches() []*vcardWatch {
+	var out []*vcardWatch
+	for _, r := range s.res.m {
+		if r.vcards != nil {
+			out = append(out, r.vcards)
+		}
+	}
+	return out
+}
+
+func latestNoFetch(ws []*vcardWatch) time.Time {
+	var t time.Time
+	for _, w := range ws {
+		if w.noFetchUntil.After(t) {
+			t = w.noFetchUntil
+		}
+	}
+	return t
 }
 
 // syncVCards sends every listed buddy's vCard4 where it was not sent, as

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -168,5 +169,35 @@ func TestNewNickIsPushedAsVCard4(t *testing.T) {
 	_, r := getItems(t, h, buddyAddr(20001), nsVCard4, "")
 	if got := r.Items.Item[0].VCard4; got == nil || strings.Join(got.Nickname, "|") != nick {
 		t.Errorf("the node answers %+v, want nickname %q", r, nick)
+	}
+}
+
+// When QQ fails a GetInfo for a notification, the cards go out made of
+// what the gateway knows, and QQ is not asked again for the next buddy:
+// with QQ timing out, each request would hold the session for the whole
+// list.
+func TestVCard4NotificationsWhenGetInfoFails(t *testing.T) {
+	qq := privilegedWorld()
+	h := newFakeHarness(t, qq)
+	d := h.answerDisco(movimLike)
+	release := make(chan struct{})
+	d.hold = release
+	h.register("10001", "secret")
+	mark := h.cursor
+	h.presence(aliceFull, testDomain, "", movimLike.caps())
+	h.waitFor("Bob available", presenceMatch(buddyAddr(20001), ""))
+	h.eventually("the disco#info request", func() bool { return d.count() == 1 })
+	before := qq.count("GetInfo")
+	qq.failNext("GetInfo", errors.New("timeout"), errors.New("timeout"), errors.New("timeout"))
+	close(release)
+	for u, nick := range map[int]string{20001: "Bob", 20002: "Carol", 20003: "20003"} {
+		h.cursor = mark
+		st := h.waitFor(fmt.Sprintf("the vCard4 of %d", u), vcardEvent(buddyAddr(u), aliceFull))
+		if got, _ := vcardEventNick(st); got != nick {
+			t.Errorf("the vCard4 of %d names %q, want %q", u, got, nick)
+		}
+	}
+	if n := qq.count("GetInfo") - before; n != 1 {
+		t.Errorf("%d GetInfo for the notifications while QQ fails them, want 1", n)
 	}
 }
