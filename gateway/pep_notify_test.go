@@ -201,3 +201,27 @@ func TestVCard4NotificationsWhenGetInfoFails(t *testing.T) {
 		t.Errorf("%d GetInfo for the notifications while QQ fails them, want 1", n)
 	}
 }
+
+// After the component reconnects, what a resource was sent may be lost:
+// once it is heard from again, it gets every card again.
+func TestVCard4AgainAfterAReconnect(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.answerDisco(movimLike)
+	h.register("10001", "secret")
+	mark := h.cursor
+	h.presence(aliceFull, testDomain, "", movimLike.caps())
+	h.waitFor("Dave's vCard4", vcardEvent(buddyAddr(20003), aliceFull))
+	h.quiesce()
+	h.cursor = mark
+	if n := len(h.vcardEventsTo(aliceFull)); n != 3 {
+		t.Fatalf("%d vCard4 notifications at first, want 3", n)
+	}
+	h.skipAll()
+	h.g.OnConnect(context.Background())
+	h.presence(aliceFull, testDomain, "", movimLike.caps()) // the server answers the probe
+	mark = h.cursor
+	for _, u := range []int{20001, 20002, 20003} {
+		h.cursor = mark
+		h.waitFor(fmt.Sprintf("the vCard4 of %d again", u), vcardEvent(buddyAddr(u), aliceFull))
+	}
+}
