@@ -465,7 +465,9 @@ func (s *session) vcardsAgain(ctx context.Context, res string) {
 	if !ok || r.vcards == nil || r.vcards.epoch == r.epoch {
 		return
 	}
-	r.vcards = newVCardWatch(r.epoch)
+	w := newVCardWatch(r.epoch)
+	w.noFetchUntil = r.vcards.noFetchUntil // QQ is not better for it
+	r.vcards = w
 	s.res.m[res] = r
 	s.syncVCards(ctx)
 }
