@@ -48,8 +48,8 @@ type gwProc struct {
 // qqsim and the ledger; its srv is node 1.
 type failover struct {
 	*stack
-	cl  *xmpptest.Cluster
-	gws [2]*gwProc
+	cl   *xmpptest.Cluster
+	gws  [2]*gwProc
 	reqs *requestLog
 }
 
