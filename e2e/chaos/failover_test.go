@@ -91,6 +91,14 @@ func TestFailover(t *testing.T) {
 	victim := before[0]
 	survivor := 1 - victim
 	phase.set("kill -9 of " + f.gws[victim].name)
+	// Bursts from every user through the kill, the empty slot and the
+	// leases' expiry, on top of the paced messages.
+	go func() {
+		for _, d := range []time.Duration{0, 300, 300, 300, 300, 500, 1000, 2000, 3000} {
+			time.Sleep(d * time.Millisecond)
+			tr.hurry.now()
+		}
+	}()
 	killed, slotTaken := f.kill(t, victim, survivor)
 	phase.set("after the takeover")
 	takeover := f.waitTakeover(t, users, before, victim, survivor, killed)
