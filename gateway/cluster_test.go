@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"qqxmpp/qqproto/qqsim"
 	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
 )
 
 func TestShareDividesTheSlots(t *testing.T) {
@@ -50,7 +52,6 @@ func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
 	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
 	h.start()
 	ctx := context.Background()
-	const aliceBare = "alice@example.org"
 	logins := func() int {
 		n := 0
 		for _, r := range h.sim.Requests(alice.UIN) {
@@ -73,8 +74,21 @@ func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
 	if n := logins() - trial; n != 0 {
 		t.Fatalf("%d QQ logins while another process holds alice's lease, want 0", n)
 	}
+	// A message meanwhile waits for the login instead of being refused.
+	h.skipAll()
+	h.userMessage("wait1", buddyAddr(20001), `<body>while gw-b lets go</body><request xmlns="urn:xmpp:receipts"/>`)
+	h.quiesce()
+	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) > 0 {
+		t.Fatalf("the message sent during the lease wait was refused: %s", errs[0])
+	}
 	h.advance(1500 * time.Millisecond)
 	h.eventually("alice logged in once gw-b's lease expired", func() bool { return logins()-trial == 1 })
+	h.waitFor("the receipt for the message that waited", func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && strings.Contains(string(st.Raw), `id="wait1"`) && strings.Contains(string(st.Raw), "urn:xmpp:receipts")
+	})
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "while gw-b lets go" {
+		t.Fatalf("buddy 20001 got %q, want the waiting message once", got)
+	}
 	if l, err := h.st.Lease(ctx, aliceBare); err != nil || l.Owner != "gw-a" || !l.Expires.After(h.fakeClock().Now()) {
 		t.Fatalf("alice's lease after the login: %+v, %v; want gw-a's, live", l, err)
 	}
