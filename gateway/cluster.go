@@ -100,8 +100,9 @@ type cluster struct {
 	log logrus.FieldLogger
 
 	mu      sync.Mutex
-	extras  []*extra       // connections beyond the primary, newest last
-	via     map[string]int // the connection a user's last stanza came by (0: primary), by bare JID
+	extras  []*extra        // connections beyond the primary, newest last
+	via     map[string]int  // the connection a user's last stanza came by (0: primary), by bare JID
+	held    map[string]bool // the users whose lease this process's sessions hold, by bare JID
 	nextID  int
 	renewed time.Time // the last successful renewal of the leases
 	checked time.Time // leases that expired up to here were looked at
@@ -115,7 +116,7 @@ type extra struct {
 }
 
 func newCluster(g *Gateway, cfg ClusterConfig) *cluster {
-	return &cluster{g: g, cfg: cfg, via: map[string]int{}, log: g.log.WithField("process", cfg.Owner)}
+	return &cluster{g: g, cfg: cfg, via: map[string]int{}, held: map[string]bool{}, log: g.log.WithField("process", cfg.Owner)}
 }
 
 // JoinCluster waits until this process holds a slot of the domain, so
@@ -199,9 +200,7 @@ func (cl *cluster) renew(ctx context.Context, now time.Time) {
 		cl.log.WithError(err).Warn("gateway: cannot renew the leases of this process's users")
 		if now.Sub(cl.renewed) >= cl.cfg.LeaseTTL/2 {
 			cl.log.Error("gateway: leases not renewed for half their lifetime; logging every user out of QQ until the store answers")
-			for _, s := range cl.g.snapshot() {
-				cl.g.submitTo(s, func(ctx context.Context, s *session) { s.letGo(ctx, false) })
-			}
+			cl.drop(cl.holders(nil))
 		}
 		return
 	}
@@ -210,15 +209,53 @@ func (cl *cluster) renew(ctx context.Context, now time.Time) {
 	for _, j := range held {
 		mine[j] = true
 	}
-	for _, s := range cl.g.snapshot() {
-		key := s.key
+	if lost := cl.holders(mine); len(lost) > 0 {
+		cl.log.WithField("users", len(lost)).Warn("gateway: leases lapsed or taken by another process; stopping those users here")
+		cl.drop(lost)
+	}
+}
+
+// holders lists the users whose lease a session here holds, but for those
+// in except.
+func (cl *cluster) holders(except map[string]bool) []string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	var out []string
+	for j := range cl.held {
+		if !except[j] {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// drop stops the sessions of users whose lease is no longer this
+// process's.
+func (cl *cluster) drop(users []string) {
+	for _, u := range users {
+		cl.g.mu.Lock()
+		s := cl.g.sessions[u]
+		cl.g.mu.Unlock()
+		if s == nil {
+			cl.setHeld(u, false)
+			continue
+		}
 		cl.g.submitTo(s, func(ctx context.Context, s *session) {
-			if s.leased && !mine[key] {
-				s.log.Warn("gateway: another process holds this user's lease now; stopping here")
+			if s.leased {
 				s.letGo(ctx, false)
 			}
 		})
 	}
+}
+
+func (cl *cluster) setHeld(jid string, held bool) {
+	cl.mu.Lock()
+	if held {
+		cl.held[jid] = true
+	} else {
+		delete(cl.held, jid)
+	}
+	cl.mu.Unlock()
 }
 
 // share is how many slots this process should hold among the live ones:
@@ -452,6 +489,7 @@ func (s *session) holdLease(ctx context.Context) bool {
 		return false
 	}
 	s.leased, s.leaseWait = true, false
+	cl.setHeld(s.key, true)
 	return true
 }
 
@@ -470,6 +508,7 @@ func (s *session) releaseLease(ctx context.Context) {
 		return
 	}
 	s.leased = false
+	cl.setHeld(s.key, false)
 	if err := s.g.st.ReleaseLease(ctx, s.key, cl.cfg.Owner, s.g.clock.Now()); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot give the user's lease back; it expires by itself")
 	}
@@ -491,5 +530,8 @@ func (s *session) letGo(ctx context.Context, release bool) {
 		s.releaseLease(ctx)
 	}
 	s.leased, s.leaseWait = false, false
+	if s.g.cl != nil {
+		s.g.cl.setHeld(s.key, false)
+	}
 	s.log.Info("gateway: stopped serving the user in this process")
 }

@@ -111,3 +111,36 @@ func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
 		t.Errorf("%d QQ logins after the trial, want 1", n)
 	}
 }
+
+// A session whose lease another process took (here: released behind its
+// back, then taken) stops at the next renewal: it logs out of QQ and
+// sends nothing more for the user, and tells the user nothing, since the
+// other process serves them.
+func TestClusterStopsWhenTheLeaseIsTaken(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
+	h.start()
+	ctx := context.Background()
+	h.online("")
+	h.eventually("alice logged in", func() bool { si := h.sim.Session(alice.UIN); return si.LoggedIn })
+
+	now := h.fakeClock().Now()
+	if err := h.st.ReleaseLease(ctx, aliceBare, "gw-a", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, held, err := h.st.AcquireLease(ctx, aliceBare, "gw-b", now, now.Add(time.Minute)); err != nil || !held {
+		t.Fatalf("gw-b could not take the released lease: %v", err)
+	}
+	h.skipAll()
+	h.advance(2 * time.Second) // past a renewal
+	h.eventually("gw-a logged alice out of QQ", func() bool { return !h.sim.Session(alice.UIN).LoggedIn })
+	n := len(h.sim.Requests(alice.UIN))
+	h.advance(2 * time.Second)
+	if m := len(h.sim.Requests(alice.UIN)); m != n {
+		t.Errorf("gw-a made %d more QQ requests for alice after losing her lease", m-n)
+	}
+	if un := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" && st.Type == "unavailable" }); len(un) > 0 {
+		t.Errorf("gw-a told alice it is gone: %s", un[0])
+	}
+}
