@@ -24,6 +24,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -511,6 +512,63 @@ func (s *session) releaseLease(ctx context.Context) {
 	cl.setHeld(s.key, false)
 	if err := s.g.st.ReleaseLease(ctx, s.key, cl.cfg.Owner, s.g.clock.Now()); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot give the user's lease back; it expires by itself")
+	}
+}
+
+// presenceWait is how long a message of a user this process does not
+// know online waits for their presence before it is refused.
+const presenceWait = 10 * time.Second
+
+// takingOver reports whether a message of the user should wait for their
+// presence: in a cluster, a registered user's message that comes before
+// any presence is what a process sees first of the users of a slot it
+// just took over, and their presence follows its probe. The first such
+// message probes the user; presenceLate refuses what still waits after
+// presenceWait.
+func (s *session) takingOver(ctx context.Context, m *outgoing) bool {
+	if s.g.cl == nil || s.reg == nil || s.res.any() || s.link.state != stateOffline {
+		return false
+	}
+	if s.presenceAsked.IsZero() {
+		s.presenceAsked = m.at
+		if err := s.e.probe(ctx, s.key); err != nil {
+			s.log.WithError(err).Debug("gateway: presence probe not sent")
+		}
+		s.g.sched.schedule(s.task, s.presenceAsked.Add(presenceWait))
+	}
+	return true
+}
+
+// presenceLate refuses the messages that waited for the user's presence
+// in vain: the user is not online with the transport after all. Older
+// rows (an earlier process's) wait for the next login, as they would
+// have there.
+func (s *session) presenceLate(ctx context.Context) {
+	if s.presenceAsked.IsZero() || s.online() || s.g.clock.Now().Before(s.presenceAsked.Add(presenceWait)) {
+		return
+	}
+	since := s.presenceAsked
+	s.presenceAsked = time.Time{}
+	items, err := s.g.st.Pending(ctx, s.key, store.ToQQ)
+	if err != nil {
+		s.log.WithError(err).Error("gateway: cannot read the queue of messages to QQ")
+		return
+	}
+	for _, it := range items {
+		if s.g.outbox.state(it.ID) != rowFree || it.Received.Before(since) {
+			continue // a work item has it, or it is older: it waits for the next login
+		}
+		in, ok := s.queuedInbound(it)
+		if !ok {
+			continue
+		}
+		s.log.WithField("buddy", it.Peer).Info("gateway: refusing a message that waited for a presence that did not come")
+		if err := s.answerError(ctx, in, errNotOnline(s.link.state, "the message was not sent.")); err != nil {
+			s.log.WithError(err).Debug("gateway: error reply not sent")
+		}
+		if err := s.g.st.Remove(ctx, it.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.WithError(err).Error("gateway: cannot remove a refused message from the queue")
+		}
 	}
 }
 

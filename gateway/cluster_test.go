@@ -144,3 +144,42 @@ func TestClusterStopsWhenTheLeaseIsTaken(t *testing.T) {
 		t.Errorf("gw-a told alice it is gone: %s", un[0])
 	}
 }
+
+// In a cluster, a message from a registered user whose presence this
+// process has not seen (its first stanza after it took over the user's
+// slot) waits for the presence its probe asks for, and goes at the login;
+// without a presence within presenceWait it is refused.
+func TestClusterMessageBeforePresenceWaitsForIt(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
+	h.start()
+	h.register("10001", "secret")
+	h.quiesce()
+	h.skipAll()
+
+	h.userMessage("early", buddyAddr(20001), `<body>before any presence</body>`)
+	h.waitFor("a probe of alice", func(st xmppcomp.Stanza) bool {
+		return st.Name == "presence" && st.Type == "probe" && st.To.String() == aliceBare
+	})
+	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) > 0 {
+		t.Fatalf("the message was refused: %s", errs[0])
+	}
+	h.goOnline("")
+	h.eventually("the waiting message reached QQ", func() bool { return len(h.inboxFrom(20001)) == 1 })
+
+	// Gone again; a message without a presence that never comes is
+	// refused once presenceWait has passed.
+	h.presence(aliceFull, testDomain, "unavailable", "")
+	h.quiesce()
+	h.skipAll()
+	h.userMessage("late", buddyAddr(20002), `<body>nobody answers the probe</body>`)
+	h.advance(presenceWait + time.Second)
+	e := h.waitFor("the refusal", func(st xmppcomp.Stanza) bool { return st.Type == "error" && st.ID == "late" })
+	if cond, _, _ := stanzaErr(t, e); cond != "service-unavailable" {
+		t.Errorf("refused with %s, want service-unavailable", cond)
+	}
+	if got := h.inboxFrom(20002); len(got) != 0 {
+		t.Errorf("buddy 20002 got %q", got)
+	}
+}

@@ -254,6 +254,7 @@ func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 		s.log.Info("gateway: logged in to QQ")
 	}
 	s.link.loggedIn(res, s.g.clock.Now())
+	s.presenceAsked = time.Time{}
 	s.showDomain(ctx, true, "")
 	s.syncStatus(ctx)
 	s.importRoster(ctx)
@@ -347,6 +348,7 @@ func (s *session) poll(ctx context.Context) {
 		return
 	case stateOnline:
 	default:
+		s.presenceLate(ctx)
 		return
 	}
 	now := s.g.clock.Now()

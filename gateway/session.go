@@ -27,9 +27,12 @@ type session struct {
 	log  logrus.FieldLogger
 
 	loaded    bool
-	leased    bool                // this process holds the user's lease (cluster.go)
-	leaseWait bool                // another process holds it; a login is tried when it expires
-	reg       *store.Registration // nil while not registered
+	leased    bool // this process holds the user's lease (cluster.go)
+	leaseWait bool // another process holds it; a login is tried when it expires
+	// presenceAsked is when a probe went to a user whose message came
+	// before any presence, in a cluster (cluster.go); zero: none pending.
+	presenceAsked time.Time
+	reg           *store.Registration // nil while not registered
 	// afterResult is work an iq handler leaves for after its result went
 	// out, such as the presences that follow a registration.
 	afterResult func(context.Context)

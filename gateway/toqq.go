@@ -46,6 +46,9 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 		// message waits in the outbox and goes at the login, moments away.
 		m.retrying = true
 		return nil
+	case !s.online() && m.queueID != 0 && s.takingOver(ctx, m):
+		m.retrying = true // it waits for the user's presence (cluster.go)
+		return nil
 	case !s.online():
 		return errNotOnline(s.link.state, "the message was not sent.")
 	}
