@@ -277,7 +277,12 @@ func (c *Component) dial(ctx context.Context, h Handler, primary bool) (*conn, e
 			c.log.WithError(err).Warn("xmppcomp: cannot bound the send buffer; one user's burst may delay others'")
 		}
 	}
-	sess, err := component.NewSession(dctx, c.domain, []byte(c.cfg.Secret), nc)
+	rw := nc
+	if c.cfg.Inline {
+		// What the Handler has not made durable stays in the socket.
+		rw = framed(nc, c.cfg.MaxStanzaBytes)
+	}
+	sess, err := component.NewSession(dctx, c.domain, []byte(c.cfg.Secret), rw)
 	if err != nil {
 		nc.Close()
 		return nil, c.handshakeError(err)
