@@ -7,6 +7,7 @@ package gateway
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/xmppcomp"
 )
 
 // lockStore takes the database's write lock from another connection, so
@@ -106,4 +108,60 @@ func TestDeliveredQQMessageWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
 		t.Errorf("sent %d more times", len(again))
 	}
 	h.eventually("the row removed", func() bool { return len(h.pendingToXMPP()) == 0 })
+}
+
+// lostThenLock answers the first CLTMSG with a lost session after taking
+// the store's write lock: the SEQs the re-login calls for cannot be
+// stored.
+type lostThenLock struct {
+	QQ
+	lock   func() func()
+	unlock chan func()
+}
+
+func (l *lostThenLock) SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error {
+	if l.lock != nil {
+		l.unlock <- l.lock()
+		l.lock = nil
+		return ErrSessionLost
+	}
+	return l.QQ.SendMessage(ctx, seq, to, text)
+}
+
+// A message whose fresh SEQs cannot be stored after a lost QQ session is
+// not refused (the refusal could not be noted, so a restart would send it
+// after all: the chaos suite's "false error"); it waits in the outbox and
+// goes once the store takes writes again, with its receipt.
+func TestMessageWhoseNewSeqsCannotBeStoredWaits(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	s := h.session()
+	l := &lostThenLock{lock: h.lockStore, unlock: make(chan func(), 1)}
+	done := make(chan struct{})
+	h.g.sched.submit(s.task, func(context.Context) {
+		l.QQ = s.link.qq
+		s.link.qq = l
+		close(done)
+	})
+	<-done
+	h.userMessage("k1", buddyAddr(20001), `<body>after the disk frees</body><request xmlns="urn:xmpp:receipts"/>`)
+	unlock := <-l.unlock
+	// Every write waits out the busy timeout (5s) while the lock is held.
+	for deadline := time.Now().Add(40 * time.Second); !h.g.sched.quiet(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway is still busy after 40s")
+		}
+	}
+	unlock()
+	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) > 0 {
+		t.Fatalf("the message was refused: %s", errs[0])
+	}
+	h.advance(storeRetry + time.Second)
+	h.waitFor("the receipt", func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && strings.Contains(string(st.Raw), `id="k1"`) && strings.Contains(string(st.Raw), "urn:xmpp:receipts")
+	})
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "after the disk frees" {
+		t.Fatalf("buddy 20001 got %q, want the message once", got)
+	}
 }

@@ -28,6 +28,10 @@ import (
 // could deliver it a second time.
 const outboxGiveUp = 4 * time.Minute
 
+// storeRetry is the pause before a message whose SEQs could not be stored
+// is tried again.
+const storeRetry = 5 * time.Second
+
 // outboxRetryMax caps the pause between two background retries.
 const outboxRetryMax = time.Minute
 
@@ -117,6 +121,17 @@ func (s *session) newSeqs(ctx context.Context, m *outgoing, n int) error {
 // the first such failure; then it goes to the dead letters and the user
 // hears that it may have been delivered. Anything else is answered now.
 func (s *session) outgoingFailed(ctx context.Context, m *outgoing, err error, sent, total int) error {
+	if errors.Is(err, errCannotStore) && m.queueID != 0 && ctx.Err() == nil {
+		// The SEQs a re-login calls for could not be stored (disk full).
+		// A refusal could not be noted either, and the row would be sent
+		// after a restart although the sender heard it failed: it waits
+		// in the outbox for the store to take writes again.
+		m.retrying = true
+		s.link.retryOutboxAt(s.g.clock.Now().Add(storeRetry))
+		s.g.sched.scheduleEarlier(s.task, s.link.outboxRetry)
+		s.log.WithField("buddy", int64(m.to)).Warn("gateway: the store takes no writes; the message to QQ waits in the outbox")
+		return nil
+	}
 	if !errors.As(err, new(*UnreachableError)) || m.queueID == 0 || ctx.Err() != nil {
 		return partialError(err, sent, total)
 	}
