@@ -11,6 +11,16 @@ import (
 	"qqxmpp/xmppcomp"
 )
 
+// clusterHarness is a gateway named gw-a in a cluster of two slots, with
+// short leases.
+func clusterHarness(t *testing.T) *harness {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.stop()
+	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
+	h.start()
+	return h
+}
+
 func TestShareDividesTheSlots(t *testing.T) {
 	procs := func(names ...string) []store.Process {
 		var out []store.Process
@@ -47,10 +57,7 @@ func TestShareDividesTheSlots(t *testing.T) {
 // lease: while another process holds it, it waits for it to expire, then
 // takes it; when the user goes offline it gives the lease back.
 func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
-	h := newHarness(t, qqsim.Options{}, world()...)
-	h.stop()
-	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
-	h.start()
+	h := clusterHarness(t)
 	ctx := context.Background()
 	logins := func() int {
 		n := 0
@@ -117,10 +124,7 @@ func TestClusterLogsInOnlyWithTheLease(t *testing.T) {
 // sends nothing more for the user, and tells the user nothing, since the
 // other process serves them.
 func TestClusterStopsWhenTheLeaseIsTaken(t *testing.T) {
-	h := newHarness(t, qqsim.Options{}, world()...)
-	h.stop()
-	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
-	h.start()
+	h := clusterHarness(t)
 	ctx := context.Background()
 	h.online("")
 	h.eventually("alice logged in", func() bool { si := h.sim.Session(alice.UIN); return si.LoggedIn })
@@ -150,10 +154,7 @@ func TestClusterStopsWhenTheLeaseIsTaken(t *testing.T) {
 // slot) waits for the presence its probe asks for, and goes at the login;
 // without a presence within presenceWait it is refused.
 func TestClusterMessageBeforePresenceWaitsForIt(t *testing.T) {
-	h := newHarness(t, qqsim.Options{}, world()...)
-	h.stop()
-	h.cfg.Cluster = ClusterConfig{Owner: "gw-a", Slots: 2, LeaseTTL: 3 * time.Second, Beat: 100 * time.Millisecond}
-	h.start()
+	h := clusterHarness(t)
 	h.register("10001", "secret")
 	h.quiesce()
 	h.skipAll()

@@ -37,6 +37,18 @@ func (h *harness) lockStore() func() {
 	}
 }
 
+// wrapQQ replaces alice's session's QQ client with wrap's, on the
+// session's own work queue.
+func (h *harness) wrapQQ(wrap func(QQ) QQ) {
+	s := h.session()
+	done := make(chan struct{})
+	h.g.sched.submit(s.task, func(context.Context) {
+		s.link.qq = wrap(s.link.qq)
+		close(done)
+	})
+	<-done
+}
+
 // lockAfterSend takes the store's write lock once a CLTMSG went through,
 // before the gateway removes the message from its outbox.
 type lockAfterSend struct {
@@ -58,15 +70,8 @@ func TestHandledMessageToQQWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.online("")
 	h.skipAll()
-	s := h.session()
 	l := &lockAfterSend{lock: h.lockStore, unlock: make(chan func(), 1)}
-	done := make(chan struct{})
-	h.g.sched.submit(s.task, func(context.Context) {
-		l.QQ = s.link.qq
-		s.link.qq = l
-		close(done)
-	})
-	<-done
+	h.wrapQQ(func(qq QQ) QQ { l.QQ = qq; return l })
 	h.userMessage("d1", buddyAddr(20001), `<body>removal fails</body>`)
 	unlock := <-l.unlock
 	h.quiesce() // the removal has failed after the busy timeout
@@ -136,15 +141,8 @@ func TestMessageWhoseNewSeqsCannotBeStoredWaits(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.online("")
 	h.skipAll()
-	s := h.session()
 	l := &lostThenLock{lock: h.lockStore, unlock: make(chan func(), 1)}
-	done := make(chan struct{})
-	h.g.sched.submit(s.task, func(context.Context) {
-		l.QQ = s.link.qq
-		s.link.qq = l
-		close(done)
-	})
-	<-done
+	h.wrapQQ(func(qq QQ) QQ { l.QQ = qq; return l })
 	h.userMessage("k1", buddyAddr(20001), `<body>after the disk frees</body><request xmlns="urn:xmpp:receipts"/>`)
 	unlock := <-l.unlock
 	// Every write waits out the busy timeout (5s) while the lock is held.
