@@ -11,8 +11,12 @@ import (
 // FetchSeq returns the SEQ of jid's last GetMsgEx whose fetched items were
 // not yet queued (see SetFetchSeq), 0 if there is none.
 func (s *Store) FetchSeq(ctx context.Context, jid string) (int64, error) {
+	stmt, err := s.stmt(ctx, stmtFetchSeq)
+	if err != nil {
+		return 0, fmt.Errorf("store: fetch SEQ of %s: %w", jid, err)
+	}
 	var seq int64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT seq FROM qq_fetch WHERE jid = ?`), jid).Scan(&seq)
+	err = stmt.QueryRowContext(ctx, jid).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -28,8 +32,10 @@ func (s *Store) FetchSeq(ctx context.Context, jid string) (int64, error) {
 // from its memory, so a batch it handed out is never lost. ErrNotFound if
 // jid is not registered.
 func (s *Store) SetFetchSeq(ctx context.Context, jid string, seq int64) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO qq_fetch (jid, seq) VALUES (?, ?)
-		ON CONFLICT (jid) DO UPDATE SET seq = excluded.seq`), jid, seq)
+	stmt, err := s.stmt(ctx, stmtSetFetchSeq)
+	if err == nil {
+		_, err = stmt.ExecContext(ctx, jid, seq)
+	}
 	if err != nil {
 		return fmt.Errorf("store: set fetch SEQ of %s: %w", jid, noUser(unwritable(err)))
 	}
@@ -54,7 +60,11 @@ func (s *Store) EnqueueFetched(ctx context.Context, jid string, seq int64, items
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM qq_fetch WHERE jid = ? AND seq = ?`), jid, seq)
+		stmt, err := s.txStmt(ctx, tx, stmtClearFetchSeq)
+		if err != nil {
+			return err
+		}
+		_, err = stmt.ExecContext(ctx, jid, seq)
 		return err
 	})
 	if err != nil {

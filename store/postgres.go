@@ -67,6 +67,12 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 		db.Close()
 		return nil, err
 	}
+	if o.target == 0 {
+		if err := s.prepareAll(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -133,13 +133,10 @@ func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
 	if err := checkItem(it); err != nil {
 		return 0, err
 	}
-	args := s.itemArgs(it, s.now())
+	stmt, err := s.stmt(ctx, stmtInsertItem)
 	var id int64
-	var err error
-	if s.pg {
-		err = s.db.QueryRowContext(ctx, s.insertItem(), args...).Scan(&id)
-	} else {
-		id, err = lastID(s.db.ExecContext(ctx, insertItem, args...))
+	if err == nil {
+		id, err = s.execInsert(ctx, stmt, it, s.now())
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(unwritable(err)))
@@ -172,21 +169,14 @@ func (s *Store) EnqueueBatch(ctx context.Context, items []Item) ([]int64, error)
 
 // insertItems writes items within tx and returns their IDs in order.
 func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]int64, error) {
-	stmt, err := tx.PrepareContext(ctx, s.insertItem())
+	stmt, err := s.txStmt(ctx, tx, stmtInsertItem)
 	if err != nil {
 		return nil, err
 	}
-	defer stmt.Close()
 	ids := make([]int64, 0, len(items))
 	now := s.now()
 	for i, it := range items {
-		var id int64
-		var err error
-		if s.pg {
-			err = stmt.QueryRowContext(ctx, s.itemArgs(it, now)...).Scan(&id)
-		} else {
-			id, err = lastID(stmt.ExecContext(ctx, s.itemArgs(it, now)...))
-		}
+		id, err := s.execInsert(ctx, stmt, it, now)
 		if err != nil {
 			return nil, fmt.Errorf("item %d for %s: %w", i, it.JID, noUser(err))
 		}
@@ -195,11 +185,26 @@ func (s *Store) insertItems(ctx context.Context, tx *sql.Tx, items []Item) ([]in
 	return ids, nil
 }
 
+// execInsert writes one item with the prepared insert stmt and returns
+// its ID.
+func (s *Store) execInsert(ctx context.Context, stmt *sql.Stmt, it Item, now time.Time) (int64, error) {
+	args := s.itemArgs(it, now)
+	if s.pg {
+		var id int64
+		err := stmt.QueryRowContext(ctx, args...).Scan(&id)
+		return id, err
+	}
+	return lastID(stmt.ExecContext(ctx, args...))
+}
+
 // Pending returns the queued items of jid bound in direction dir, oldest
 // (lowest ID) first.
 func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+readColumns+`
-		FROM queue WHERE jid = ? AND dir = ? ORDER BY id`), jid, int(dir))
+	stmt, err := s.stmt(ctx, stmtPending)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
+	}
+	rows, err := stmt.QueryContext(ctx, jid, int(dir))
 	if err != nil {
 		return nil, fmt.Errorf("store: pending %v for %s: %w", dir, jid, err)
 	}
@@ -221,7 +226,11 @@ func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item,
 // Remove deletes queue item id once it was delivered; ErrNotFound if there
 // is no such item (already removed, or its user was deleted).
 func (s *Store) Remove(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM queue WHERE id = ?`), id)
+	stmt, err := s.stmt(ctx, stmtRemove)
+	if err != nil {
+		return fmt.Errorf("store: remove queue item %d: %w", id, err)
+	}
+	res, err := stmt.ExecContext(ctx, id)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: remove queue item %d: %w", id, unwritable(err))
 	}
@@ -238,11 +247,10 @@ func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
 	}
 	removed := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`DELETE FROM queue WHERE id = ?`))
+		stmt, err := s.txStmt(ctx, tx, stmtRemove)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
 		for _, id := range ids {
 			res, err := stmt.ExecContext(ctx, id)
 			if err != nil {

@@ -41,6 +41,8 @@ type Store struct {
 	name string
 	file os.FileInfo      // SQLite: the file as opened, to notice it deleted or replaced
 	now  func() time.Time // replaced in tests for predictable timestamps
+
+	stmts stmtCache // the hot queries, prepared once
 }
 
 // maxConns bounds the connection pool. SQLite serialises writers anyway; in
@@ -131,9 +133,13 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 		if err := s.check(ctx); err != nil || o.asIs {
 			return err
 		}
-		return s.migrate(ctx, migs, o.target)
+		if err := s.migrate(ctx, migs, o.target); err != nil || o.target != 0 {
+			return err
+		}
+		return s.prepareAll(ctx)
 	})
 	if err != nil {
+		s.closeStmts()
 		db.Close()
 		return nil, err
 	}
@@ -237,6 +243,7 @@ func (s *Store) check(ctx context.Context) error {
 
 // Close closes the database. Operations after Close fail.
 func (s *Store) Close() error {
+	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.name, err)
 	}
