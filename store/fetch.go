@@ -32,10 +32,14 @@ func (s *Store) FetchSeq(ctx context.Context, jid string) (int64, error) {
 // from its memory, so a batch it handed out is never lost. ErrNotFound if
 // jid is not registered.
 func (s *Store) SetFetchSeq(ctx context.Context, jid string, seq int64) error {
-	stmt, err := s.stmt(ctx, stmtSetFetchSeq)
-	if err == nil {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stmt, err := s.txStmt(ctx, tx, stmtSetFetchSeq)
+		if err != nil {
+			return err
+		}
 		_, err = stmt.ExecContext(ctx, jid, seq)
-	}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: set fetch SEQ of %s: %w", jid, noUser(unwritable(err)))
 	}
@@ -53,8 +57,9 @@ func (s *Store) EnqueueFetched(ctx context.Context, jid string, seq int64, items
 		}
 	}
 	var ids []int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
+		ids = nil
 		if len(items) > 0 {
 			if ids, err = s.insertItems(ctx, tx, items); err != nil {
 				return err

@@ -226,11 +226,14 @@ func (s *Store) Pending(ctx context.Context, jid string, dir Direction) ([]Item,
 // Remove deletes queue item id once it was delivered; ErrNotFound if there
 // is no such item (already removed, or its user was deleted).
 func (s *Store) Remove(ctx context.Context, id int64) error {
-	stmt, err := s.stmt(ctx, stmtRemove)
-	if err != nil {
-		return fmt.Errorf("store: remove queue item %d: %w", id, err)
-	}
-	res, err := stmt.ExecContext(ctx, id)
+	var res sql.Result
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stmt, err := s.txStmt(ctx, tx, stmtRemove)
+		if err == nil {
+			res, err = stmt.ExecContext(ctx, id)
+		}
+		return err
+	})
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("store: remove queue item %d: %w", id, unwritable(err))
 	}
@@ -246,7 +249,8 @@ func (s *Store) RemoveBatch(ctx context.Context, ids []int64) (int, error) {
 		return 0, nil
 	}
 	removed := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		removed = 0
 		stmt, err := s.txStmt(ctx, tx, stmtRemove)
 		if err != nil {
 			return err

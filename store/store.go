@@ -42,7 +42,8 @@ type Store struct {
 	file os.FileInfo      // SQLite: the file as opened, to notice it deleted or replaced
 	now  func() time.Time // replaced in tests for predictable timestamps
 
-	stmts stmtCache // the hot queries, prepared once
+	stmts stmtCache  // the hot queries, prepared once
+	group *committer // the group commit of the hot writes (group.go)
 }
 
 // maxConns bounds the connection pool. SQLite serialises writers anyway; in
@@ -151,7 +152,7 @@ func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 }
 
 func newStore(db *sql.DB, pg bool, name string, o openOptions) *Store {
-	s := &Store{db: db, pg: pg, name: name, now: time.Now}
+	s := &Store{db: db, pg: pg, name: name, now: time.Now, group: newCommitter()}
 	if o.nowFunc != nil {
 		s.now = o.nowFunc
 	}
@@ -243,6 +244,7 @@ func (s *Store) check(ctx context.Context) error {
 
 // Close closes the database. Operations after Close fail.
 func (s *Store) Close() error {
+	s.stopCommitter()
 	s.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.name, err)
