@@ -36,9 +36,10 @@ const (
 type writeFunc func(ctx context.Context, tx *sql.Tx) error
 
 type writeReq struct {
-	ctx context.Context // the caller's: a write whose caller gave up before it ran is left out
-	fn  writeFunc
-	res chan error // buffered; always answered once
+	ctx   context.Context // the caller's: a write whose caller gave up before it ran is left out
+	fn    writeFunc
+	hurry bool       // its group is committed without lingering for more
+	res   chan error // buffered; always answered once
 }
 
 // committer runs the group commits of one Store.
@@ -64,9 +65,19 @@ func newCommitter() *committer {
 // caller whose ctx ends before its write was taken gets ctx's error and
 // nothing is written; once taken, it waits for the outcome.
 func (s *Store) write(ctx context.Context, fn writeFunc) error {
-	c := s.group
+	return s.submit(&writeReq{ctx: ctx, fn: fn, res: make(chan error, 1)})
+}
+
+// writeNow is write for a caller that writes one thing after another
+// (the door, for each message a user sends): its group is committed
+// without lingering, which would bound that caller's rate.
+func (s *Store) writeNow(ctx context.Context, fn writeFunc) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn, hurry: true, res: make(chan error, 1)})
+}
+
+func (s *Store) submit(r *writeReq) error {
+	ctx, c := r.ctx, s.group
 	c.start.Do(func() { go s.commitLoop() })
-	r := &writeReq{ctx: ctx, fn: fn, res: make(chan error, 1)}
 	c.waiting.Add(1)
 	defer c.waiting.Add(-1)
 	select {
@@ -99,10 +110,10 @@ func (s *Store) commitLoop() {
 }
 
 // collect adds the writes already waiting to batch and, if there were
-// any, lingers briefly for more, up to groupMax.
+// any and none is in a hurry, lingers briefly for more, up to groupMax.
 func (c *committer) collect(batch []*writeReq) []*writeReq {
-	batch = c.drain(batch)
-	if len(batch) == 1 || len(batch) == groupMax {
+	batch, hurry := c.drain(batch)
+	if hurry || len(batch) == 1 || len(batch) == groupMax {
 		return batch
 	}
 	t := time.NewTimer(groupLinger)
@@ -111,6 +122,9 @@ func (c *committer) collect(batch []*writeReq) []*writeReq {
 		select {
 		case r := <-c.reqs:
 			batch = append(batch, r)
+			if r.hurry {
+				return batch
+			}
 		case <-t.C:
 			return batch
 		}
@@ -118,17 +132,23 @@ func (c *committer) collect(batch []*writeReq) []*writeReq {
 	return batch
 }
 
-// drain adds the writes waiting now, without blocking.
-func (c *committer) drain(batch []*writeReq) []*writeReq {
+// drain adds the writes waiting now, without blocking, and reports
+// whether one in batch is in a hurry.
+func (c *committer) drain(batch []*writeReq) ([]*writeReq, bool) {
+	hurry := false
+	for _, r := range batch {
+		hurry = hurry || r.hurry
+	}
 	for len(batch) < groupMax {
 		select {
 		case r := <-c.reqs:
 			batch = append(batch, r)
+			hurry = hurry || r.hurry
 		default:
-			return batch
+			return batch, hurry
 		}
 	}
-	return batch
+	return batch, hurry
 }
 
 // commitGroup runs batch in one transaction and answers each write. If a

@@ -133,11 +133,14 @@ func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
 	if err := checkItem(it); err != nil {
 		return 0, err
 	}
-	stmt, err := s.stmt(ctx, stmtInsertItem)
 	var id int64
-	if err == nil {
-		id, err = s.execInsert(ctx, stmt, it, s.now())
-	}
+	err := s.writeNow(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stmt, err := s.txStmt(ctx, tx, stmtInsertItem)
+		if err == nil {
+			id, err = s.execInsert(ctx, stmt, it, s.now())
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(unwritable(err)))
 	}
