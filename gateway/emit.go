@@ -42,6 +42,7 @@ type emitter struct {
 	avatars Avatars
 	caps    entityCaps
 	m       *Metrics // counts the stanza errors sent
+	bars    barriers // the delivery barriers, shared by the sessions
 }
 
 // resource is the one resource of every JID of the transport. Available
@@ -81,8 +82,14 @@ func (e *emitter) send(ctx context.Context, v any) error {
 	return s.Encode(ctx, v)
 }
 
-// barrier waits until the server processed what was sent to to before.
+// barrier waits until the server processed what was sent to to before,
+// sharing the round trip with the other sessions waiting (barrier.go).
 func (e *emitter) barrier(ctx context.Context, to jid.JID) error {
+	return e.bars.wait(ctx, to, e.ping)
+}
+
+// ping sends one barrier on the current connection.
+func (e *emitter) ping(ctx context.Context, to jid.JID) error {
 	s, err := e.sender()
 	if err != nil {
 		return err
