@@ -16,9 +16,13 @@ import (
 
 // Defaults of Config, as DefaultConfig sets them.
 const (
-	DefaultName            = "QQ"
-	DefaultPollActive      = time.Second
-	DefaultPollIdle        = 10 * time.Second
+	DefaultName = "QQ"
+	// An active conversation polls twice a second, so that a message from
+	// QQ waits a quarter of a second on average; an idle user polls every
+	// 12 s, which with the Query_Stat of the usual HI (60 s) makes 6 QQ
+	// requests a minute.
+	DefaultPollActive      = 500 * time.Millisecond
+	DefaultPollIdle        = 12 * time.Second
 	DefaultActiveFor       = 2 * time.Minute
 	DefaultMaxInFlight     = 64
 	DefaultLoginBackoffMin = 5 * time.Second

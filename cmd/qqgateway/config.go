@@ -44,8 +44,8 @@ type fileConfig struct {
 	QQ struct {
 		Server          httpURL    `toml:"server" want:"the http:// or https:// URL of the QQ HTTP service, e.g. \"http://127.0.0.1:8000/\""`
 		ClientCode      clientCode `toml:"client_code" default:"9326B87B234E7235"`
-		PollActive      duration   `toml:"poll_active" default:"1s"`
-		PollIdle        duration   `toml:"poll_idle" default:"10s"`
+		PollActive      duration   `toml:"poll_active" default:"500ms"`
+		PollIdle        duration   `toml:"poll_idle" default:"12s"`
 		ActiveFor       duration   `toml:"active_for" default:"2m"`
 		Timeout         duration   `toml:"timeout" default:"10s"`
 		MaxAttempts     whole      `toml:"max_attempts" default:"3" min:"1" max:"10"`
