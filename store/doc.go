@@ -30,5 +30,8 @@
 // All of it is decided in the database, in single statements or locked
 // transactions, never from a value a process read earlier.
 //
-// A Store is safe for concurrent use by many goroutines.
+// A Store is safe for concurrent use by many goroutines. The writes of
+// every relayed message (Enqueue, the fetch SEQ, EnqueueFetched, Remove,
+// RemoveBatch) that come at the same time share one transaction (group
+// commit); each call still returns only once its own write is durable.
 package store
