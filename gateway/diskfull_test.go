@@ -37,6 +37,18 @@ func (h *harness) lockStore() func() {
 	}
 }
 
+// quiesceLocked is quiesce while the store is locked: every write waits
+// out SQLite's busy timeout (5 s), a failed group commit twice (the group,
+// then the write alone), more than quiesce waits for.
+func (h *harness) quiesceLocked() {
+	h.t.Helper()
+	for deadline := time.Now().Add(40 * time.Second); !h.g.sched.quiet(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatal("the gateway is still busy after 40s")
+		}
+	}
+}
+
 // wrapQQ replaces alice's session's QQ client with wrap's, on the
 // session's own work queue.
 func (h *harness) wrapQQ(wrap func(QQ) QQ) {
@@ -74,7 +86,7 @@ func TestHandledMessageToQQWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
 	h.wrapQQ(func(qq QQ) QQ { l.QQ = qq; return l })
 	h.userMessage("d1", buddyAddr(20001), `<body>removal fails</body>`)
 	unlock := <-l.unlock
-	h.quiesce() // the removal has failed after the busy timeout
+	h.quiesceLocked() // the removal has failed after the busy timeout
 	unlock()
 	// A new login replays the outbox: the handled row is removed, not sent.
 	h.presence(aliceFull, testDomain, "unavailable", "")
@@ -106,7 +118,7 @@ func TestDeliveredQQMessageWhoseRemovalFailedIsNotSentAgain(t *testing.T) {
 	h.out.onBarrier.Store(&lock)
 	h.out.down.Store(false)
 	h.waitFor("the message", messageFrom(buddyAddr(20001)))
-	h.quiesce() // its removal has failed
+	h.quiesceLocked() // its removal has failed
 	(<-unlocks)()
 	h.leap(30*time.Second, time.Second) // polls, each flushing the queue
 	if again := h.sent(messageFrom(buddyAddr(20001))); len(again) != 0 {
@@ -145,12 +157,7 @@ func TestMessageWhoseNewSeqsCannotBeStoredWaits(t *testing.T) {
 	h.wrapQQ(func(qq QQ) QQ { l.QQ = qq; return l })
 	h.userMessage("k1", buddyAddr(20001), `<body>after the disk frees</body><request xmlns="urn:xmpp:receipts"/>`)
 	unlock := <-l.unlock
-	// Every write waits out the busy timeout (5s) while the lock is held.
-	for deadline := time.Now().Add(40 * time.Second); !h.g.sched.quiet(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway is still busy after 40s")
-		}
-	}
+	h.quiesceLocked() // SetSeq has failed after the busy timeout
 	unlock()
 	if errs := h.sent(func(st xmppcomp.Stanza) bool { return st.Type == "error" }); len(errs) > 0 {
 		t.Fatalf("the message was refused: %s", errs[0])
