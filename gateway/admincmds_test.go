@@ -101,7 +101,13 @@ func TestAdminStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("Bob's message", messageFrom(buddyAddr(20001)))
-	s := h.adminCommand("stats").Form.text()
+	// Counted once the server confirmed it (the shared barrier's answer),
+	// a moment after it went out.
+	var s string
+	h.eventually("Bob's message counted", func() bool {
+		s = h.adminCommand("stats").Form.text()
+		return strings.Contains(s, "Messages from QQ: 1")
+	})
 	wantSaid(t, s, "Version: dev", "Uptime: ", "Registered users: 1", "Sessions: 2", "Logged in to QQ: 1",
 		"Messages to QQ: 1", "Messages from QQ: 1", "QQ request errors: 0")
 	if strings.Contains(s, "QQ requests: 0") {

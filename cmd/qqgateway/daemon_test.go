@@ -369,7 +369,7 @@ func TestConfigErrorExits2(t *testing.T) {
 	if code := p.wait(t, 5*time.Second); code != exitUsage {
 		t.Errorf("exit code %d, want 2", code)
 	}
-	want := "qqgateway: " + path + `:6: key "qq.poll_idle": want a positive duration such as "10s"; got "soon"` + "\n"
+	want := "qqgateway: " + path + `:6: key "qq.poll_idle": want a positive duration such as "12s"; got "soon"` + "\n"
 	if got := p.out.String(); got != want {
 		t.Errorf("output %q, want %q", got, want)
 	}
