@@ -10,6 +10,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"unicode/utf8"
 
 	"qqxmpp/qqproto"
@@ -35,21 +36,26 @@ type boundedQQ struct{ QQ }
 func (q boundedQQ) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
 	bs, err := q.QQ.OnlineBuddies(ctx)
 	for i := range bs {
-		bs[i].Nick = cut(bs[i].Nick, maxNickBytes)
+		bs[i].Nick = keep(cut(bs[i].Nick, maxNickBytes))
 	}
 	return bs, err
 }
 
 func (q boundedQQ) Profile(ctx context.Context, uin qqproto.UIN) (qqproto.Profile, error) {
 	p, err := q.QQ.Profile(ctx, uin)
-	p.Nick = cut(p.Nick, maxNickBytes)
+	p.Nick = keep(cut(p.Nick, maxNickBytes))
 	for _, f := range []*string{&p.RealName, &p.Email, &p.Homepage, &p.Job, &p.Phone, &p.Mobile,
 		&p.Address, &p.Postcode, &p.Province, &p.City, &p.Country, &p.School} {
-		*f = cut(*f, maxFieldBytes)
+		*f = keep(cut(*f, maxFieldBytes))
 	}
-	p.About = cut(p.About, maxAboutBytes)
+	p.About = keep(cut(p.About, maxAboutBytes))
 	return p, err
 }
+
+// keep copies a value the session keeps: cut from a whole reply, it would
+// keep all of that reply in memory for as long as the session does (the
+// heap profile with 1,000 users online put 2 kB per user there).
+func keep(s string) string { return strings.Clone(s) }
 
 // cut returns s if it has at most max bytes, else its longest prefix of
 // whole characters that, with cutMark, has at most max.

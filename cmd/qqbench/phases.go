@@ -133,6 +133,13 @@ func (b *bench) online(ctx context.Context) error {
 		b.rep.Online.RSS[k] = u.RSS
 		b.rep.Online.RSSPerUser[k] = (u.RSS - a.u[k].RSS) / int64(b.w.Users)
 	}
+	if b.o.pprof {
+		// What the memory per user is made of, every user online.
+		if err := b.st.pprofCall("heap"); err != nil {
+			return err
+		}
+		b.rep.Heap = b.pprofTop(filepath.Join(b.st.dir, "relay.pprof.heap"), "-sample_index=inuse_space")
+	}
 	return nil
 }
 
@@ -238,20 +245,18 @@ func (b *bench) chat(ctx context.Context) error {
 		if err := b.st.pprofCall("stop"); err != nil {
 			return err
 		}
-		b.rep.Profile = b.profileTop()
+		b.rep.Profile = b.pprofTop(filepath.Join(b.st.dir, "relay.pprof"))
 	}
 	b.rep.Chat = b.throughput(b.col.tally("c-"), a, z, b.rep.Idle.CPU)
 	return nil
 }
 
-// profileTop is the top of the relay phase's CPU profile of qqgateway.
-func (b *bench) profileTop() string {
-	prof := filepath.Join(b.st.dir, "relay.pprof")
+// pprofTop is the top of one of qqgateway's profiles: flat, where the CPU
+// (or memory) goes, and cumulative, which of the gateway's paths spend it.
+func (b *bench) pprofTop(prof string, opts ...string) string {
 	text := "profile: " + prof + "\n"
-	// Flat: where the CPU goes; cumulative: which of the gateway's paths
-	// spend it.
 	for _, order := range []string{"-top", "-cum"} {
-		args := []string{"tool", "pprof", "-top", "-nodecount=30"}
+		args := append([]string{"tool", "pprof", "-top", "-nodecount=30"}, opts...)
 		if order == "-cum" {
 			args = append(args, "-cum")
 		}

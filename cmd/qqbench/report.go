@@ -25,6 +25,7 @@ type report struct {
 	Restart   time.Duration `json:"restart_all_logged_in_ns,omitempty"`
 	Total     totals        `json:"total"`
 	Profile   string        `json:"profile,omitempty"`
+	Heap      string        `json:"heap,omitempty"` // qqgateway's heap in use, every user online
 }
 
 type phaseResult struct {
@@ -155,6 +156,9 @@ func (r *report) writeTable(w io.Writer) {
 		fmt.Fprintln(tw, "| "+strings.Join(row[:], "\t ")+"\t")
 	}
 	tw.Flush()
+	if r.Heap != "" {
+		fmt.Fprintf(w, "\nqqgateway heap in use with every user online:\n%s", r.Heap)
+	}
 	if r.Profile != "" {
 		fmt.Fprintf(w, "\nqqgateway CPU profile of the relay phase:\n%s", r.Profile)
 	}

@@ -111,12 +111,14 @@ func freePorts(n int) ([]int, error) {
 // relay phase: cmd/qqgateway has no profiling endpoint of its own, and its
 // source is not the benchmark's to change. QQBENCH_PPROF names a loopback
 // address; POST /start and /stop bracket a CPU profile written to the
-// file QQBENCH_PPROF_FILE.
+// file QQBENCH_PPROF_FILE; POST /heap writes the heap in use, after a
+// collection, to that name with ".heap" added.
 const pprofHook = `package main
 
 import (
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 )
 
@@ -140,6 +142,17 @@ func init() {
 		pprof.StopCPUProfile()
 		if f != nil {
 			f.Close()
+		}
+	})
+	mux.HandleFunc("POST /heap", func(w http.ResponseWriter, r *http.Request) {
+		runtime.GC()
+		h, err := os.Create(os.Getenv("QQBENCH_PPROF_FILE") + ".heap")
+		if err == nil {
+			err = pprof.WriteHeapProfile(h)
+			h.Close()
+		}
+		if err != nil {
+			http.Error(w, err.Error(), 500)
 		}
 	})
 	go http.ListenAndServe(addr, mux)
