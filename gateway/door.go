@@ -40,6 +40,7 @@ type outgoing struct {
 	seq          int64 // the SEQ of its first CLTMSG (part i: seq+i); 0 if none chosen yet
 	retrying     bool  // QQ may have taken it: kept in the outbox for a retry
 	buried       bool  // given up on: moved to the dead letters
+	tried        bool  // an earlier attempt may have reached QQ (its row counts attempts)
 	to           qqproto.UIN
 	text         string
 	id, typ      string // the stanza's id and type

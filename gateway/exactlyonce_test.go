@@ -6,7 +6,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +213,60 @@ func TestResentQQMessageKeepsItsStableIDs(t *testing.T) {
 		t.Errorf("first send %+v, second %+v: want the same non-empty id everywhere, stanza-id by %s", a, b, testDomain)
 	}
 	h.eventually("queue emptied", func() bool { return len(h.pendingToXMPP()) == 0 })
+}
+
+// lostWhileDown answers every CLTMSG with a lost session and every Login
+// with no reply while down is set: a QQ server that dropped the session
+// and cannot be reached to log in again.
+type lostWhileDown struct {
+	QQ
+	down atomic.Bool
+}
+
+func (q *lostWhileDown) SendMessage(ctx context.Context, seq int64, to qqproto.UIN, text string) error {
+	if q.down.Load() {
+		return ErrSessionLost
+	}
+	return q.QQ.SendMessage(ctx, seq, to, text)
+}
+
+func (q *lostWhileDown) Login(ctx context.Context, md5 string) (qqproto.LoginResult, error) {
+	if q.down.Load() {
+		return qqproto.LoginResult{}, &UnreachableError{Err: errors.New("no reply")}
+	}
+	return q.QQ.Login(ctx, md5)
+}
+
+// A message QQ may have taken (every reply lost) is not refused when its
+// retry finds the session lost and the re-login fails: a refusal could be
+// wrong, and its sender may be gone (the chaos suite lost such a one). It
+// stays kept and goes once QQ is back, exactly once.
+func TestMessageMaybeTakenIsNotRefusedWhenTheSessionIsLost(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	h.skipAll()
+	q := &lostWhileDown{}
+	h.wrapQQ(func(qq QQ) QQ { q.QQ = qq; return q })
+	setFaults(t, h.sim, qqsim.Faults{DropRate: 1})
+	h.userMessage("m1", buddyAddr(20001), `<body>kept through it all</body><request xmlns="urn:xmpp:receipts"/>`)
+	h.quiesce()
+	setFaults(t, h.sim, qqsim.Faults{})
+	q.down.Store(true)
+	h.advance(20 * time.Second) // retries: the session lost, no login
+	if errs := h.sent(errorFor("m1")); len(errs) != 0 {
+		t.Fatalf("the message QQ may have taken was refused: %v", errs)
+	}
+	if p := h.pendingToQQ(); len(p) != 1 {
+		t.Fatalf("outbox %+v, want the message still kept", p)
+	}
+	q.down.Store(false)
+	st := h.waitFor("receipt", func(st xmppcomp.Stanza) bool {
+		return st.Name == "message" && decodeChat(t, st).Received != nil
+	})
+	if m := decodeChat(t, st); m.Received.ID != "m1" {
+		t.Errorf("receipt %s", st)
+	}
+	if got := h.inboxFrom(20001); len(got) != 1 || got[0] != "kept through it all" {
+		t.Errorf("Bob received %q, want it exactly once", got)
+	}
 }

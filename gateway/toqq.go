@@ -132,7 +132,12 @@ func (s *session) outgoingFailed(ctx context.Context, m *outgoing, err error, se
 		s.log.WithField("buddy", int64(m.to)).Warn("gateway: the store takes no writes; the message to QQ waits in the outbox")
 		return nil
 	}
-	if !errors.As(err, new(*UnreachableError)) || m.queueID == 0 || ctx.Err() != nil {
+	// A lost session refused the request without carrying it out; but
+	// when an earlier attempt may have reached QQ, a refusal now could be
+	// wrong, and would go to a resource the sender may have left: that
+	// message too is kept and retried with its SEQ.
+	transient := errors.As(err, new(*UnreachableError)) || (m.tried && errors.Is(err, ErrSessionLost))
+	if !transient || m.queueID == 0 || ctx.Err() != nil {
 		return partialError(err, sent, total)
 	}
 	now := s.g.clock.Now()
@@ -249,7 +254,7 @@ func (s *session) queuedInbound(it store.Item) (inbound, bool) {
 		st:  xmppcomp.Stanza{Name: "message", ID: it.StanzaID, Type: it.StanzaType, From: from, To: to},
 		uin: qqproto.UIN(it.Peer),
 		msg: &outgoing{queueID: it.ID, seq: it.Seq, to: qqproto.UIN(it.Peer), text: it.Text, id: it.StanzaID,
-			typ: it.StanzaType, wantsReceipt: it.WantsReceipt, at: it.Received},
+			typ: it.StanzaType, wantsReceipt: it.WantsReceipt, at: it.Received, tried: it.Attempts > 0},
 	}, true
 }
 
