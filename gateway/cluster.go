@@ -193,6 +193,9 @@ func leaseEvery(cfg ClusterConfig) int { return max(1, int(cfg.LeaseTTL/(3*cfg.B
 // LeaseTTL, every session stops, since another process may soon take
 // their users.
 func (cl *cluster) renew(ctx context.Context, now time.Time) {
+	// Only leases held before the renewal can be missing from it: one a
+	// session takes meanwhile is not lost.
+	before := cl.holders()
 	held, err := cl.g.st.RenewLeases(ctx, cl.cfg.Owner, now, now.Add(cl.cfg.LeaseTTL))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -201,7 +204,7 @@ func (cl *cluster) renew(ctx context.Context, now time.Time) {
 		cl.log.WithError(err).Warn("gateway: cannot renew the leases of this process's users")
 		if now.Sub(cl.renewed) >= cl.cfg.LeaseTTL/2 {
 			cl.log.Error("gateway: leases not renewed for half their lifetime; logging every user out of QQ until the store answers")
-			cl.drop(cl.holders(nil))
+			cl.drop(before)
 		}
 		return
 	}
@@ -210,22 +213,25 @@ func (cl *cluster) renew(ctx context.Context, now time.Time) {
 	for _, j := range held {
 		mine[j] = true
 	}
-	if lost := cl.holders(mine); len(lost) > 0 {
+	var lost []string
+	for _, j := range before {
+		if !mine[j] {
+			lost = append(lost, j)
+		}
+	}
+	if len(lost) > 0 {
 		cl.log.WithField("users", len(lost)).Warn("gateway: leases lapsed or taken by another process; stopping those users here")
 		cl.drop(lost)
 	}
 }
 
-// holders lists the users whose lease a session here holds, but for those
-// in except.
-func (cl *cluster) holders(except map[string]bool) []string {
+// holders lists the users whose lease a session here holds.
+func (cl *cluster) holders() []string {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	var out []string
+	out := make([]string, 0, len(cl.held))
 	for j := range cl.held {
-		if !except[j] {
-			out = append(out, j)
-		}
+		out = append(out, j)
 	}
 	return out
 }
