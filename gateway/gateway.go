@@ -210,12 +210,23 @@ func (g *Gateway) admit(st xmppcomp.Stanza) bool {
 }
 
 // submitTo runs fn on s unless s was dropped meanwhile.
-func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) {
+func (g *Gateway) submitTo(s *session, fn func(context.Context, *session)) bool {
 	g.mu.Lock()
-	if g.sessions[s.key] == s {
-		g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
+	defer g.mu.Unlock()
+	if g.sessions[s.key] != s {
+		return false
 	}
+	g.sched.submit(s.task, func(ctx context.Context) { fn(ctx, s); s.publish() })
+	return true
+}
+
+// submitToUser is submitTo for the session of bare JID key, if there is
+// one; it reports whether fn was queued.
+func (g *Gateway) submitToUser(key string, fn func(context.Context, *session)) bool {
+	g.mu.Lock()
+	s := g.sessions[key]
 	g.mu.Unlock()
+	return s != nil && g.submitTo(s, fn)
 }
 
 // onlineSessions counts the sessions logged in to QQ, as each last
