@@ -98,18 +98,7 @@ func (s *Store) ReleaseLease(ctx context.Context, jid, owner string, now time.Ti
 	return nil
 }
 
-// ReleaseLeases ends every lease of owner at now, as ReleaseLease does
-// one: a process stopping.
-func (s *Store) ReleaseLeases(ctx context.Context, owner string, now time.Time) error {
-	if err := checkOwner(owner); err != nil {
-		return err
-	}
-	if _, err := s.db.ExecContext(ctx, s.q(releaseLeases), nanos(now), owner, nanos(now)); err != nil {
-		return fmt.Errorf("store: release the leases of %s: %w", owner, unwritable(err))
-	}
-	return nil
-}
-
+// releaseLeases ends every live lease of an owner (LeaveCluster).
 const releaseLeases = `UPDATE lease SET expires = ? WHERE owner = ? AND expires > ?`
 
 // LeasesExpired returns the leases whose expiry is in (after, upTo], by

@@ -211,10 +211,11 @@ func testReleaseLease(t *testing.T, d testDriver) {
 	mustAcquire(t, s, alice, procB, at(16), at(40))
 }
 
-// TestReleaseLeases: a process stopping ends all its leases and no other's.
-func TestReleaseLeases(t *testing.T) { eachDriver(t, testReleaseLeases) }
+// TestLeaveClusterReleasesLeases: a process stopping ends all its leases
+// and no other's.
+func TestLeaveClusterReleasesLeases(t *testing.T) { eachDriver(t, testLeaveClusterReleasesLeases) }
 
-func testReleaseLeases(t *testing.T, d testDriver) {
+func testLeaveClusterReleasesLeases(t *testing.T, d testDriver) {
 	ctx := context.Background()
 	s, _ := openTest(t, d)
 	for i, jid := range []string{alice, bob, carol} {
@@ -223,7 +224,7 @@ func testReleaseLeases(t *testing.T, d testDriver) {
 	mustAcquire(t, s, alice, procA, at(0), at(30))
 	mustAcquire(t, s, bob, procB, at(0), at(30))
 	mustAcquire(t, s, carol, procA, at(0), at(30))
-	if err := s.ReleaseLeases(ctx, procA, at(20)); err != nil {
+	if err := s.LeaveCluster(ctx, procA, at(20)); err != nil {
 		t.Fatal(err)
 	}
 	want := []Lease{{alice, procA, at(20)}, {carol, procA, at(20)}}
@@ -231,7 +232,7 @@ func testReleaseLeases(t *testing.T, d testDriver) {
 		t.Errorf("LeasesExpired = %+v, %v; want %+v", got, err, want)
 	}
 	if l, _ := s.Lease(ctx, bob); l.Expires != at(30) {
-		t.Errorf("another process's lease after ReleaseLeases = %+v, want it until 30", l)
+		t.Errorf("another process's lease after LeaveCluster = %+v, want it until 30", l)
 	}
 }
 
@@ -278,14 +279,13 @@ func testLeaseWritesUnwritable(t *testing.T, d testDriver) {
 		t.Fatal(err)
 	}
 	for name, write := range map[string]func() error{
-		"AcquireLease":  func() error { _, _, err := s.AcquireLease(ctx, alice, procA, at(1), at(40)); return err },
-		"RenewLeases":   func() error { _, err := s.RenewLeases(ctx, procA, at(0), at(40)); return err },
-		"ReleaseLease":  func() error { return s.ReleaseLease(ctx, alice, procA, at(1)) },
-		"ReleaseLeases": func() error { return s.ReleaseLeases(ctx, procA, at(1)) },
-		"BeatProcess":   func() error { return s.BeatProcess(ctx, procA, at(40)) },
-		"ClaimSlot":     func() error { _, err := s.ClaimSlot(ctx, procA, 2, at(1), at(40)); return err },
-		"ReleaseSlot":   func() error { return s.ReleaseSlot(ctx, procA) },
-		"LeaveCluster":  func() error { return s.LeaveCluster(ctx, procA, at(1)) },
+		"AcquireLease": func() error { _, _, err := s.AcquireLease(ctx, alice, procA, at(1), at(40)); return err },
+		"RenewLeases":  func() error { _, err := s.RenewLeases(ctx, procA, at(0), at(40)); return err },
+		"ReleaseLease": func() error { return s.ReleaseLease(ctx, alice, procA, at(1)) },
+		"BeatProcess":  func() error { return s.BeatProcess(ctx, procA, at(40)) },
+		"ClaimSlot":    func() error { _, err := s.ClaimSlot(ctx, procA, 2, at(1), at(40)); return err },
+		"ReleaseSlot":  func() error { return s.ReleaseSlot(ctx, procA) },
+		"LeaveCluster": func() error { return s.LeaveCluster(ctx, procA, at(1)) },
 	} {
 		if err := write(); !errors.Is(err, ErrUnwritable) {
 			t.Errorf("%s on a read-only database: %v, want ErrUnwritable", name, err)
