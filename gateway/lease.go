@@ -66,6 +66,18 @@ func (s *session) releaseLease(ctx context.Context) {
 	}
 }
 
+// waitsForLogin reports whether m, a kept message of a user this session
+// is not logged in for, should wait in the outbox for a login moments
+// away instead of being refused: in a cluster, while another process
+// lets the user go (the lease wait), or while this one takes them over
+// (takingOver).
+func (s *session) waitsForLogin(ctx context.Context, m *outgoing) bool {
+	if s.g.cl == nil || m.queueID == 0 {
+		return false
+	}
+	return s.leaseWait || s.takingOver(ctx, m)
+}
+
 // presenceWait is how long a message of a user this process does not
 // know online waits for their presence before it is refused.
 const presenceWait = 10 * time.Second
@@ -77,7 +89,7 @@ const presenceWait = 10 * time.Second
 // message probes the user; presenceLate refuses what still waits after
 // presenceWait.
 func (s *session) takingOver(ctx context.Context, m *outgoing) bool {
-	if s.g.cl == nil || s.reg == nil || s.res.any() || s.link.state != stateOffline {
+	if s.reg == nil || s.res.any() || s.link.state != stateOffline {
 		return false
 	}
 	if s.presenceAsked.IsZero() {

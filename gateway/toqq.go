@@ -45,13 +45,8 @@ func (s *session) sendOutgoing(ctx context.Context, in inbound) error {
 	switch {
 	case s.reg == nil:
 		return errRegistrationRequired
-	case !s.online() && s.leaseWait && m.queueID != 0:
-		// Another process is letting the user go (cluster.go): the
-		// message waits in the outbox and goes at the login, moments away.
-		m.retrying = true
-		return nil
-	case !s.online() && m.queueID != 0 && s.takingOver(ctx, m):
-		m.retrying = true // it waits for the user's presence (cluster.go)
+	case !s.online() && s.waitsForLogin(ctx, m):
+		m.retrying = true // it goes at the login, moments away (lease.go)
 		return nil
 	case !s.online():
 		return errNotOnline(s.link.state, "the message was not sent.")
