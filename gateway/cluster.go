@@ -248,6 +248,12 @@ func (cl *cluster) drop(users []string) {
 	}
 }
 
+func (cl *cluster) isHeld(jid string) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.held[jid]
+}
+
 func (cl *cluster) setHeld(jid string, held bool) {
 	cl.mu.Lock()
 	if held {
@@ -458,6 +464,10 @@ type viaHandler struct {
 func (h viaHandler) HandleStanza(ctx context.Context, st xmppcomp.Stanza) {
 	h.g.handle(st, h.via)
 }
+
+// leaveTimeout bounds leave, which a stopping process runs after the
+// shutdown's own timeout if need be.
+const leaveTimeout = 5 * time.Second
 
 // leave gives every lease and slot back at the end of a clean stop, so
 // that the other processes take the users over at once.

@@ -281,6 +281,9 @@ func (g *Gateway) shutdown() {
 	// One barrier per user server, to confirm the presences reached it.
 	servers := map[string]jid.JID{}
 	for _, s := range sessions {
+		if !g.serves(s) {
+			continue // another process of the cluster serves the user
+		}
 		s.hideAll(ctx, "gateway shutting down")
 		servers[s.jid.Domainpart()] = s.jid
 	}
@@ -308,7 +311,16 @@ func (g *Gateway) shutdown() {
 	}
 	wg.Wait()
 	if g.cl != nil {
-		g.cl.leave(ctx)
+		// Even when the above took all of ShutdownTimeout: without it the
+		// others wait for the leases to expire.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
+		g.cl.leave(lctx)
+		cancel()
 	}
 	g.log.WithField("logouts", n).Info("gateway: stopped")
 }
+
+// serves reports whether this process serves s's user: always when alone;
+// in a cluster while it holds the user's lease. A process stopping says
+// nothing to users another process serves.
+func (g *Gateway) serves(s *session) bool { return g.cl == nil || g.cl.isHeld(s.key) }

@@ -432,7 +432,10 @@ func (s *session) fetchSeq(ctx context.Context) (int64, error) {
 		}
 		l.fetchSeq, l.fetchKnown = seq, true
 		if seq != 0 {
-			s.log.WithField("seq", seq).Info("gateway: asking QQ again for a batch of messages whose reply was lost")
+			// The last GetMsgEx before a restart or a hand-over (an empty
+			// reply leaves its SEQ stored): asked again, QQ answers it from
+			// its memory, or anew once that has forgotten it.
+			s.log.WithField("seq", seq).Debug("gateway: repeating the last GetMsgEx, whose batch may not have been queued")
 		}
 	}
 	if l.fetchSeq != 0 {
