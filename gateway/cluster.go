@@ -462,8 +462,10 @@ type viaHandler struct {
 }
 
 func (h viaHandler) HandleStanza(ctx context.Context, st xmppcomp.Stanza) {
-	h.g.handle(st, h.via)
+	h.g.handle([]xmppcomp.Stanza{st}, h.via)
 }
+
+func (h viaHandler) HandleStanzas(ctx context.Context, sts []xmppcomp.Stanza) { h.g.handle(sts, h.via) }
 
 // leaveTimeout bounds leave, which a stopping process runs after the
 // shutdown's own timeout if need be.

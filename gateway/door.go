@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/receipts"
 
 	"qqxmpp/qqproto"
@@ -64,32 +65,64 @@ type presenceIn struct {
 // HandleStanza implements xmppcomp.Handler. It never blocks on QQ: the
 // stanza is read once and goes to its sender's session queue, to be served
 // there in order with everything else of that user.
-func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) { g.handle(st, 0) }
+func (g *Gateway) HandleStanza(_ context.Context, st xmppcomp.Stanza) {
+	g.handle([]xmppcomp.Stanza{st}, 0)
+}
 
-// handle is HandleStanza for a stanza that came by connection via (0: the
+// HandleStanzas implements xmppcomp.BatchHandler: the stanzas that arrived
+// together, as HandleStanza would take them one by one, with their
+// messages for QQ written to the outbox in one commit.
+func (g *Gateway) HandleStanzas(_ context.Context, sts []xmppcomp.Stanza) { g.handle(sts, 0) }
+
+// arrival is a stanza read at the door, to be queued for its user.
+type arrival struct {
+	bare jid.JID
+	in   inbound
+}
+
+// handle is HandleStanzas for stanzas that came by connection via (0: the
 // primary one; cluster.go).
-func (g *Gateway) handle(st xmppcomp.Stanza, via int) {
+func (g *Gateway) handle(sts []xmppcomp.Stanza, via int) {
+	var arrived []arrival
+	var keep []*inbound
+	for _, st := range sts {
+		if !g.accept(st, via) {
+			continue
+		}
+		arrived = append(arrived, arrival{bare: st.From.Bare(), in: g.read(st)})
+	}
+	for i := range arrived {
+		if in := &arrived[i].in; in.msg != nil {
+			in.msg.at = g.clock.Now()
+			keep = append(keep, in)
+		}
+	}
+	g.keep(keep)
+	for _, a := range arrived {
+		in := a.in
+		g.enqueue(a.bare, func(ctx context.Context, s *session) { s.serve(ctx, in) })
+	}
+}
+
+// accept is whether st goes to its user's session: it is a user's stanza
+// for this domain, and its user has room for it.
+func (g *Gateway) accept(st xmppcomp.Stanza, via int) bool {
 	switch {
 	case st.From.Domainpart() == "":
 		g.log.WithField("stanza", st.Name).Debug("gateway: dropping stanza without a valid from")
-		return
+		return false
 	case st.To.Domainpart() != g.domain.Domainpart():
 		g.log.WithField("to", st.To.String()).Debug("gateway: dropping stanza for another domain")
-		return
+		return false
 	case g.takePrivilege(st):
-		return // a server's grant (privilege.go), not a user's stanza
+		return false // a server's grant (privilege.go), not a user's stanza
 	case !g.admit(st):
-		return // refused: its user has too much waiting (gateway.go)
+		return false // refused: its user has too much waiting (gateway.go)
 	}
 	if g.cl != nil {
 		g.cl.noteVia(st.From.Bare(), via)
 	}
-	in := g.read(st)
-	if in.msg != nil {
-		in.msg.at = g.clock.Now()
-		g.keep(&in)
-	}
-	g.enqueue(st.From.Bare(), func(ctx context.Context, s *session) { s.serve(ctx, in) })
+	return true
 }
 
 // read decodes st into an inbound.
@@ -234,33 +267,42 @@ func readIQ(st xmppcomp.Stanza, bad error) (xml.Name, error) {
 	return xml.Name{}, errNoPayload
 }
 
-// keep writes a message for QQ to the outbox, with the SEQs of its
-// CLTMSGs, before it waits in memory; it leaves the store once served. Only
-// a registered user's can be kept: the rest is refused when served. A
-// message the store cannot take is refused (try again later), never sent
-// unkept.
-func (g *Gateway) keep(in *inbound) {
-	m := in.msg
-	m.seq = g.seqs.Reserve(partsOf(m.text, g.cfg.MaxMessageBytes))
+// keep writes messages for QQ to the outbox, with the SEQs of their
+// CLTMSGs, in one commit, before they wait in memory; each leaves the
+// store once served. Only a registered user's can be kept: the rest is
+// refused when served. A message the store cannot take is refused (try
+// again later), never sent unkept.
+func (g *Gateway) keep(ins []*inbound) {
+	if len(ins) == 0 {
+		return
+	}
+	items := make([]store.Item, len(ins))
+	for i, in := range ins {
+		m := in.msg
+		m.seq = g.seqs.Reserve(partsOf(m.text, g.cfg.MaxMessageBytes))
+		items[i] = store.Item{
+			Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
+			Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
+			Received: m.at, Seq: m.seq,
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Insert and mark under one lock: a replay at login that reads the new
-	// row must also see that its work item is waiting.
+	// rows must also see that their work items are waiting.
 	g.outbox.mu.Lock()
 	defer g.outbox.mu.Unlock()
-	id, err := g.st.Enqueue(ctx, store.Item{
-		Dir: store.ToQQ, JID: in.st.From.Bare().String(), Peer: int64(m.to), Text: m.text,
-		Resource: in.st.From.Resourcepart(), StanzaID: m.id, StanzaType: m.typ, WantsReceipt: m.wantsReceipt,
-		Received: m.at, Seq: m.seq,
-	})
-	switch {
-	case errors.Is(err, store.ErrNotFound): // not registered: refused when served
-	case err != nil:
-		g.log.WithError(err).WithField("jid", in.st.From.Bare().String()).Error("gateway: cannot queue a message to QQ; refusing it")
-		in.bad = errCannotStore
-	default:
-		m.queueID = id
-		g.outbox.addLocked(id)
+	ids, errs := g.st.EnqueueEach(ctx, items)
+	for i, in := range ins {
+		switch err := errs[i]; {
+		case errors.Is(err, store.ErrNotFound): // not registered: refused when served
+		case err != nil:
+			g.log.WithError(err).WithField("jid", items[i].JID).Error("gateway: cannot queue a message to QQ; refusing it")
+			in.bad = errCannotStore
+		default:
+			in.msg.queueID = ids[i]
+			g.outbox.addLocked(ids[i])
+		}
 	}
 }
 

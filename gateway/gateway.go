@@ -128,6 +128,10 @@ func (g *Gateway) OnConnect(ctx context.Context) {
 }
 
 func (g *Gateway) connected(ctx context.Context, epoch uint64) {
+	// Only the sessions that were there before this connection may have
+	// lost what they sent: those the probes' answers start from now on
+	// announce everything as they log in.
+	before := g.snapshot()
 	regs, err := g.st.Registrations(ctx)
 	if err != nil {
 		g.log.WithError(err).Error("gateway: cannot list registered users to ask for their presence")
@@ -140,7 +144,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 		}
 	}
 	g.log.WithField("users", len(regs)).Info("gateway: connected; asked every registered user's server for their presence")
-	for _, s := range g.snapshot() {
+	for _, s := range before {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.reannounce(ctx) })
 	}
 	if epoch > 1 {

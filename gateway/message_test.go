@@ -328,6 +328,45 @@ func TestMessagesToQQKeepTheirOrder(t *testing.T) {
 	}
 }
 
+// Stanzas that arrived together (xmppcomp hands them over in one call)
+// are served as if they came one by one: a stranger's message among them
+// is refused alone, and the user's reach QQ in order.
+func TestStanzasArrivingTogetherKeepTheirOrder(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	h.online("")
+	var sts []xmppcomp.Stanza
+	const n = 30
+	for i := range n {
+		raw := fmt.Sprintf(`<message xmlns="jabber:component:accept" type="chat" id="b%d" from=%q to=%q><body>%d</body></message>`,
+			i, aliceFull, buddyAddr(20002), i)
+		if i == n/2 {
+			raw = fmt.Sprintf(`<message xmlns="jabber:component:accept" type="chat" id="s1" from="stranger@example.org/x" to=%q><body>hi</body></message>`,
+				buddyAddr(20002))
+		}
+		st, err := xmppcomp.ParseStanza([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	h.g.HandleStanzas(context.Background(), sts)
+	st := h.waitFor("the stranger's refusal", func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
+	if st.ID != "s1" || st.To.String() != "stranger@example.org/x" {
+		t.Errorf("refusal addressed wrong: %s", st)
+	}
+	h.eventually("all of alice's in Carol's inbox", func() bool { return len(h.inboxFrom(20002)) == n-1 })
+	want := 0
+	for _, text := range h.inboxFrom(20002) {
+		if want == n/2 {
+			want++
+		}
+		if text != fmt.Sprint(want) {
+			t.Fatalf("message %d arrived as %q", want, text)
+		}
+		want++
+	}
+}
+
 func TestRefusedMessageComesBackAsError(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
 	h.online("")

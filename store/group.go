@@ -18,7 +18,8 @@ import (
 // durable when its call returns, as before.
 
 const (
-	// groupMax bounds the writes of one transaction.
+	// groupMax bounds the writes of one transaction (a caller handing
+	// several at once may take it past that).
 	groupMax = 128
 	// groupLinger is how long the committer waits for more writes once it
 	// found a second one waiting: only under concurrent writes, so that a
@@ -45,7 +46,7 @@ type writeReq struct {
 // committer runs the group commits of one Store.
 type committer struct {
 	start sync.Once
-	reqs  chan *writeReq // unbuffered: a sent request is in the committer's hands
+	reqs  chan []*writeReq // unbuffered: sent requests are in the committer's hands
 	quit  chan struct{}  // closed by Close
 	done  chan struct{}  // closed when the loop has ended
 	stop  sync.Once
@@ -57,7 +58,7 @@ type committer struct {
 }
 
 func newCommitter() *committer {
-	return &committer{reqs: make(chan *writeReq), quit: make(chan struct{}), done: make(chan struct{})}
+	return &committer{reqs: make(chan []*writeReq), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // write runs fn in a transaction shared with other writes waiting at the
@@ -76,18 +77,34 @@ func (s *Store) writeNow(ctx context.Context, fn writeFunc) error {
 }
 
 func (s *Store) submit(r *writeReq) error {
-	ctx, c := r.ctx, s.group
+	errs := s.submitAll(r.ctx, []*writeReq{r})
+	return errs[0]
+}
+
+// submitAll hands rs to the committer at once, so that they share a group
+// (unless more than groupMax wait), and returns each one's outcome.
+func (s *Store) submitAll(ctx context.Context, rs []*writeReq) []error {
+	c := s.group
 	c.start.Do(func() { go s.commitLoop() })
-	c.waiting.Add(1)
-	defer c.waiting.Add(-1)
+	c.waiting.Add(int32(len(rs)))
+	defer c.waiting.Add(-int32(len(rs)))
+	errs := make([]error, len(rs))
+	var failed error
 	select {
-	case c.reqs <- r:
+	case c.reqs <- rs:
 	case <-c.quit:
-		return errClosed
+		failed = errClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		failed = ctx.Err()
 	}
-	return <-r.res
+	for i, r := range rs {
+		if failed != nil {
+			errs[i] = failed
+		} else {
+			errs[i] = <-r.res
+		}
+	}
+	return errs
 }
 
 // commitLoop takes waiting writes and commits them in groups until Close.
@@ -97,8 +114,8 @@ func (s *Store) commitLoop() {
 	batch := make([]*writeReq, 0, groupMax)
 	for {
 		select {
-		case r := <-c.reqs:
-			batch = c.collect(append(batch[:0], r))
+		case rs := <-c.reqs:
+			batch = c.collect(append(batch[:0], rs...))
 		case <-c.quit:
 			return
 		}
@@ -113,16 +130,16 @@ func (s *Store) commitLoop() {
 // any and none is in a hurry, lingers briefly for more, up to groupMax.
 func (c *committer) collect(batch []*writeReq) []*writeReq {
 	batch, hurry := c.drain(batch)
-	if hurry || len(batch) == 1 || len(batch) == groupMax {
+	if hurry || len(batch) == 1 || len(batch) >= groupMax {
 		return batch
 	}
 	t := time.NewTimer(groupLinger)
 	defer t.Stop()
 	for len(batch) < groupMax {
 		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
-			if r.hurry {
+		case rs := <-c.reqs:
+			batch = append(batch, rs...)
+			if hurried(rs) {
 				return batch
 			}
 		case <-t.C:
@@ -141,14 +158,24 @@ func (c *committer) drain(batch []*writeReq) ([]*writeReq, bool) {
 	}
 	for len(batch) < groupMax {
 		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
-			hurry = hurry || r.hurry
+		case rs := <-c.reqs:
+			batch = append(batch, rs...)
+			hurry = hurry || hurried(rs)
 		default:
 			return batch, hurry
 		}
 	}
 	return batch, hurry
+}
+
+// hurried reports whether one of rs is in a hurry.
+func hurried(rs []*writeReq) bool {
+	for _, r := range rs {
+		if r.hurry {
+			return true
+		}
+	}
+	return false
 }
 
 // commitGroup runs batch in one transaction and answers each write. If a

@@ -100,6 +100,56 @@ func testGroupedWritesEachSeeTheirOwnOutcome(t *testing.T, d testDriver) {
 	}
 }
 
+// TestEnqueueEachIsOneCommit: the messages a door hands over together take
+// one group; an unregistered user's fails alone, and the rest are durable
+// in order with their IDs.
+func TestEnqueueEachIsOneCommit(t *testing.T) { eachDriver(t, testEnqueueEachIsOneCommit) }
+
+func testEnqueueEachIsOneCommit(t *testing.T, d testDriver) {
+	ctx := context.Background()
+	path := d.newDB(t)
+	s, err := d.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, s, "a@example.org", 10001)
+	items := make([]Item, 0, 21)
+	for i := range 20 {
+		items = append(items, Item{Dir: ToQQ, JID: "a@example.org", Peer: 20002, Text: fmt.Sprint("m", i), Seq: int64(1 + i)})
+	}
+	items = append(items[:10], append([]Item{{Dir: ToQQ, JID: "nobody@example.org", Peer: 20002, Text: "x", Seq: 99}}, items[10:]...)...)
+	groupsBefore := s.group.groups.Load()
+	ids, errs := s.EnqueueEach(ctx, items)
+	if g := s.group.groups.Load() - groupsBefore; g != 1 {
+		t.Errorf("%d items took %d groups, want 1", len(items), g)
+	}
+	for i := range items {
+		switch {
+		case i == 10:
+			if !errors.Is(errs[i], ErrNotFound) || ids[i] != 0 {
+				t.Errorf("item of an unregistered JID: id %d, %v; want ErrNotFound", ids[i], errs[i])
+			}
+		case errs[i] != nil || ids[i] == 0:
+			t.Errorf("item %d: id %d, %v", i, ids[i], errs[i])
+		}
+	}
+	s.Close()
+	if s, err = d.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Pending(ctx, "a@example.org", ToQQ)
+	if err != nil || len(got) != 20 {
+		t.Fatalf("Pending after reopening: %d items, %v; want 20", len(got), err)
+	}
+	for i, it := range got {
+		want := i
+		if it.Text != fmt.Sprint("m", want) || it.ID != ids[map[bool]int{true: i, false: i + 1}[i < 10]] {
+			t.Errorf("pending %d = %q id %d; want %q", i, it.Text, it.ID, fmt.Sprint("m", want))
+		}
+	}
+}
+
 // TestWriteGivenUpBeforeItRanIsNotWritten: a caller whose context ends
 // while its write waits for the committer hears so, and nothing is
 // written.

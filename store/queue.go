@@ -147,6 +147,43 @@ func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
 	return id, nil
 }
 
+// EnqueueEach adds items as Enqueue does, each with its own outcome, in
+// one transaction when they all can be written: a caller with several
+// items at once (the door, with the messages that arrived together) pays
+// for one commit. It returns each item's ID, or its error.
+func (s *Store) EnqueueEach(ctx context.Context, items []Item) ([]int64, []error) {
+	ids := make([]int64, len(items))
+	errs := make([]error, len(items))
+	reqs := make([]*writeReq, 0, len(items))
+	at := make([]int, 0, len(items))
+	now := s.now()
+	for i, it := range items {
+		if err := checkItem(it); err != nil {
+			errs[i] = err
+			continue
+		}
+		reqs = append(reqs, &writeReq{ctx: ctx, hurry: true, res: make(chan error, 1),
+			fn: func(ctx context.Context, tx *sql.Tx) error {
+				stmt, err := s.txStmt(ctx, tx, stmtInsertItem)
+				if err == nil {
+					ids[i], err = s.execInsert(ctx, stmt, it, now)
+				}
+				return err
+			}})
+		at = append(at, i)
+	}
+	if len(reqs) == 0 {
+		return ids, errs
+	}
+	for k, err := range s.submitAll(ctx, reqs) {
+		if i := at[k]; err != nil {
+			ids[i] = 0
+			errs[i] = fmt.Errorf("store: enqueue %v for %s: %w", items[i].Dir, items[i].JID, noUser(unwritable(err)))
+		}
+	}
+	return ids, errs
+}
+
 // EnqueueBatch adds all items in one transaction, so either all are durable
 // or none, and returns their IDs in the same order. Items may belong to
 // different users.

@@ -238,6 +238,7 @@ func (c *Component) handle(ctx context.Context, h Handler, st Stanza) {
 type conn struct {
 	c    *Component
 	nc   net.Conn
+	rw   net.Conn // nc as the session reads it (framed with Config.Inline)
 	sess *xmpp.Session
 	wsem chan struct{} // one writer at a time, acquirable with a context
 
@@ -289,7 +290,7 @@ func (c *Component) dial(ctx context.Context, h Handler, primary bool) (*conn, e
 	}
 	// The negotiation's context deadline must not outlive it.
 	_ = nc.SetDeadline(time.Time{})
-	cn := &conn{c: c, nc: nc, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{}),
+	cn := &conn{c: c, nc: nc, rw: rw, sess: sess, wsem: make(chan struct{}, 1), done: make(chan struct{}),
 		replies: make(chan []byte, replyQueue), h: h, primary: primary}
 	cn.lastRead.Store(time.Now().UnixNano())
 	return cn, nil
@@ -351,14 +352,26 @@ func (c *Component) serve(ctx context.Context, cn *conn, queue chan<- Stanza, on
 func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) error {
 	r := cn.sess.TokenReader()
 	defer r.Close()
+	var b batch
+	if bh, ok := cn.h.(BatchHandler); ok && c.cfg.Inline {
+		b.h = bh
+		if f, ok := cn.rw.(interface{ buffered() bool }); ok {
+			b.buf = f.buffered
+		}
+	}
 	for {
+		if b.due() {
+			c.handleBatch(ctx, cn, &b)
+		}
 		el, err := wire.ReadElementLimit(r, c.cfg.MaxStanzaBytes)
 		if errors.Is(err, wire.ErrTooDeep) || errors.Is(err, wire.ErrTooLarge) {
 			cn.lastRead.Store(time.Now().UnixNano())
+			c.handleBatch(ctx, cn, &b)
 			c.refuseHostile(cn, el, err)
 			continue
 		}
 		if err != nil {
+			c.handleBatch(ctx, cn, &b) // handled stanzas before an end
 			return c.readError(err)
 		}
 		cn.lastRead.Store(time.Now().UnixNano())
@@ -367,10 +380,17 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 			continue
 		}
 		st := fromElement(el)
-		if st.Name == "iq" && c.answered(cn, st, el.FirstChild) {
-			continue
+		if st.Name == "iq" && c.answers(st, el.FirstChild) {
+			c.handleBatch(ctx, cn, &b)
+			if c.answered(cn, st, el.FirstChild) {
+				continue
+			}
 		}
 		if c.cfg.Inline {
+			if b.h != nil {
+				b.sts = append(b.sts, st)
+				continue
+			}
 			cn.stalled.Store(true) // busy, not silent: no ping timeout meanwhile
 			c.handle(ctx, cn.h, st)
 			cn.stalled.Store(false)
@@ -390,6 +410,40 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 			return cn.cause
 		}
 	}
+}
+
+// batch is what an inline BatchHandler has been given to handle next.
+type batch struct {
+	h   BatchHandler // nil: stanzas are handled one by one
+	buf func() bool  // whether another whole stanza waits unread
+	sts []Stanza
+}
+
+// due reports whether the batch must be handled before reading on: it is
+// full, or reading the next stanza might wait for the network (the
+// stanzas it holds would wait with it).
+func (b *batch) due() bool {
+	return len(b.sts) > 0 && (len(b.sts) >= MaxBatch || b.buf == nil || !b.buf())
+}
+
+// handleBatch hands b's stanzas to its Handler, if any wait.
+func (c *Component) handleBatch(ctx context.Context, cn *conn, b *batch) {
+	if len(b.sts) == 0 {
+		return
+	}
+	cn.stalled.Store(true)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.WithFields(logrus.Fields{"panic": r, "stanzas": len(b.sts),
+					"stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
+			}
+		}()
+		b.h.HandleStanzas(ctx, b.sts)
+	}()
+	cn.stalled.Store(false)
+	clear(b.sts)
+	b.sts = b.sts[:0]
 }
 
 // refuseHostile answers a stanza nested deeper or larger than the reader
@@ -438,6 +492,13 @@ func (c *Component) replier(cn *conn) {
 			cancel()
 		}
 	}
+}
+
+// answers reports whether st is of a kind answered may take: a result, an
+// error or a ping.
+func (c *Component) answers(st Stanza, child xml.Name) bool {
+	return st.Type == "result" || st.Type == "error" ||
+		(st.Type == "get" && child.Space == nsPing && child.Local == "ping")
 }
 
 // answered routes IQ answers to SendIQ/pinger and answers pings addressed to

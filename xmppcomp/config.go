@@ -66,11 +66,14 @@ type Config struct {
 	// not held against the connection.
 	QueueSize int
 
-	// Inline calls the Handler on the reader's goroutine: a stanza is
-	// handled before the next one is read, and QueueSize is unused. For a
-	// Handler that never blocks and must make some stanzas durable before
-	// reading on: XEP-0114 has no acknowledgement, so a stanza read ahead
-	// into a queue would be lost without a trace by a crash.
+	// Inline calls the Handler on the reader's goroutine, and QueueSize is
+	// unused: a stanza leaves the kernel's socket only after the Handler
+	// handled it (on TCP, where the reader can peek), so a crash cannot
+	// lose a stanza the component had taken. For a Handler that never
+	// blocks and must make some stanzas durable before reading on:
+	// XEP-0114 has no acknowledgement, so a stanza read ahead into a
+	// queue would be lost without a trace by a crash. A BatchHandler gets
+	// the stanzas that arrived together in one call.
 	Inline bool
 
 	// MaxStanzaBytes bounds an inbound stanza, counted as its text: a

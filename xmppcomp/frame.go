@@ -9,7 +9,8 @@ package xmppcomp
 // kernel's socket buffer, where a restarted process cannot get it either,
 // but the server's end of the connection learns that it was never read.
 // frameScanner finds where each top-level element of the stream ends, so
-// that a read consumes from the socket no more than up to that point.
+// that the reader is handed one stanza at a time from what it peeked, and
+// the socket gives up only what was handled (frame_unix.go).
 
 // frameScanner follows the XML stream's nesting, byte by byte, as far as
 // it needs to find the end of each element that is a child of the stream

@@ -59,8 +59,9 @@ func TestFrameScannerEndsEachReadAtAStanza(t *testing.T) {
 	}
 }
 
-// The frames of a burst written at once come one per read, and what is
-// not read yet stays in the kernel.
+// The frames of a burst written at once come one per read, and none
+// leaves the kernel's socket before the reader asks for more than the
+// burst: until then a crash leaves them all there, unread.
 func TestFramedConnLeavesTheRestInTheSocket(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +79,8 @@ func TestFramedConnLeavesTheRestInTheSocket(t *testing.T) {
 	}
 	defer server.Close()
 	want := frameCases[0].in
-	if _, err := server.Write([]byte(strings.Join(want, ""))); err != nil {
+	burst := strings.Join(want, "")
+	if _, err := server.Write([]byte(burst)); err != nil {
 		t.Fatal(err)
 	}
 	fc := framed(client, 1<<20)
@@ -93,10 +95,25 @@ func TestFramedConnLeavesTheRestInTheSocket(t *testing.T) {
 		if got := string(buf[:n]); got != w {
 			t.Fatalf("read %d = %q, want %q", i, got, w)
 		}
-		left := unread(t, client)
-		if rest := len(strings.Join(want[i+1:], "")); left != rest {
-			t.Fatalf("after read %d the socket holds %d bytes, want %d", i, left, rest)
+		if left := unread(t, client); left != len(burst) {
+			t.Fatalf("after read %d the socket holds %d bytes, want all %d", i, left, len(burst))
 		}
+		if more := fc.(*framedConn).buffered(); more != (i < len(want)-1) {
+			t.Fatalf("after read %d buffered() = %v", i, more)
+		}
+	}
+	// Asking for more takes the burst out of the socket, then waits.
+	next := `<message to='a@b'/>`
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		server.Write([]byte(next))
+	}()
+	n, err := fc.Read(buf)
+	if err != nil || string(buf[:n]) != next {
+		t.Fatalf("read after the burst = %q, %v; want %q", buf[:n], err, next)
+	}
+	if left := unread(t, client); left != len(next) {
+		t.Fatalf("after the burst was taken the socket holds %d bytes, want %d", left, len(next))
 	}
 }
 

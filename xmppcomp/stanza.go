@@ -59,6 +59,21 @@ type Handler interface {
 	HandleStanza(ctx context.Context, st Stanza)
 }
 
+// BatchHandler is a Handler that also takes several stanzas at once. With
+// Config.Inline, the component hands it the stanzas that arrived together
+// (at most MaxBatch, in order) in one call, and takes them out of the
+// socket only after it returned: a Handler that makes stanzas durable can
+// do so for all of them in one transaction. A stanza the component answers
+// itself (its own pings and their results) ends a batch first, so that
+// nothing is answered before the stanzas that came ahead of it.
+type BatchHandler interface {
+	Handler
+	HandleStanzas(ctx context.Context, sts []Stanza)
+}
+
+// MaxBatch bounds the stanzas of one HandleStanzas call.
+const MaxBatch = 64
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, st Stanza)
 

@@ -45,9 +45,12 @@ type sample struct {
 	u  map[string]usage
 }
 
-func (b *bench) sample() (sample, error) {
+func (b *bench) sample() (sample, error) { return b.sampleOf(b.procs()...) }
+
+// sampleOf is sample for some of the processes only.
+func (b *bench) sampleOf(procs ...*proc) (sample, error) {
 	s := sample{at: time.Now(), u: map[string]usage{}}
-	for _, p := range b.procs() {
+	for _, p := range procs {
 		u, err := p.usage()
 		if err != nil {
 			return s, err

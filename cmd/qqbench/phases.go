@@ -371,15 +371,49 @@ func (b *bench) restartPhase(context.Context) error {
 	if err := b.st.gateway.stop(30 * time.Second); err != nil {
 		return err
 	}
+	// The old gateway is gone: the new one's CPU counts from its start.
+	a, err := b.sampleOf(b.st.prosody, b.st.qqsim)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := b.st.startGateway(); err != nil {
 		return err
 	}
+	profiling := b.o.pprof && b.startProfile("restart")
 	if err := b.waitSessions(b.o.stall); err != nil {
 		return err
 	}
 	b.rep.Restart = time.Since(start)
+	z, err := b.sample()
+	if err != nil {
+		return err
+	}
+	b.rep.RestartCPU = cpuDelta(a, z)
+	if profiling {
+		if err := b.st.pprofCall("stop"); err != nil {
+			return err
+		}
+		b.rep.RestartProfile = b.pprofTop(filepath.Join(b.st.dir, "relay.pprof.restart"))
+	}
 	return nil
+}
+
+// startProfile starts a CPU profile of a gateway just started, once its
+// profiling hook listens; it reports whether it did.
+func (b *bench) startProfile(suffix string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := b.st.pprofCall("start?suffix=" + suffix)
+		if err == nil {
+			return true
+		}
+		if time.Now().After(deadline) {
+			b.logf("no %s profile: %v", suffix, err)
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // finalTally counts every message of the run once the phases are over, so

@@ -23,9 +23,13 @@ type report struct {
 	Latency   latencyResult `json:"latency"`
 	Burst     burstResult   `json:"burst"`
 	Restart   time.Duration `json:"restart_all_logged_in_ns,omitempty"`
-	Total     totals        `json:"total"`
-	Profile   string        `json:"profile,omitempty"`
-	Heap      string        `json:"heap,omitempty"` // qqgateway's heap in use, every user online
+	// RestartCPU is each process's CPU from the gateway's start until every
+	// user is logged in again.
+	RestartCPU     map[string]time.Duration `json:"restart_cpu_ns,omitempty"`
+	RestartProfile string                   `json:"restart_profile,omitempty"`
+	Total          totals                   `json:"total"`
+	Profile        string                   `json:"profile,omitempty"`
+	Heap           string                   `json:"heap,omitempty"` // qqgateway's heap in use, every user online
 }
 
 type phaseResult struct {
@@ -146,6 +150,9 @@ func (r *report) writeTable(w io.Writer) {
 	}...)
 	if r.Restart > 0 {
 		rows = append(rows, [4]string{"gateway restart: all logged in to QQ", secs(r.Restart), "", "≤ 30 s at 10,000"})
+		c := r.RestartCPU
+		rows = append(rows, [4]string{"restart CPU: qqgateway / prosody / qqsim / qqbench",
+			fmt.Sprintf("%s / %s / %s / %s", secs(c["qqgateway"]), secs(c["prosody"]), secs(c["qqsim"]), secs(c["qqbench"])), "", ""})
 	}
 	t := r.Total
 	rows = append(rows, [4]string{"whole run: sent / lost / doubled / errors", fmt.Sprintf("%d / %d / %d / %d", t.Sent, t.Lost, t.Doubled, t.Errors), "", "0 lost, 0 doubled"})
@@ -161,5 +168,8 @@ func (r *report) writeTable(w io.Writer) {
 	}
 	if r.Profile != "" {
 		fmt.Fprintf(w, "\nqqgateway CPU profile of the relay phase:\n%s", r.Profile)
+	}
+	if r.RestartProfile != "" {
+		fmt.Fprintf(w, "\nqqgateway CPU profile of the restart, until every user is logged in:\n%s", r.RestartProfile)
 	}
 }

@@ -111,7 +111,8 @@ func freePorts(n int) ([]int, error) {
 // relay phase: cmd/qqgateway has no profiling endpoint of its own, and its
 // source is not the benchmark's to change. QQBENCH_PPROF names a loopback
 // address; POST /start and /stop bracket a CPU profile written to the
-// file QQBENCH_PPROF_FILE; POST /heap writes the heap in use, after a
+// file QQBENCH_PPROF_FILE (with "."+suffix added when the query has
+// one); POST /heap writes the heap in use, after a
 // collection, to that name with ".heap" added.
 const pprofHook = `package main
 
@@ -131,7 +132,11 @@ func init() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
 		var err error
-		if f, err = os.Create(os.Getenv("QQBENCH_PPROF_FILE")); err == nil {
+		name := os.Getenv("QQBENCH_PPROF_FILE")
+		if q := r.URL.Query().Get("suffix"); q != "" {
+			name += "." + q
+		}
+		if f, err = os.Create(name); err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
 		if err != nil {
@@ -370,7 +375,7 @@ func (s *stack) sim(ctx context.Context, path string, body, out any) error {
 
 // pprofCall starts or stops the gateway's CPU profile (the -pprof hook).
 func (s *stack) pprofCall(what string) error {
-	resp, err := httpc.Post("http://"+s.pprofAddr+"/"+what, "text/plain", nil)
+	resp, err := httpc.Post("http://"+s.pprofAddr+"/"+strings.TrimPrefix(what, "/"), "text/plain", nil)
 	if err != nil {
 		return fmt.Errorf("pprof %s: %w", what, err)
 	}
