@@ -83,6 +83,7 @@ type arrival struct {
 // handle is HandleStanzas for stanzas that came by connection via (0: the
 // primary one; cluster.go).
 func (g *Gateway) handle(sts []xmppcomp.Stanza, via int) {
+	g.cfg.Metrics.stanzaIn(len(sts))
 	var arrived []arrival
 	var keep []*inbound
 	for _, st := range sts {

@@ -79,6 +79,7 @@ func (e *emitter) send(ctx context.Context, v any) error {
 	if err != nil {
 		return err
 	}
+	e.m.stanzaOut()
 	return s.Encode(ctx, v)
 }
 
@@ -94,6 +95,7 @@ func (e *emitter) ping(ctx context.Context, to jid.JID) error {
 	if err != nil {
 		return err
 	}
+	e.m.barrier()
 	return s.Barrier(ctx, to)
 }
 
@@ -109,6 +111,7 @@ func (e *emitter) ask(ctx context.Context, to, typ string, payload any) (xmppcom
 	if err != nil {
 		return xmppcomp.Stanza{}, err
 	}
+	e.m.stanzaOut()
 	ans, err := s.SendIQ(ctx, xml.NewDecoder(bytes.NewReader(b)))
 	if err != nil {
 		return xmppcomp.Stanza{}, err
@@ -233,6 +236,7 @@ func (e *emitter) replyError(ctx context.Context, st xmppcomp.Stanza, se stanza.
 	if err != nil {
 		return err
 	}
+	e.m.stanzaOut()
 	if err := s.ReplyError(ctx, st, se); err != nil {
 		return err
 	}

@@ -50,8 +50,11 @@ type Gateway struct {
 
 	cl *cluster // nil for a gateway alone (cluster.go)
 
-	outbox outbox        // queued messages to QQ with work waiting (toqq.go)
-	seqs   *qqproto.Seqs // the SEQs of every CLTMSG and GetMsgEx the gateway stores
+	outbox outbox // queued messages to QQ with work waiting (toqq.go)
+	// removals are the outbox rows of handled messages being removed
+	// (doneOutgoing); a stop waits for them.
+	removals sync.WaitGroup
+	seqs     *qqproto.Seqs // the SEQs of every CLTMSG and GetMsgEx the gateway stores
 }
 
 // New checks cfg and returns a Gateway that serves nothing until Run.
@@ -314,6 +317,7 @@ func (g *Gateway) shutdown() {
 		}(s)
 	}
 	wg.Wait()
+	g.removals.Wait()
 	if g.cl != nil {
 		// Even when the above took all of ShutdownTimeout: without it the
 		// others wait for the leases to expire.

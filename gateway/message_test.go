@@ -413,6 +413,9 @@ func TestMessageFailingMidwayNamesThePartsSent(t *testing.T) {
 	})
 	<-done
 	h.userMessage("long1", buddyAddr(20001), "<body>aaaaaaaabbbbbbbbcccc</body>")
+	// Retried quietly until the gateway gives up on it: past that at once,
+	// rather than a quantum per wait of waitFor.
+	h.advance(outboxGiveUp)
 	st := h.waitFor("error", func(st xmppcomp.Stanza) bool { return st.Name == "message" && st.Type == "error" })
 	if cond, _, text := stanzaErr(t, st); cond != "remote-server-timeout" || !strings.Contains(text, "first 1 of 3 parts") {
 		t.Errorf("error %q %q", cond, text)

@@ -36,6 +36,9 @@ type Metrics struct {
 	drops        *prometheus.CounterVec   // reason
 	polls        prometheus.Counter
 	reconnects   prometheus.Counter
+	stanzasIn    prometheus.Counter
+	stanzasOut   prometheus.Counter
+	barriers     prometheus.Counter
 
 	links atomic.Int64            // live component connections (0 or 1; 2 for a moment while one ends)
 	gw    atomic.Pointer[Gateway] // the gateway whose store and sessions are asked at scrape time
@@ -87,13 +90,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "GetMsgEx polls the sessions started."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_component_reconnects_total",
 			Help: "Connections of the XMPP component after its first one."}),
+		stanzasIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_stanzas_received_total",
+			Help: "Stanzas the XMPP server sent the gateway, besides the answers to its own pings and requests."}),
+		stanzasOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_stanzas_sent_total",
+			Help: "Stanzas the gateway sent the XMPP server, besides its delivery pings (qqgateway_delivery_barriers_total)."}),
+		barriers: prometheus.NewCounter(prometheus.CounterOpts{Name: "qqgateway_delivery_barriers_total",
+			Help: "Pings sent to learn that the XMPP server took the messages sent before them, shared by the sessions waiting at once."}),
 	}
 	for _, d := range []string{labelToQQ, labelToXMPP} {
 		m.relayed.WithLabelValues(d)
 		m.relayLatency.WithLabelValues(d)
 	}
 	for _, c := range []prometheus.Collector{m.relayed, m.failed, m.qqRequests, m.qqDuration, m.relayLatency,
-		m.stanzaErrors, m.drops, m.polls, m.reconnects, scrapeCollector{m}} {
+		m.stanzaErrors, m.drops, m.polls, m.reconnects, m.stanzasIn, m.stanzasOut, m.barriers, scrapeCollector{m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("gateway: NewMetrics: %w", err)
 		}
@@ -105,6 +114,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) attach(g *Gateway) {
 	if m != nil {
 		m.gw.Store(g)
+	}
+}
+
+// stanzaIn counts n stanzas that came in; stanzaOut one sent; barrier a
+// delivery ping sent.
+func (m *Metrics) stanzaIn(n int) {
+	if m != nil {
+		m.stanzasIn.Add(float64(n))
+	}
+}
+
+func (m *Metrics) stanzaOut() {
+	if m != nil {
+		m.stanzasOut.Inc()
+	}
+}
+
+func (m *Metrics) barrier() {
+	if m != nil {
+		m.barriers.Inc()
 	}
 }
 

@@ -128,7 +128,16 @@ func TestMetricsCountExactlyTheMessagesRelayed(t *testing.T) {
 		`qqgateway_queue_messages{direction="to_xmpp"}`:                         0,
 		`qqgateway_queue_messages{direction="to_qq"}`:                           0,
 		`qqgateway_qq_requests_total{command="GetMsgEx",result="session_lost"}`: 0,
+		`qqgateway_stanzas_received_total{}`:                                    n,
 	})
+	// Bob's messages went out, each confirmed by a delivery ping shared
+	// with those sent at the same time.
+	if out := got["qqgateway_stanzas_sent_total{}"]; out < n {
+		t.Errorf("qqgateway_stanzas_sent_total moved by %v, want at least the %d messages", out, n)
+	}
+	if b := got["qqgateway_delivery_barriers_total{}"]; b < 1 || b > n {
+		t.Errorf("qqgateway_delivery_barriers_total moved by %v, want 1 to %d", b, n)
+	}
 	for k := range got {
 		if strings.HasPrefix(k, "qqgateway_messages_failed_total") || strings.HasPrefix(k, "qqgateway_stanza_errors_sent_total") {
 			t.Errorf("%s moved by %v while every message got through", k, got[k])
@@ -184,9 +193,11 @@ func TestMetricsCountRefusedMessagesAndTheirStanzaErrors(t *testing.T) {
 		`qqgateway_stanza_errors_sent_total{condition="registration-required"}`:      1,
 		`qqgateway_messages_relayed_total{direction="to_qq"}`:                        0,
 		`qqgateway_qq_requests_total{command="CLTMSG",result="ok"}`:                  0,
+		`qqgateway_stanzas_received_total{}`:                                         n + 1,
+		`qqgateway_stanzas_sent_total{}`:                                             n + 1, // the errors
 	})
-	if len(got) != 4 {
-		t.Errorf("moved: %v; want only the failures and stanza errors", got)
+	if len(got) != 6 {
+		t.Errorf("moved: %v; want only the failures, the stanza errors and the stanzas", got)
 	}
 }
 

@@ -169,10 +169,14 @@ func partialError(err error, sent, total int) error {
 		" parts of this long message reached QQ: " + se.Text[""]}
 }
 
-// doneOutgoing takes a served message out of the outbox. The removal on
-// disk is the commit point: until it succeeded the row is kept marked in
-// memory, so that this process never sends it again. A message kept for a
-// retry, or one the gateway is stopping under, stays on disk.
+// doneOutgoing takes a served message out of the outbox. The row is marked
+// handled in memory at once, so that this process never sends it again,
+// and removed from disk in the background: the session goes on to its next
+// message without waiting for that commit, which would bound a user's
+// rate. Should the process die before the removal, the next start sends
+// the message again with its SEQ, which QQ answers from its memory. A
+// message kept for a retry, or one the gateway is stopping under, stays on
+// disk.
 func (s *session) doneOutgoing(ctx context.Context, m *outgoing) {
 	switch {
 	case m.queueID == 0:
@@ -183,13 +187,21 @@ func (s *session) doneOutgoing(ctx context.Context, m *outgoing) {
 		s.g.outbox.done(m.queueID)
 		return
 	}
-	if err := s.g.st.Remove(ctx, m.queueID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.WithError(err).Error("gateway: cannot remove a handled message from the queue; this process will not send it again")
-		s.g.outbox.handled(m.queueID)
-		return
-	}
-	s.g.outbox.done(m.queueID)
+	id, log := m.queueID, s.log
+	s.g.outbox.handled(id)
+	s.g.removals.Go(func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
+		defer cancel()
+		if err := s.g.st.Remove(rctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			log.WithError(err).Error("gateway: cannot remove a handled message from the queue; this process will not send it again")
+			return
+		}
+		s.g.outbox.done(id)
+	})
 }
+
+// removeTimeout bounds the removal of a handled message from the outbox.
+const removeTimeout = 30 * time.Second
 
 // replayOutbox sends what waits in the outbox with no work item of this
 // process behind it, oldest first: messages an earlier run of the gateway

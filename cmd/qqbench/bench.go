@@ -85,7 +85,7 @@ func (b *bench) run(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"yardstick", b.yardstick}, {"online", b.online}, {"idle", b.idlePhase},
+		{"yardstick", b.yardstick}, {"echo", b.echoPhase}, {"online", b.online}, {"idle", b.idlePhase},
 		{"chat", b.chat}, {"latency", b.latencyPhase}, {"burst", b.burstPhase},
 	}
 	if b.o.restart {

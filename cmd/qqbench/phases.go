@@ -16,26 +16,51 @@ import (
 // with the gateway) send each other the chat phase's messages, c2s to c2s.
 func (b *bench) yardstick(ctx context.Context) error {
 	n := 2 * b.o.pairs
-	plain := make([]*client, n)
+	plain, err := b.plainClients(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range plain {
+			p.close()
+		}
+	}()
+	b.rep.Yardstick, err = b.plainRun(n, "y-", func(from int) string { return b.w.plainUser(from^1) + "@" + domain }, plain)
+	return err
+}
+
+// plainClients logs in the first n plain users (not registered with the
+// gateway), available.
+func (b *bench) plainClients(ctx context.Context, n int) ([]*client, error) {
+	plain := make([]*client, 0, n)
 	for i := range n {
 		c, err := dial(ctx, b.st.clientAddr, b.w.plainUser(i), domain, b.w.plainPassword(i))
 		if err != nil {
-			return err
+			for _, p := range plain {
+				p.close()
+			}
+			return nil, err
 		}
-		defer c.close()
+		plain = append(plain, c)
 		c.run(func(_ *client, st *stanza, at time.Time) {
 			if st.XMLName.Local == "message" {
 				b.col.arrived(st.Body, at)
 			}
 		})
 		if err := c.presence("", ""); err != nil {
-			return err
+			return nil, err
 		}
-		plain[i] = c
 	}
+	return plain, nil
+}
+
+// plainRun has the plain clients send yardMessages each to the address to
+// gives (their partner's), all at once, and measures it like a message
+// phase; ids carry prefix.
+func (b *bench) plainRun(n int, prefix string, to func(from int) string, plain []*client) (phaseResult, error) {
 	base, err := b.idleRates(2 * time.Second)
 	if err != nil {
-		return err
+		return phaseResult{}, err
 	}
 	senders := make([]int, n)
 	for i := range senders {
@@ -44,25 +69,25 @@ func (b *bench) yardstick(ctx context.Context) error {
 	want := b.col.received.Load() + int64(n*b.o.yardMessages)
 	a, err := b.sample()
 	if err != nil {
-		return err
+		return phaseResult{}, err
 	}
-	err = b.sendAll(senders, b.o.yardMessages, "y-", func(from, _ int, id string) error {
-		return plain[from].message(b.w.plainUser(from^1)+"@"+domain, b.col.sent(id, -1))
+	err = b.sendAll(senders, b.o.yardMessages, prefix, func(from, _ int, id string) error {
+		return plain[from].message(to(from), b.col.sent(id, -1))
 	})
 	if err != nil {
-		return err
+		return phaseResult{}, err
 	}
 	b.col.waitReceived(want, b.o.stall)
 	z, err := b.sample()
 	if err != nil {
-		return err
+		return phaseResult{}, err
 	}
-	t := b.col.tally("y-")
-	b.rep.Yardstick = b.throughput(t, a, z, base)
+	t := b.col.tally(prefix)
+	r := b.throughput(t, a, z, base)
 	if t.Lost > 0 {
-		return fmt.Errorf("Prosody lost %d of %d plain messages: the yardstick is void", t.Lost, t.Sent)
+		return r, fmt.Errorf("%d of %d plain messages (%s) lost: the yardstick is void", t.Lost, t.Sent, prefix)
 	}
-	return nil
+	return r, nil
 }
 
 // idleRates measures each process's CPU per second of wall time over d.
@@ -220,6 +245,7 @@ func (b *bench) chat(ctx context.Context) error {
 		senders[i] = i
 	}
 	want := b.col.received.Load() + int64(len(senders)*b.o.messages)
+	s0 := b.stanzaCounts()
 	a, err := b.sample()
 	if err != nil {
 		return err
@@ -248,7 +274,18 @@ func (b *bench) chat(ctx context.Context) error {
 		b.rep.Profile = b.pprofTop(filepath.Join(b.st.dir, "relay.pprof"))
 	}
 	b.rep.Chat = b.throughput(b.col.tally("c-"), a, z, b.rep.Idle.CPU)
+	b.rep.ChatStanzas = b.stanzaCounts().minus(s0)
 	return nil
+}
+
+// stanzaCounts reads the gateway's counts of the stanzas it exchanged
+// with the XMPP server; a counter it cannot read stays 0.
+func (b *bench) stanzaCounts() stanzaCounts {
+	var c stanzaCounts
+	c.In, _ = b.gatewayGauge("qqgateway_stanzas_received_total")
+	c.Out, _ = b.gatewayGauge("qqgateway_stanzas_sent_total")
+	c.Barriers, _ = b.gatewayGauge("qqgateway_delivery_barriers_total")
+	return c
 }
 
 // pprofTop is the top of one of qqgateway's profiles: flat, where the CPU
@@ -390,6 +427,7 @@ func (b *bench) restartPhase(context.Context) error {
 		return err
 	}
 	b.rep.RestartCPU = cpuDelta(a, z)
+	b.rep.RestartStanzas = b.stanzaCounts()
 	if profiling {
 		if err := b.st.pprofCall("stop"); err != nil {
 			return err

@@ -17,6 +17,7 @@ type report struct {
 	Pairs     int           `json:"pairs"`
 	Messages  int           `json:"messages_each_way"`
 	Yardstick phaseResult   `json:"yardstick"`
+	Echo      phaseResult   `json:"echo"` // the yardstick's messages through a trivial component
 	Online    onlineResult  `json:"online"`
 	Idle      idleResult    `json:"idle"`
 	Chat      phaseResult   `json:"chat"`
@@ -27,9 +28,34 @@ type report struct {
 	// user is logged in again.
 	RestartCPU     map[string]time.Duration `json:"restart_cpu_ns,omitempty"`
 	RestartProfile string                   `json:"restart_profile,omitempty"`
-	Total          totals                   `json:"total"`
-	Profile        string                   `json:"profile,omitempty"`
-	Heap           string                   `json:"heap,omitempty"` // qqgateway's heap in use, every user online
+	// The stanzas the gateway exchanged with Prosody: in the chat phase,
+	// and from its restart until every user was logged in again.
+	ChatStanzas    stanzaCounts `json:"chat_stanzas"`
+	RestartStanzas stanzaCounts `json:"restart_stanzas"`
+	Total          totals       `json:"total"`
+	Profile        string       `json:"profile,omitempty"`
+	Heap           string       `json:"heap,omitempty"` // qqgateway's heap in use, every user online
+}
+
+// stanzaCounts are the gateway's counts of stanzas received from and sent
+// to the XMPP server, and of its delivery pings.
+type stanzaCounts struct {
+	In       int `json:"received"`
+	Out      int `json:"sent"`
+	Barriers int `json:"delivery_pings"`
+}
+
+func (c stanzaCounts) minus(d stanzaCounts) stanzaCounts {
+	return stanzaCounts{In: c.In - d.In, Out: c.Out - d.Out, Barriers: c.Barriers - d.Barriers}
+}
+
+// per is c divided by n, as text.
+func (c stanzaCounts) per(n int) string {
+	if n <= 0 {
+		return "—"
+	}
+	f := float64(n)
+	return fmt.Sprintf("%.2f / %.2f / %.3f", float64(c.In)/f, float64(c.Out)/f, float64(c.Barriers)/f)
 }
 
 type phaseResult struct {
@@ -124,6 +150,8 @@ func (r *report) writeTable(w io.Writer) {
 	rows := [][4]string{
 		{"Prosody c2c rate (yardstick)", fmt.Sprintf("%.0f msgs/s", y.Rate), "1", ""},
 		{"Prosody CPU per c2c message (yardstick)", us(y.CPUPerMsg["prosody"]), "1", ""},
+		{"echo: the same through a trivial component (in qqbench): rate", fmt.Sprintf("%.0f msgs/s", r.Echo.Rate), ratio(r.Echo.Rate, y.Rate), ""},
+		{"echo: Prosody CPU per message relayed by the trivial component", us(r.Echo.CPUPerMsg["prosody"]), ratio(float64(r.Echo.CPUPerMsg["prosody"]), yc), ""},
 		{"users online / buddies each", fmt.Sprintf("%d / %d (failed %d)", r.Online.Users, r.Online.Buddies, r.Total.UsersFailed), "", "10,000, none failing"},
 		{"all subscribed / all logged in to QQ", secs(r.Online.Ready) + " / " + secs(r.Online.AllLoggedIn), "", ""},
 	}
@@ -142,6 +170,7 @@ func (r *report) writeTable(w io.Writer) {
 		{"Prosody CPU per relayed message", us(c.CPUPerMsg["prosody"]), ratio(float64(c.CPUPerMsg["prosody"]), yc), "≤ 2.5 ×"},
 		{"qqsim CPU per relayed message", us(c.CPUPerMsg["qqsim"]), ratio(float64(c.CPUPerMsg["qqsim"]), yc), ""},
 		{"qqbench (clients) CPU per relayed message", us(c.CPUPerMsg["qqbench"]), "", ""},
+		{"stanzas per relayed message, gateway ⇄ Prosody: in / out / delivery pings", r.ChatStanzas.per(c.Sent), "", "1 / 1 / —"},
 		{"relay latency XMPP→XMPP under load p50 / p99", secs(c.Latency.P50) + " / " + secs(c.Latency.P99), "", ""},
 		{fmt.Sprintf("conversation (%v apart) XMPP→QQ p50 / p99", r.Latency.Gap), secs(r.Latency.ToQQ.P50) + " / " + secs(r.Latency.ToQQ.P99), "", ""},
 		{"conversation QQ→XMPP p50 / p99", secs(r.Latency.ToXMPP.P50) + " / " + secs(r.Latency.ToXMPP.P99), "", "≤ 0.5 s / ≤ 1.5 s"},
@@ -153,6 +182,7 @@ func (r *report) writeTable(w io.Writer) {
 		c := r.RestartCPU
 		rows = append(rows, [4]string{"restart CPU: qqgateway / prosody / qqsim / qqbench",
 			fmt.Sprintf("%s / %s / %s / %s", secs(c["qqgateway"]), secs(c["prosody"]), secs(c["qqsim"]), secs(c["qqbench"])), "", ""})
+		rows = append(rows, [4]string{"restart: stanzas per user, gateway ⇄ Prosody: in / out / delivery pings", r.RestartStanzas.per(r.Users), "", ""})
 	}
 	t := r.Total
 	rows = append(rows, [4]string{"whole run: sent / lost / doubled / errors", fmt.Sprintf("%d / %d / %d / %d", t.Sent, t.Lost, t.Doubled, t.Errors), "", "0 lost, 0 doubled"})

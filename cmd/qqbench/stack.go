@@ -233,6 +233,7 @@ func (s *stack) startProsody() error {
 			return err
 		}
 	}
+	cfg = append(cfg, echoConfig(s.secret)...)
 	conf := filepath.Join(s.dir, "prosody.cfg.lua")
 	if err := os.WriteFile(conf, cfg, 0o600); err != nil {
 		return err
