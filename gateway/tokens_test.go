@@ -43,6 +43,32 @@ func TestMessageTokensAreWhatEncodingXMLWrites(t *testing.T) {
 	}
 }
 
+// TestPresenceTokensAreWhatEncodingXMLWrites: the same for presences, the
+// stanzas a login sends most.
+func TestPresenceTokensAreWhatEncodingXMLWrites(t *testing.T) {
+	caps := newEntityCaps("QQ")
+	for name, p := range map[string]presence{
+		"buddy": {From: "10001@qq.example.org/qq", To: "alice@example.org/pc", Show: "away", Status: "忙碌 <&>",
+			Nick: newNick("Bob & co"), Extra: []any{caps.contact, vcardUpdate{Photo: "e5b57ce7"}}},
+		"buddy, no photo hash": {From: "10001@qq.example.org/qq", To: "alice@example.org/pc", Extra: []any{caps.contact, vcardUpdate{}}},
+		"domain":               {From: "qq.example.org/qq", To: "alice@example.org", Extra: []any{caps.gateway}},
+		"unavailable":          {From: "10001@qq.example.org/qq", To: "alice@example.org", Type: presUnavailable, Status: "gone"},
+		"subscribe":            {From: "10001@qq.example.org", To: "alice@example.org", Type: presSubscribe, Nick: newNick("Bob")},
+		"error":                {From: "10001@qq.example.org", To: "alice@example.org", Type: presError, Error: &stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := xml.Marshal(plainPresence(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := encodeTokens(t, xml.NewDecoder(bytes.NewReader(b)))
+			if got := encodeTokens(t, p.TokenReader()); got != want {
+				t.Errorf("tokens write\n%s\nencoding/xml wrote\n%s", got, want)
+			}
+		})
+	}
+}
+
 // encodeTokens is what a server reads from r's tokens written as
 // xmppcomp does: elements with their namespaces and attributes, and text.
 func encodeTokens(t *testing.T, r xml.TokenReader) string {
