@@ -19,6 +19,7 @@ type options struct {
 	settle, stall, stepTimeout      time.Duration
 	loginWorkers                    int
 	pprof, restart, rosterFiles     bool
+	prosodyGC                       string // "", incremental or generational
 	keep                            bool
 	dir                             string
 }
@@ -85,8 +86,8 @@ func (b *bench) run(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"yardstick", b.yardstick}, {"echo", b.echoPhase}, {"online", b.online}, {"idle", b.idlePhase},
-		{"chat", b.chat}, {"latency", b.latencyPhase}, {"burst", b.burstPhase},
+		{"yardstick-empty", b.yardstickEmpty}, {"echo-empty", b.echoEmpty}, {"online", b.online}, {"idle", b.idlePhase},
+		{"yardstick", b.yardstick}, {"echo", b.echoPhase}, {"chat", b.chat}, {"latency", b.latencyPhase}, {"burst", b.burstPhase},
 	}
 	if b.o.restart {
 		steps = append(steps, struct {
@@ -110,7 +111,8 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.st = &stack{dir: b.o.dir, secret: randomSecret()}
+	b.st = &stack{dir: b.o.dir, secret: randomSecret(), prosodyGC: b.o.prosodyGC}
+	b.rep.ProsodyGC = b.o.prosodyGC
 	b.logf("building qqgateway and qqsim into %s", b.o.dir)
 	if b.st.bin, err = build(ctx, root, b.o.dir, b.o.pprof); err != nil {
 		return err

@@ -50,7 +50,12 @@ func (e *echo) HandleStanza(ctx context.Context, st xmppcomp.Stanza) {
 // echoPhase: the yardstick's plain users send each other as many messages
 // again, through the echo component: Prosody's cost of a relayed message
 // when the component costs nothing, measured the same way.
-func (b *bench) echoPhase(ctx context.Context) error {
+func (b *bench) echoPhase(ctx context.Context) error { return b.echoInto(ctx, &b.rep.Echo) }
+
+// echoEmpty is the echo phase before any user is online.
+func (b *bench) echoEmpty(ctx context.Context) error { return b.echoInto(ctx, &b.rep.EchoEmpty) }
+
+func (b *bench) echoInto(ctx context.Context, into *phaseResult) error {
 	e := &echo{}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
@@ -79,9 +84,10 @@ func (b *bench) echoPhase(ctx context.Context) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r, err := b.plainRun(n, "e-", func(from int) string {
+	prefix := fmt.Sprintf("e%d-", b.col.received.Load())
+	r, err := b.plainRun(n, prefix, func(from int) string {
 		return b.w.plainUser(from^1) + "@" + echoDomain
 	}, plain)
-	b.rep.Echo = r
+	*into = r
 	return err
 }

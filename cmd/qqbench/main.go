@@ -46,6 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	fs.BoolVar(&o.restart, "restart", true, "restart the gateway at the end and time until every user is logged in again")
 	fs.BoolVar(&o.rosterFiles, "roster-files", false, "write every user's roster (transport and buddies, subscription both) into Prosody's data before it starts, "+
 		"instead of each user accepting 2·buddies subscription requests (what makes 10,000 users come online in minutes, not an hour)")
+	fs.StringVar(&o.prosodyGC, "prosody-gc", "", "Prosody's garbage collector: \"\" (Prosody's default, incremental with threshold 105), \"generational\" or \"incremental\" (threshold 200): written into its configuration as gc = { mode = ... }")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary scratch directory (logs, world, profile); one named by -dir is always kept")
 	fs.StringVar(&o.dir, "dir", "", "scratch directory (default: a new temporary one)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
@@ -60,6 +61,11 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	}
 	if o.pairs == 0 {
 		o.pairs = min(20, o.users/2)
+	}
+	switch o.prosodyGC {
+	case "", "generational", "incremental":
+	default:
+		return o, false, fmt.Errorf("-prosody-gc is %q; want \"\", \"generational\" or \"incremental\"", o.prosodyGC)
 	}
 	if o.pairs < 1 || 2*o.pairs > o.users || o.messages < 1 || o.yardMessages < 1 || o.burst < 1 {
 		return o, false, fmt.Errorf("-pairs must be 1 to users/2; -messages, -yard-messages and -burst at least 1")

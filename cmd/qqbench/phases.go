@@ -14,7 +14,15 @@ import (
 
 // yardstick measures Prosody alone: pairs of plain users (not registered
 // with the gateway) send each other the chat phase's messages, c2s to c2s.
-func (b *bench) yardstick(ctx context.Context) error {
+func (b *bench) yardstick(ctx context.Context) error { return b.yardstickInto(ctx, &b.rep.Yardstick) }
+
+// yardstickEmpty is the yardstick before any user is online: Prosody with
+// a small heap, as the first figures were measured.
+func (b *bench) yardstickEmpty(ctx context.Context) error {
+	return b.yardstickInto(ctx, &b.rep.YardstickEmpty)
+}
+
+func (b *bench) yardstickInto(ctx context.Context, into *phaseResult) error {
 	n := 2 * b.o.pairs
 	plain, err := b.plainClients(ctx, n)
 	if err != nil {
@@ -25,7 +33,8 @@ func (b *bench) yardstick(ctx context.Context) error {
 			p.close()
 		}
 	}()
-	b.rep.Yardstick, err = b.plainRun(n, "y-", func(from int) string { return b.w.plainUser(from^1) + "@" + domain }, plain)
+	prefix := fmt.Sprintf("y%d-", b.col.received.Load()) // ids unique across both runs
+	*into, err = b.plainRun(n, prefix, func(from int) string { return b.w.plainUser(from^1) + "@" + domain }, plain)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,18 +13,25 @@ import (
 // report is everything a run measured; -json prints it as is (durations
 // in nanoseconds).
 type report struct {
-	Users     int           `json:"users"`
-	Buddies   int           `json:"buddies"`
-	Pairs     int           `json:"pairs"`
-	Messages  int           `json:"messages_each_way"`
-	Yardstick phaseResult   `json:"yardstick"`
-	Echo      phaseResult   `json:"echo"` // the yardstick's messages through a trivial component
-	Online    onlineResult  `json:"online"`
-	Idle      idleResult    `json:"idle"`
-	Chat      phaseResult   `json:"chat"`
-	Latency   latencyResult `json:"latency"`
-	Burst     burstResult   `json:"burst"`
-	Restart   time.Duration `json:"restart_all_logged_in_ns,omitempty"`
+	Users    int `json:"users"`
+	Buddies  int `json:"buddies"`
+	Pairs    int `json:"pairs"`
+	Messages int `json:"messages_each_way"`
+	// Yardstick is Prosody's client-to-client messages with every user
+	// online, the base of the ratios; YardstickEmpty the same before any
+	// user was online. Echo and EchoEmpty are the same messages through a
+	// trivial component.
+	Yardstick      phaseResult   `json:"yardstick"`
+	YardstickEmpty phaseResult   `json:"yardstick_empty"`
+	Echo           phaseResult   `json:"echo"`
+	EchoEmpty      phaseResult   `json:"echo_empty"`
+	ProsodyGC      string        `json:"prosody_gc,omitempty"`
+	Online         onlineResult  `json:"online"`
+	Idle           idleResult    `json:"idle"`
+	Chat           phaseResult   `json:"chat"`
+	Latency        latencyResult `json:"latency"`
+	Burst          burstResult   `json:"burst"`
+	Restart        time.Duration `json:"restart_all_logged_in_ns,omitempty"`
 	// RestartCPU is each process's CPU from the gateway's start until every
 	// user is logged in again.
 	RestartCPU     map[string]time.Duration `json:"restart_cpu_ns,omitempty"`
@@ -148,10 +156,15 @@ func (r *report) writeTable(w io.Writer) {
 	yc := float64(y.CPUPerMsg["prosody"])
 	c := r.Chat
 	rows := [][4]string{
-		{"Prosody c2c rate (yardstick)", fmt.Sprintf("%.0f msgs/s", y.Rate), "1", ""},
-		{"Prosody CPU per c2c message (yardstick)", us(y.CPUPerMsg["prosody"]), "1", ""},
-		{"echo: the same through a trivial component (in qqbench): rate", fmt.Sprintf("%.0f msgs/s", r.Echo.Rate), ratio(r.Echo.Rate, y.Rate), ""},
+		{"Prosody c2c rate (yardstick, every user online)", fmt.Sprintf("%.0f msgs/s", y.Rate), "1", ""},
+		{"Prosody CPU per c2c message (yardstick, every user online)", us(y.CPUPerMsg["prosody"]), "1", ""},
+		{"the same before any user was online: rate / CPU per message", fmt.Sprintf("%.0f msgs/s / %s", r.YardstickEmpty.Rate, us(r.YardstickEmpty.CPUPerMsg["prosody"])),
+			ratio(r.YardstickEmpty.Rate, y.Rate) + " / " + ratio(float64(r.YardstickEmpty.CPUPerMsg["prosody"]), yc), ""},
+		{"echo: c2c through a trivial component (in qqbench), every user online: rate", fmt.Sprintf("%.0f msgs/s", r.Echo.Rate), ratio(r.Echo.Rate, y.Rate), ""},
 		{"echo: Prosody CPU per message relayed by the trivial component", us(r.Echo.CPUPerMsg["prosody"]), ratio(float64(r.Echo.CPUPerMsg["prosody"]), yc), ""},
+		{"echo before any user was online: rate / Prosody CPU per message", fmt.Sprintf("%.0f msgs/s / %s", r.EchoEmpty.Rate, us(r.EchoEmpty.CPUPerMsg["prosody"])),
+			ratio(r.EchoEmpty.Rate, r.YardstickEmpty.Rate) + " / " + ratio(float64(r.EchoEmpty.CPUPerMsg["prosody"]), float64(r.YardstickEmpty.CPUPerMsg["prosody"])), "(÷ the empty yardstick)"},
+		{"Prosody's garbage collector", cmp.Or(r.ProsodyGC, "Prosody's default (incremental)"), "", ""},
 		{"users online / buddies each", fmt.Sprintf("%d / %d (failed %d)", r.Online.Users, r.Online.Buddies, r.Total.UsersFailed), "", "10,000, none failing"},
 		{"all subscribed / all logged in to QQ", secs(r.Online.Ready) + " / " + secs(r.Online.AllLoggedIn), "", ""},
 	}

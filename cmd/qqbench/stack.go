@@ -91,6 +91,7 @@ type stack struct {
 	metricsAddr, pprofAddr    string
 	secret                    string
 	accounts                  accountWriter
+	prosodyGC                 string // "" for Prosody's default
 }
 
 func freePorts(n int) ([]int, error) {
@@ -213,6 +214,21 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// gcConfig is the global line that sets Prosody's garbage collector
+// (Prosody 0.12's gc option, util/gc.lua), or nothing for its default.
+// Lua 5.4's generational mode only traverses what is young at most
+// collections; the incremental default (threshold 105) goes over the whole
+// heap, every session's state included, each time it grew by 5 %.
+func gcConfig(mode string) []byte {
+	switch mode {
+	case "generational":
+		return []byte("gc = { mode = \"generational\" }\n")
+	case "incremental":
+		return []byte("gc = { mode = \"incremental\", threshold = 200, speed = 200 }\n")
+	}
+	return nil
+}
+
 // startProsody writes the configuration (xmpptest's template, the one the
 // tests and the demo run with) and starts Prosody; the accounts are
 // written beforehand by the caller through s.accounts.
@@ -233,7 +249,7 @@ func (s *stack) startProsody() error {
 			return err
 		}
 	}
-	cfg = append(cfg, echoConfig(s.secret)...)
+	cfg = append(append(gcConfig(s.prosodyGC), cfg...), echoConfig(s.secret)...)
 	conf := filepath.Join(s.dir, "prosody.cfg.lua")
 	if err := os.WriteFile(conf, cfg, 0o600); err != nil {
 		return err
