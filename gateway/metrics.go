@@ -317,13 +317,17 @@ var (
 		"Age of the oldest item waiting in the store; 0 when none waits.", []string{"direction"}, nil)
 	descConnected = prometheus.NewDesc("qqgateway_component_connected",
 		"1 while the XMPP component is connected to its server, else 0.", nil, nil)
+	descCommits = prometheus.NewDesc("qqgateway_store_commits_total",
+		"Transactions of the store's group commit: the relay's writes, shared by the sessions writing at once.", nil, nil)
+	descWrites = prometheus.NewDesc("qqgateway_store_writes_total",
+		"Writes those transactions held (queued, removed and fetched messages, poll SEQs).", nil, nil)
 )
 
 // scrapeCollector reports what is read when Prometheus scrapes.
 type scrapeCollector struct{ m *Metrics }
 
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUsers, descSessions, descQueue, descOldest, descConnected} {
+	for _, d := range []*prometheus.Desc{descUsers, descSessions, descQueue, descOldest, descConnected, descCommits, descWrites} {
 		ch <- d
 	}
 }
@@ -339,6 +343,9 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(g.onlineSessions()))
+	groups, writes := g.st.Commits()
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(groups))
+	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(writes))
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 	if n, err := g.st.RegistrationCount(ctx); err != nil {

@@ -138,6 +138,11 @@ func TestMetricsCountExactlyTheMessagesRelayed(t *testing.T) {
 	if b := got["qqgateway_delivery_barriers_total{}"]; b < 1 || b > n {
 		t.Errorf("qqgateway_delivery_barriers_total moved by %v, want 1 to %d", b, n)
 	}
+	// Each message was written at least twice (queued, removed), in as
+	// many commits at most.
+	if c, w := got["qqgateway_store_commits_total{}"], got["qqgateway_store_writes_total{}"]; c < 1 || w < 2*n || c > w {
+		t.Errorf("the store's commits moved by %v and its writes by %v; want 1 to writes, and at least %d writes", c, w, 2*n)
+	}
 	for k := range got {
 		if strings.HasPrefix(k, "qqgateway_messages_failed_total") || strings.HasPrefix(k, "qqgateway_stanza_errors_sent_total") {
 			t.Errorf("%s moved by %v while every message got through", k, got[k])
@@ -196,6 +201,8 @@ func TestMetricsCountRefusedMessagesAndTheirStanzaErrors(t *testing.T) {
 		`qqgateway_stanzas_received_total{}`:                                         n + 1,
 		`qqgateway_stanzas_sent_total{}`:                                             n + 1, // the errors
 	})
+	delete(got, "qqgateway_store_commits_total{}") // the refused messages were queued and removed
+	delete(got, "qqgateway_store_writes_total{}")
 	if len(got) != 6 {
 		t.Errorf("moved: %v; want only the failures, the stanza errors and the stanzas", got)
 	}

@@ -47,8 +47,8 @@ type writeReq struct {
 type committer struct {
 	start sync.Once
 	reqs  chan []*writeReq // unbuffered: sent requests are in the committer's hands
-	quit  chan struct{}  // closed by Close
-	done  chan struct{}  // closed when the loop has ended
+	quit  chan struct{}    // closed by Close
+	done  chan struct{}    // closed when the loop has ended
 	stop  sync.Once
 
 	// For tests: writes handed over or waiting to be, and the groups
@@ -166,6 +166,13 @@ func (c *committer) drain(batch []*writeReq) ([]*writeReq, bool) {
 		}
 	}
 	return batch, hurry
+}
+
+// Commits reports how many group transactions the store has committed (or
+// tried to), and how many writes they held: the writes per commit say how
+// well the group commit works.
+func (s *Store) Commits() (groups, writes int64) {
+	return s.group.groups.Load(), s.group.writes.Load()
 }
 
 // hurried reports whether one of rs is in a hurry.

@@ -294,6 +294,8 @@ func (b *bench) stanzaCounts() stanzaCounts {
 	c.In, _ = b.gatewayGauge("qqgateway_stanzas_received_total")
 	c.Out, _ = b.gatewayGauge("qqgateway_stanzas_sent_total")
 	c.Barriers, _ = b.gatewayGauge("qqgateway_delivery_barriers_total")
+	c.Commits, _ = b.gatewayGauge("qqgateway_store_commits_total")
+	c.Writes, _ = b.gatewayGauge("qqgateway_store_writes_total")
 	return c
 }
 

@@ -47,14 +47,26 @@ type report struct {
 
 // stanzaCounts are the gateway's counts of stanzas received from and sent
 // to the XMPP server, and of its delivery pings.
+// The store's commits and writes are counted with them.
 type stanzaCounts struct {
 	In       int `json:"received"`
 	Out      int `json:"sent"`
 	Barriers int `json:"delivery_pings"`
+	Commits  int `json:"store_commits"`
+	Writes   int `json:"store_writes"`
 }
 
 func (c stanzaCounts) minus(d stanzaCounts) stanzaCounts {
-	return stanzaCounts{In: c.In - d.In, Out: c.Out - d.Out, Barriers: c.Barriers - d.Barriers}
+	return stanzaCounts{In: c.In - d.In, Out: c.Out - d.Out, Barriers: c.Barriers - d.Barriers,
+		Commits: c.Commits - d.Commits, Writes: c.Writes - d.Writes}
+}
+
+// storePer is the store's commits and writes per n, as text.
+func (c stanzaCounts) storePer(n int) string {
+	if n <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f / %.2f", float64(c.Commits)/float64(n), float64(c.Writes)/float64(n))
 }
 
 // per is c divided by n, as text.
@@ -184,6 +196,7 @@ func (r *report) writeTable(w io.Writer) {
 		{"qqsim CPU per relayed message", us(c.CPUPerMsg["qqsim"]), ratio(float64(c.CPUPerMsg["qqsim"]), yc), ""},
 		{"qqbench (clients) CPU per relayed message", us(c.CPUPerMsg["qqbench"]), "", ""},
 		{"stanzas per relayed message, gateway ⇄ Prosody: in / out / delivery pings", r.ChatStanzas.per(c.Sent), "", "1 / 1 / —"},
+		{"qqgateway store per relayed message: commits / writes", r.ChatStanzas.storePer(c.Sent), "", ""},
 		{"relay latency XMPP→XMPP under load p50 / p99", secs(c.Latency.P50) + " / " + secs(c.Latency.P99), "", ""},
 		{fmt.Sprintf("conversation (%v apart) XMPP→QQ p50 / p99", r.Latency.Gap), secs(r.Latency.ToQQ.P50) + " / " + secs(r.Latency.ToQQ.P99), "", ""},
 		{"conversation QQ→XMPP p50 / p99", secs(r.Latency.ToXMPP.P50) + " / " + secs(r.Latency.ToXMPP.P99), "", "≤ 0.5 s / ≤ 1.5 s"},
