@@ -198,6 +198,13 @@ func (b *bench) waitSessions(stall time.Duration) error {
 
 // gatewayGauge reads one unlabelled metric from the gateway's /metrics.
 func (b *bench) gatewayGauge(name string) (int, error) {
+	f, err := b.gatewayValue(name)
+	return int(f), err
+}
+
+// gatewayValue reads one metric, labels included in name as /metrics
+// writes them, from the gateway's /metrics.
+func (b *bench) gatewayValue(name string) (float64, error) {
 	resp, err := httpc.Get("http://" + b.st.metricsAddr + "/metrics")
 	if err != nil {
 		return 0, err
@@ -207,8 +214,7 @@ func (b *bench) gatewayGauge(name string) (int, error) {
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err
+			return strconv.ParseFloat(v, 64)
 		}
 	}
 	return 0, fmt.Errorf("/metrics has no %s", name)
@@ -296,6 +302,11 @@ func (b *bench) stanzaCounts() stanzaCounts {
 	c.Barriers, _ = b.gatewayGauge("qqgateway_delivery_barriers_total")
 	c.Commits, _ = b.gatewayGauge("qqgateway_store_commits_total")
 	c.Writes, _ = b.gatewayGauge("qqgateway_store_writes_total")
+	for i, d := range []string{"to_qq", "to_xmpp"} {
+		sum, _ := b.gatewayValue(`qqgateway_relay_latency_seconds_sum{direction="` + d + `"}`)
+		n, _ := b.gatewayValue(`qqgateway_relay_latency_seconds_count{direction="` + d + `"}`)
+		c.LatencySum[i], c.LatencyN[i] = sum, n
+	}
 	return c
 }
 

@@ -54,11 +54,31 @@ type stanzaCounts struct {
 	Barriers int `json:"delivery_pings"`
 	Commits  int `json:"store_commits"`
 	Writes   int `json:"store_writes"`
+	// The gateway's relay latency histograms' sums (seconds) and counts,
+	// to QQ (door to CLTMSG accepted) and to XMPP (fetched to confirmed).
+	LatencySum [2]float64 `json:"latency_sum_s"`
+	LatencyN   [2]float64 `json:"latency_n"`
+}
+
+// meanLatency is the mean relay latency in the gateway, each way, as text.
+func (c stanzaCounts) meanLatency() string {
+	var out [2]string
+	for i := range out {
+		out[i] = "—"
+		if c.LatencyN[i] > 0 {
+			out[i] = secs(time.Duration(c.LatencySum[i] / c.LatencyN[i] * float64(time.Second)))
+		}
+	}
+	return out[0] + " / " + out[1]
 }
 
 func (c stanzaCounts) minus(d stanzaCounts) stanzaCounts {
-	return stanzaCounts{In: c.In - d.In, Out: c.Out - d.Out, Barriers: c.Barriers - d.Barriers,
+	r := stanzaCounts{In: c.In - d.In, Out: c.Out - d.Out, Barriers: c.Barriers - d.Barriers,
 		Commits: c.Commits - d.Commits, Writes: c.Writes - d.Writes}
+	for i := range r.LatencySum {
+		r.LatencySum[i], r.LatencyN[i] = c.LatencySum[i]-d.LatencySum[i], c.LatencyN[i]-d.LatencyN[i]
+	}
+	return r
 }
 
 // storePer is the store's commits and writes per n, as text.
@@ -197,6 +217,7 @@ func (r *report) writeTable(w io.Writer) {
 		{"qqbench (clients) CPU per relayed message", us(c.CPUPerMsg["qqbench"]), "", ""},
 		{"stanzas per relayed message, gateway ⇄ Prosody: in / out / delivery pings", r.ChatStanzas.per(c.Sent), "", "1 / 1 / —"},
 		{"qqgateway store per relayed message: commits / writes", r.ChatStanzas.storePer(c.Sent), "", ""},
+		{"under load, mean time in qqgateway: door → QQ took it / fetched → XMPP server took it", r.ChatStanzas.meanLatency(), "", ""},
 		{"relay latency XMPP→XMPP under load p50 / p99", secs(c.Latency.P50) + " / " + secs(c.Latency.P99), "", ""},
 		{fmt.Sprintf("conversation (%v apart) XMPP→QQ p50 / p99", r.Latency.Gap), secs(r.Latency.ToQQ.P50) + " / " + secs(r.Latency.ToQQ.P99), "", ""},
 		{"conversation QQ→XMPP p50 / p99", secs(r.Latency.ToXMPP.P50) + " / " + secs(r.Latency.ToXMPP.P99), "", "≤ 0.5 s / ≤ 1.5 s"},
