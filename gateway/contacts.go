@@ -242,7 +242,7 @@ func (s *session) userUnsubscribed(ctx context.Context, in inbound) error {
 	if err != nil || c.Sub != store.PendingIn {
 		return nil
 	}
-	if b := s.buddies[in.uin]; b != nil && b.listed {
+	if b := s.buddies.get(in.uin); b != nil && b.listed {
 		return nil // a listed buddy's import request: the roster simply lacks it
 	}
 	if !s.online() {
@@ -270,7 +270,7 @@ func (s *session) userUnsubscribe(ctx context.Context, in inbound) error {
 	s.e.subscription(ctx, in.uin, s.key, presUnsubscribed, "", "")
 	s.e.subscription(ctx, in.uin, s.key, presUnavailable, "", "")
 	s.deleteContact(ctx, in.uin)
-	delete(s.buddies, in.uin)
+	s.buddies.remove(in.uin)
 	return err
 }
 

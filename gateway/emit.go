@@ -126,11 +126,15 @@ func (e *emitter) ask(ctx context.Context, to, typ string, payload any) (xmppcom
 
 // shownPresence is a presence as the user sees it; the zero value is
 // unavailable, which is what a contact shows before anything was sent.
+//
+// A buddy shows one of two presences when available, online or busy
+// (presenceFor), so that is a flag rather than the show and status texts:
+// every buddy of every session keeps one.
 type shownPresence struct {
-	available    bool
-	show, status string
-	nick         string
-	picture      int // of the avatar whose XEP-0153 hash the presence carries
+	nick      string
+	picture   int32 // of the avatar whose XEP-0153 hash the presence carries
+	available bool
+	busy      bool // show away, status busyStatus
 }
 
 // buddyPresence sends what a buddy's JID shows, from its full JID, with
@@ -141,9 +145,12 @@ func (e *emitter) buddyPresence(ctx context.Context, uin qqproto.UIN, to string,
 		p.Type = presUnavailable
 		return e.send(ctx, p)
 	}
-	p.Show, p.Status, p.Nick = sp.show, sp.status, newNick(sp.nick)
+	if sp.busy {
+		p.Show, p.Status = "away", busyStatus
+	}
+	p.Nick = newNick(sp.nick)
 	p.Extra = []any{e.caps.contact}
-	if av, err := e.avatars.forPicture(sp.picture); err == nil {
+	if av, err := e.avatars.forPicture(int(sp.picture)); err == nil {
 		p.Extra = append(p.Extra, vcardUpdate{Photo: av.Hash})
 	}
 	return e.send(ctx, p)

@@ -313,7 +313,7 @@ func (g *Gateway) shutdown() {
 		sem <- struct{}{}
 		go func(s *session) {
 			defer func() { <-sem; wg.Done() }()
-			s.link.logout(ctx, s.log)
+			s.link.logout(ctx, s.log.entry())
 		}(s)
 	}
 	wg.Wait()

@@ -141,7 +141,7 @@ func (s *session) presenceLate(ctx context.Context) {
 // the lease is given back when release is set (not when it was lost).
 func (s *session) letGo(ctx context.Context, release bool) {
 	if s.link.state == stateOnline {
-		s.link.logout(ctx, s.log)
+		s.link.logout(ctx, s.log.entry())
 	}
 	s.link.state = stateOffline
 	s.g.sched.cancel(s.task)

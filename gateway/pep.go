@@ -104,7 +104,7 @@ func wantsItem(q pubsubQuery, id string) bool {
 // face its list entry has, else from its profile's.
 func (s *session) buddyAvatar(ctx context.Context, uin qqproto.UIN) (Avatar, error) {
 	face := 0
-	if b := s.buddies[uin]; b != nil {
+	if b := s.buddies.get(uin); b != nil {
 		face = b.face
 	} else {
 		p, err := s.profileOrKnown(ctx, uin)
@@ -166,7 +166,7 @@ func (s *session) buddyVCard4(ctx context.Context, uin qqproto.UIN) (VCard4, err
 // listedVCard4 is the vCard4 of uin's profile p with the nickname and
 // face of the buddy list.
 func (s *session) listedVCard4(uin qqproto.UIN, p qqproto.Profile) VCard4 {
-	if b := s.buddies[uin]; b != nil && b.listed {
+	if b := s.buddies.get(uin); b != nil && b.listed {
 		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), b.face
 	}
 	return BuddyVCard4(p, s.avatarOrNil(p.Face))
@@ -287,9 +287,9 @@ func newPubsubEvent(node string, it pubsubItem) pubsubEvent {
 // avatar notifications (usercaps.go).
 func (s *session) avatarWatchers() []string {
 	var out []string
-	for name, r := range s.res.m {
+	for _, r := range s.res.m {
 		if r.avatars {
-			out = append(out, s.key+"/"+name)
+			out = append(out, s.key+"/"+r.name)
 		}
 	}
 	return out
@@ -308,13 +308,17 @@ func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
 	return av, true
 }
 
+// notifiedMark is what buddy.notified holds once b's current avatar was
+// sent.
+func notifiedMark(b *buddy) int32 { return 1 + int32(avatarPicture(b.face)) }
+
 // syncAvatar tells the resources that asked for avatar notifications a
 // listed buddy's avatar metadata if it changed since they were last told,
 // as the buddy's PEP service would on a publish. Only once all were told
 // is it noted: a failed send is tried again at the next announce.
 func (s *session) syncAvatar(ctx context.Context, b *buddy) {
 	av, ok := s.currentAvatar(b)
-	if !ok || av.Hash == b.notified {
+	if !ok || notifiedMark(b) == b.notified {
 		return
 	}
 	for _, to := range s.avatarWatchers() {
@@ -322,7 +326,7 @@ func (s *session) syncAvatar(ctx context.Context, b *buddy) {
 			return
 		}
 	}
-	b.notified = av.Hash
+	b.notified = notifiedMark(b)
 }
 
 // avatarsTo sends a resource that just asked for avatar notifications
@@ -334,7 +338,7 @@ func (s *session) avatarsTo(ctx context.Context, res string) {
 		av, ok := s.currentAvatar(b)
 		switch {
 		case !ok:
-		case av.Hash != b.notified:
+		case notifiedMark(b) != b.notified:
 			s.syncAvatar(ctx, b)
 		default:
 			if s.e.pepEvent(ctx, b.uin, to, newPubsubEvent(nsAvatarMetadata, avatarItem(nsAvatarMetadata, av))) != nil {
@@ -386,9 +390,9 @@ func (s *session) syncVCard(ctx context.Context, b *buddy) {
 	key := vcardKey(b)
 	var to []*vcardWatch
 	var names []string
-	for name, r := range s.res.m {
+	for _, r := range s.res.m {
 		if r.vcards != nil && r.vcards.sent[b.uin] != key {
-			to, names = append(to, r.vcards), append(names, name)
+			to, names = append(to, r.vcards), append(names, r.name)
 		}
 	}
 	if len(to) == 0 {
@@ -461,13 +465,13 @@ func (s *session) syncVCards(ctx context.Context) {
 // card again if it is heard from for the first time since the component
 // reconnected: what it was sent before may be lost.
 func (s *session) vcardsAgain(ctx context.Context, res string) {
-	r, ok := s.res.m[res]
+	r, ok := s.res.get(res)
 	if !ok || r.vcards == nil || r.vcards.epoch == r.epoch {
 		return
 	}
 	w := newVCardWatch(r.epoch)
 	w.noFetchUntil = r.vcards.noFetchUntil // QQ is not better for it
 	r.vcards = w
-	s.res.m[res] = r
+	s.res.put(res, r)
 	s.syncVCards(ctx)
 }

@@ -310,7 +310,7 @@ func (s *session) logout(ctx context.Context) {
 	// failed (the XMPP server going down) must not make the next login
 	// think the user still sees the transport available.
 	s.forgetShown()
-	s.link.logout(ctx, s.log)
+	s.link.logout(ctx, s.log.entry())
 	s.g.sched.cancel(s.task)
 	s.releaseLease(ctx)
 	s.log.Info("gateway: logged out of QQ")

@@ -198,9 +198,9 @@ func (s *session) registered(ctx context.Context, first, changed, inRoster bool,
 	if changed {
 		// Another QQ number: the old session and its buddies are gone.
 		s.hideAll(ctx, "")
-		s.link.logout(ctx, s.log)
+		s.link.logout(ctx, s.log.entry())
 		s.g.sched.cancel(s.task)
-		clear(s.buddies)
+		s.buddies = nil
 	}
 	if changed {
 		s.log.Info("gateway: registration changed to another QQ number")
@@ -253,7 +253,7 @@ func (s *session) unregister(ctx context.Context) error {
 		s.log.WithError(err).Error("gateway: cannot delete user")
 		return err
 	}
-	s.link.logout(ctx, s.log)
+	s.link.logout(ctx, s.log.entry())
 	s.g.sched.cancel(s.task)
 	seen := map[qqproto.UIN]bool{}
 	var uins []qqproto.UIN
@@ -267,12 +267,12 @@ func (s *session) unregister(ctx context.Context) error {
 			uins = append(uins, b.uin)
 		}
 	}
-	log := s.log
+	log := s.log.entry() // before the registration goes
 	s.setRegistration(nil)
 	s.shown = false
 	s.link = qqLink{}
 	s.link.init(&s.g.cfg)
-	clear(s.buddies)
+	s.buddies = nil
 	s.afterResult = func(ctx context.Context) {
 		removed := s.leaveRoster(ctx, uins)
 		log.WithFields(logrus.Fields{"contacts": len(uins), "roster_items_removed": removed}).Info("gateway: unregistered")

@@ -1,25 +1,31 @@
 package gateway
 
-import "qqxmpp/qqproto"
+import (
+	"slices"
+
+	"qqxmpp/qqproto"
+)
 
 // resources are the user's available XMPP resources, as their presences
-// to the gateway's JIDs tell.
+// to the gateway's JIDs tell. A user has one to a few: a slice, searched
+// from the start, costs a fraction of a map's eight slots.
 type resources struct {
-	m   map[string]resource // by resourcepart
+	m   []resource
 	seq uint64
 }
 
 // resource is one available resource of the user.
 type resource struct {
+	name  string // the resourcepart
 	show  string // "", away, chat, dnd, xa
 	prio  int
 	seq   uint64 // order of arrival, to break priority ties: latest wins
 	epoch uint64 // connection epoch in which the server last confirmed it
 	// viaDomain: the domain JID receives its presence, so the domain hears
 	// when it goes. Otherwise buddies holds the buddy JIDs it is available
-	// to, and it is gone when none is left.
+	// to, sorted, and it is gone when none is left.
 	viaDomain bool
-	buddies   map[qqproto.UIN]bool
+	buddies   []qqproto.UIN
 	// caps is the key of its entity capabilities being asked for or known
 	// (usercaps.go); avatars, that they ask for avatar notifications;
 	// vcards, if they ask for vCard4 ones, what it was sent (pep.go).
@@ -30,11 +36,46 @@ type resource struct {
 
 func (rs *resources) any() bool { return len(rs.m) > 0 }
 
+// count is how many resources are available.
+func (rs *resources) count() int { return len(rs.m) }
+
+// index is where the resource named res is, or -1.
+func (rs *resources) index(res string) int {
+	return slices.IndexFunc(rs.m, func(r resource) bool { return r.name == res })
+}
+
+// get returns the resource named res.
+func (rs *resources) get(res string) (resource, bool) {
+	if i := rs.index(res); i >= 0 {
+		return rs.m[i], true
+	}
+	return resource{}, false
+}
+
+// put records r as the resource named res.
+func (rs *resources) put(res string, r resource) {
+	r.name = res
+	if i := rs.index(res); i >= 0 {
+		rs.m[i] = r
+		return
+	}
+	rs.m = append(rs.m, r)
+}
+
+// forget drops a resource; it reports whether it was known.
+func (rs *resources) forget(res string) bool {
+	i := rs.index(res)
+	if i >= 0 {
+		rs.m = slices.Delete(rs.m, i, i+1)
+	}
+	return i >= 0
+}
+
 // names lists the resources' names.
 func (rs *resources) names() []string {
 	out := make([]string, 0, len(rs.m))
-	for k := range rs.m {
-		out = append(out, k)
+	for _, r := range rs.m {
+		out = append(out, r.name)
 	}
 	return out
 }
@@ -53,7 +94,7 @@ func (rs *resources) names() []string {
 // It reports whether res is a resource it did not know, or had not heard
 // from since the component last connected.
 func (rs *resources) set(res string, target qqproto.UIN, available bool, p *presenceIn, epoch uint64) (added bool) {
-	r, known := rs.m[res]
+	r, known := rs.get(res)
 	// One not confirmed since the component reconnected may have missed
 	// what was re-announced: it counts as new.
 	added = !known || r.epoch < epoch
@@ -61,12 +102,16 @@ func (rs *resources) set(res string, target qqproto.UIN, available bool, p *pres
 		switch {
 		case !known:
 		case target == 0:
-			delete(rs.m, res)
+			rs.forget(res)
 		case r.viaDomain:
 		default:
-			delete(r.buddies, target)
+			if i, ok := slices.BinarySearch(r.buddies, target); ok {
+				r.buddies = slices.Delete(r.buddies, i, i+1)
+			}
 			if len(r.buddies) == 0 {
-				delete(rs.m, res)
+				rs.forget(res)
+			} else {
+				rs.put(res, r)
 			}
 		}
 		return false
@@ -75,16 +120,10 @@ func (rs *resources) set(res string, target qqproto.UIN, available bool, p *pres
 	r.show, r.prio, r.seq, r.epoch = p.show, p.prio, rs.seq, epoch
 	if target == 0 {
 		r.viaDomain, r.buddies = true, nil
-	} else if !r.viaDomain {
-		if r.buddies == nil {
-			r.buddies = make(map[qqproto.UIN]bool)
-		}
-		r.buddies[target] = true
+	} else if i, ok := slices.BinarySearch(r.buddies, target); !r.viaDomain && !ok {
+		r.buddies = slices.Insert(r.buddies, i, target)
 	}
-	if rs.m == nil {
-		rs.m = make(map[string]resource)
-	}
-	rs.m[res] = r
+	rs.put(res, r)
 	return added
 }
 
@@ -93,9 +132,9 @@ func (rs *resources) set(res string, target qqproto.UIN, available bool, p *pres
 // is known by name.
 func (rs *resources) addresses(bare string) []string {
 	var out []string
-	for name := range rs.m {
-		if name != "" {
-			out = append(out, bare+"/"+name)
+	for _, r := range rs.m {
+		if r.name != "" {
+			out = append(out, bare+"/"+r.name)
 		}
 	}
 	if len(out) == 0 {
@@ -109,12 +148,12 @@ func (rs *resources) addresses(bare string) []string {
 // was shown everything the session shows.
 func (rs *resources) caughtUp(res string, epoch uint64) bool {
 	if res != "" {
-		r, ok := rs.m[res]
+		r, ok := rs.get(res)
 		return ok && r.epoch == epoch
 	}
 	named := false
-	for name, r := range rs.m {
-		if name != "" {
+	for _, r := range rs.m {
+		if r.name != "" {
 			if r.epoch != epoch {
 				return false
 			}
@@ -124,24 +163,12 @@ func (rs *resources) caughtUp(res string, epoch uint64) bool {
 	return named
 }
 
-// forget drops a resource; it reports whether it was known.
-func (rs *resources) forget(res string) bool {
-	_, ok := rs.m[res]
-	delete(rs.m, res)
-	return ok
-}
-
 // sweep forgets resources not confirmed since epoch; it reports whether
 // any went.
 func (rs *resources) sweep(epoch uint64) bool {
-	changed := false
-	for k, r := range rs.m {
-		if r.epoch < epoch {
-			delete(rs.m, k)
-			changed = true
-		}
-	}
-	return changed
+	n := len(rs.m)
+	rs.m = slices.DeleteFunc(rs.m, func(r resource) bool { return r.epoch < epoch })
+	return len(rs.m) < n
 }
 
 // confirmedIn reports whether a resource was confirmed in epoch.

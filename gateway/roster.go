@@ -180,10 +180,10 @@ func (s *session) dropUnlisted(ctx context.Context, contacts []store.Contact, li
 			s.e.goodbye(ctx, u, s.key)
 		}
 		s.deleteContact(ctx, u)
-		delete(s.buddies, u)
+		s.buddies.remove(u)
 	}
-	for u, b := range s.buddies {
-		if b.listed && !listed[u] {
+	for _, b := range s.buddies {
+		if b.listed && !listed[b.uin] {
 			b.listed = false
 		}
 	}

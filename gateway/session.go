@@ -3,11 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"mellium.im/xmpp/jid"
 
 	"qqxmpp/qqproto"
@@ -24,7 +23,7 @@ type session struct {
 	jid  jid.JID // bare
 	key  string  // jid as text: the store's key
 	task *task
-	log  logrus.FieldLogger
+	log  sessionLog
 
 	loaded    bool
 	leased    bool // this process holds the user's lease (cluster.go)
@@ -37,11 +36,11 @@ type session struct {
 	// out, such as the presences that follow a registration.
 	afterResult func(context.Context)
 
-	res     resources              // the user's available resources
-	link    qqLink                 // the QQ session
-	buddies map[qqproto.UIN]*buddy // the QQ contacts as the user sees them
-	shown   bool                   // the domain JID was last sent as available
-	drained bool                   // every QQ → XMPP item in the store was delivered
+	res     resources // the user's available resources
+	link    qqLink    // the QQ session
+	buddies buddyList // the QQ contacts as the user sees them
+	shown   bool      // the domain JID was last sent as available
+	drained bool      // every QQ → XMPP item in the store was delivered
 	// unremoved holds QQ → XMPP rows the server confirmed but the store
 	// could not remove (disk full): never sent again, removed later.
 	unremoved map[int64]bool
@@ -57,27 +56,29 @@ type session struct {
 }
 
 // buddy is one QQ contact as the session knows it.
+// Every session keeps one per buddy, so it is kept small (80 bytes, a
+// size class of Go's allocator).
 type buddy struct {
 	uin    qqproto.UIN
 	nick   string
 	face   int
 	status qqproto.Status // StatusOffline when not online
-	listed bool           // on the user's QQ buddy list
 	sent   shownPresence  // what the buddy's JID last showed the user
-	// notified is the avatar hash every resource that wants avatar
-	// notifications was sent (pep.go).
-	notified string
+	// notified is 1 + the picture number of the avatar every resource
+	// that wants avatar notifications was sent (pep.go), 0 for none: an
+	// avatar is drawn from its picture number alone.
+	notified int32
+	listed   bool // on the user's QQ buddy list
 }
 
 func newSession(g *Gateway, bare jid.JID) *session {
 	s := &session{
-		g:       g,
-		e:       g.emit,
-		jid:     bare,
-		key:     bare.String(),
-		log:     g.log.WithField("jid", bare.String()),
-		buddies: make(map[qqproto.UIN]*buddy),
+		g:   g,
+		e:   g.emit,
+		jid: bare,
+		key: bare.String(),
 	}
+	s.log = sessionLog{s}
 	s.link.init(&g.cfg)
 	s.task = newTask(func(ctx context.Context) { s.poll(ctx); s.publish() })
 	return s
@@ -161,14 +162,7 @@ func (s *session) load(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) setRegistration(r *store.Registration) {
-	s.reg = r
-	if r == nil {
-		s.log = s.g.log.WithField("jid", s.key)
-		return
-	}
-	s.log = s.g.log.WithFields(logrus.Fields{"jid": s.key, "uin": r.UIN})
-}
+func (s *session) setRegistration(r *store.Registration) { s.reg = r }
 
 func (s *session) uin() qqproto.UIN {
 	if s.reg == nil {
@@ -181,20 +175,8 @@ func (s *session) uin() qqproto.UIN {
 func (s *session) online() bool { return s.link.state == stateOnline }
 
 // buddy returns the session's record of uin, creating one.
-func (s *session) buddy(uin qqproto.UIN) *buddy {
-	b := s.buddies[uin]
-	if b == nil {
-		b = &buddy{uin: uin, status: qqproto.StatusOffline}
-		s.buddies[uin] = b
-	}
-	return b
-}
+func (s *session) buddy(uin qqproto.UIN) *buddy { return s.buddies.add(uin) }
 
-func (s *session) sortedBuddies() []*buddy {
-	out := make([]*buddy, 0, len(s.buddies))
-	for _, b := range s.buddies {
-		out = append(out, b)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].uin < out[j].uin })
-	return out
-}
+// sortedBuddies is a copy of the buddy list, to go through while the
+// work done for each may add or remove buddies.
+func (s *session) sortedBuddies() []*buddy { return slices.Clone(s.buddies) }

@@ -18,9 +18,9 @@ const busyStatus = "忙碌 / busy"
 func presenceFor(b *buddy) shownPresence {
 	switch b.status {
 	case qqproto.StatusOnline:
-		return shownPresence{available: true, nick: b.nick, picture: avatarPicture(b.face)}
+		return shownPresence{available: true, nick: b.nick, picture: int32(avatarPicture(b.face))}
 	case qqproto.StatusBusy:
-		return shownPresence{available: true, show: "away", status: busyStatus, nick: b.nick, picture: avatarPicture(b.face)}
+		return shownPresence{available: true, busy: true, nick: b.nick, picture: int32(avatarPicture(b.face))}
 	}
 	return shownPresence{}
 }

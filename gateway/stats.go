@@ -17,7 +17,7 @@ type sessionView struct {
 // publish makes the session's state readable by others; called after each
 // of its work items.
 func (s *session) publish() {
-	v := sessionView{state: s.link.state, clients: len(s.res.m), lastPoll: s.link.lastPoll}
+	v := sessionView{state: s.link.state, clients: s.res.count(), lastPoll: s.link.lastPoll}
 	if old := s.view.Load(); old == nil || *old != v {
 		s.view.Store(&v)
 	}

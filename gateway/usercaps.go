@@ -138,7 +138,7 @@ func (u *userCaps) done(key string, wants clientWants, keep bool) []capsWaiter {
 // noteCaps takes the caps of an available presence of resource res. What
 // they say is applied at once if known, else after a lookup.
 func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
-	r, ok := s.res.m[res]
+	r, ok := s.res.get(res)
 	if !ok || res == "" {
 		return
 	}
@@ -147,7 +147,7 @@ func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
 		return
 	}
 	r.caps, r.avatars, r.vcards = c.key, false, nil
-	s.res.m[res] = r
+	s.res.put(res, r)
 	if c.key == "" {
 		return
 	}
@@ -158,7 +158,7 @@ func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
 	ask, waiting := s.g.clientCaps.wait(c.key, capsWaiter{s: s, res: res})
 	if !waiting {
 		r.caps = "" // not asked: the next presence tries again
-		s.res.m[res] = r
+		s.res.put(res, r)
 		return
 	}
 	if ask {
@@ -169,23 +169,23 @@ func (s *session) noteCaps(ctx context.Context, res string, c capsRef) {
 // capsLearnt applies what the caps key of resource res say, if res still
 // has them. Not known (the lookup failed): its next presence asks again.
 func (s *session) capsLearnt(ctx context.Context, res, key string, wants clientWants, known bool) {
-	r, ok := s.res.m[res]
+	r, ok := s.res.get(res)
 	if !ok || r.caps != key {
 		return
 	}
 	if !known {
 		r.caps = ""
-		s.res.m[res] = r
+		s.res.put(res, r)
 		return
 	}
 	if wants.vcards && r.vcards == nil {
 		r.vcards = newVCardWatch(r.epoch)
-		s.res.m[res] = r
+		s.res.put(res, r)
 		s.syncVCards(ctx)
 	}
 	if wants.avatars && !r.avatars {
 		r.avatars = true
-		s.res.m[res] = r
+		s.res.put(res, r)
 		s.avatarsTo(ctx, res)
 	}
 }

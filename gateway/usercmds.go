@@ -156,7 +156,7 @@ func (s *session) reofferPending(ctx context.Context) int {
 	}
 	n := 0
 	for _, c := range contacts {
-		if b := s.buddies[qqproto.UIN(c.UIN)]; b != nil && b.listed && c.Sub == store.PendingIn {
+		if b := s.buddies.get(qqproto.UIN(c.UIN)); b != nil && b.listed && c.Sub == store.PendingIn {
 			s.offerContact(ctx, b)
 			n++
 		}
@@ -176,7 +176,7 @@ func (s *session) showProfile(ctx context.Context, uin qqproto.UIN) (reply, erro
 		return reply{}, err
 	}
 	rep := reply{title: fmt.Sprintf("QQ %d", uin), facts: profileFacts(p)}
-	switch b := s.buddies[uin]; {
+	switch b := s.buddies.get(uin); {
 	case uin == s.uin():
 		rep.text = "This is your own QQ number."
 	case b != nil && b.listed:

@@ -235,7 +235,7 @@ func (s *session) profileOrKnown(ctx context.Context, uin qqproto.UIN) (qqproto.
 // nickname and face of its buddy list.
 func (s *session) knownProfile(uin qqproto.UIN) qqproto.Profile {
 	p := qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
-	if b := s.buddies[uin]; b != nil {
+	if b := s.buddies.get(uin); b != nil {
 		p.Nick, p.Face = b.nick, b.face
 	}
 	p.Nick = firstNonEmpty(p.Nick, uin.String())
