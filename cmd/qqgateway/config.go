@@ -40,6 +40,10 @@ type fileConfig struct {
 		ShutdownTimeout duration `toml:"shutdown_timeout" default:"5s"`
 		// The default is an empty list: no administrators.
 		Admins jidList `toml:"admins" default:"" want:"a list of bare JIDs, e.g. [\"admin@example.org\"]"`
+		// The Go collector's settings (applyMemory); 0 leaves the
+		// runtime's own (GOGC, GOMEMLIMIT).
+		GCPercent   whole `toml:"gc_percent" default:"0" min:"0" max:"1000" zero:"GOGC, else 100"`
+		MemoryLimit whole `toml:"memory_limit" default:"0" min:"0" max:"1048576" unit:"MiB" zero:"none, or GOMEMLIMIT"`
 	} `toml:"gateway"`
 	QQ struct {
 		Server          httpURL    `toml:"server" want:"the http:// or https:// URL of the QQ HTTP service, e.g. \"http://127.0.0.1:8000/\""`

@@ -286,6 +286,8 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown dotted key", "a.b = 1\n" + minimal, 1, "a", `unknown key "a"`},
 		{"count as string", set("[qq]\n", "[qq]\nmax_in_flight = \"64\"\n"), 6, "qq.max_in_flight", `want a whole number from 1 to 100000; got "64"`},
 		{"count out of range", set("[qq]\n", "[qq]\nmax_message_bytes = 2\n"), 6, "qq.max_message_bytes", `got 2`},
+		{"gc percent out of range", minimal + "[gateway]\ngc_percent = 5000\n", 10, "gateway.gc_percent", `want a whole number from 0 (GOGC, else 100) to 1000; got 5000`},
+		{"negative memory limit", minimal + "[gateway]\nmemory_limit = -1\n", 10, "gateway.memory_limit", `want a whole number of MiB from 0 (none, or GOMEMLIMIT) to 1048576; got -1`},
 		{"client code", set("[qq]\n", "[qq]\nclient_code = \"XYZ\"\n"), 6, "qq.client_code", `want 16 hex digits`},
 		{"log level", minimal + "[log]\nlevel = \"loud\"\n", 10, "log.level", `want debug, info, warn or error; got "loud"`},
 		{"log format", minimal + "[log]\nformat = \"xml\"\n", 10, "log.format", `want text or json; got "xml"`},

@@ -163,6 +163,7 @@ func (cmd command) serve(path string, cfg *fileConfig, warnings []string) int {
 		"qq_server":   cfg.QQ.Server.String(), // never a password in a URL
 		"store":       cfg.storeName(),        // never the password
 	}).Info("qqgateway: starting")
+	applyMemory(cfg, log)
 
 	d, code := cmd.open(cfg, log)
 	if d == nil {
