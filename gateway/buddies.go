@@ -40,7 +40,6 @@ func (l *buddyList) add(uin qqproto.UIN) *buddy {
 // remove forgets the buddy uin.
 func (l *buddyList) remove(uin qqproto.UIN) {
 	if i, ok := l.search(uin); ok {
-		(*l)[i] = nil
 		*l = slices.Delete(*l, i, i+1)
 	}
 }
