@@ -241,6 +241,10 @@ type conn struct {
 	rw   net.Conn // nc as the session reads it (framed with Config.Inline)
 	sess *xmpp.Session
 	wsem chan struct{} // one writer at a time, acquirable with a context
+	// wbuf holds stanzas written by writers that left them for the one
+	// waiting behind (guarded by wsem); waiting counts those waiting.
+	wbuf    []byte
+	waiting atomic.Int32
 
 	done      chan struct{} // closed by kill
 	closeOnce sync.Once
@@ -637,7 +641,8 @@ func (cn *conn) closeStream() {
 	select {
 	case cn.wsem <- struct{}{}:
 		_ = cn.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = io.WriteString(cn.nc, "</stream:stream>")
+		_, _ = cn.nc.Write(append(cn.wbuf, "</stream:stream>"...)) // what waits first
+		cn.wbuf = nil
 		<-cn.wsem
 	case <-time.After(time.Second):
 	case <-cn.done:
@@ -645,22 +650,63 @@ func (cn *conn) closeStream() {
 	cn.kill(context.Canceled)
 }
 
-// write puts one encoded stanza on the wire. A failed or timed out write
-// closes the connection, since the stream may now hold half a stanza.
+// write puts one encoded stanza on the wire. Writers that come while one
+// writes share a system call: a writer that sees another waiting behind it
+// leaves its stanza in wbuf, and the last one writes them all (so a login
+// burst of presences, or many sessions relaying, costs the kernel and the
+// server's event loop one write for many stanzas, not one each). A writer
+// that gives up waiting makes sure what was left for it is written. A
+// failed or timed out write closes the connection, since the stream may
+// now hold half a stanza.
 func (cn *conn) write(ctx context.Context, b []byte) error {
+	cn.waiting.Add(1)
 	select {
 	case cn.wsem <- struct{}{}:
 	case <-cn.done:
+		cn.gaveUp()
 		return ErrNotConnected
 	case <-ctx.Done():
+		cn.gaveUp()
 		return fmt.Errorf("xmppcomp: send: %w", ctx.Err())
 	}
+	cn.waiting.Add(-1)
 	defer func() { <-cn.wsem }()
 	select {
 	case <-cn.done:
 		return ErrNotConnected
 	default:
 	}
+	cn.wbuf = append(cn.wbuf, b...)
+	if cn.waiting.Load() > 0 && len(cn.wbuf) < maxPendingWrite {
+		return nil // the writer waiting behind writes it with its own
+	}
+	return cn.flushLocked(ctx)
+}
+
+// maxPendingWrite bounds what waits in wbuf for the next writer.
+const maxPendingWrite = 64 << 10
+
+// gaveUp is a waiting writer leaving without writing: a writer before it
+// may have left its stanza for it, so one is written in the background.
+func (cn *conn) gaveUp() {
+	cn.waiting.Add(-1)
+	go func() {
+		select {
+		case cn.wsem <- struct{}{}:
+		case <-cn.done:
+			return
+		}
+		defer func() { <-cn.wsem }()
+		if len(cn.wbuf) > 0 && cn.waiting.Load() == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), cn.c.cfg.WriteTimeout)
+			defer cancel()
+			_ = cn.flushLocked(ctx)
+		}
+	}()
+}
+
+// flushLocked writes wbuf; the caller holds wsem.
+func (cn *conn) flushLocked(ctx context.Context) error {
 	deadline := time.Now().Add(cn.c.cfg.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -670,7 +716,13 @@ func (cn *conn) write(ctx context.Context, b []byte) error {
 		stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetWriteDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
-	if _, err := cn.nc.Write(b); err != nil {
+	_, err := cn.nc.Write(cn.wbuf)
+	if cap(cn.wbuf) > maxPendingWrite {
+		cn.wbuf = nil // a burst's buffer is not kept
+	} else {
+		cn.wbuf = cn.wbuf[:0]
+	}
+	if err != nil {
 		err = fmt.Errorf("xmppcomp: write: %w", err)
 		cn.kill(err)
 		return fmt.Errorf("%w: %w", ErrNotConnected, err)
