@@ -293,6 +293,21 @@ func (b *bench) chat(ctx context.Context) error {
 	return nil
 }
 
+// settledCounts is stanzaCounts once the gateway stopped sending: a
+// session counts as logged in before it has announced its buddies.
+func (b *bench) settledCounts() stanzaCounts {
+	c := b.stanzaCounts()
+	for range 20 {
+		time.Sleep(500 * time.Millisecond)
+		n := b.stanzaCounts()
+		if n.Out == c.Out {
+			break
+		}
+		c = n
+	}
+	return c
+}
+
 // stanzaCounts reads the gateway's counts of the stanzas it exchanged
 // with the XMPP server; a counter it cannot read stays 0.
 func (b *bench) stanzaCounts() stanzaCounts {
@@ -449,7 +464,7 @@ func (b *bench) restartPhase(context.Context) error {
 		return err
 	}
 	b.rep.RestartCPU = cpuDelta(a, z)
-	b.rep.RestartStanzas = b.stanzaCounts()
+	b.rep.RestartStanzas = b.settledCounts()
 	if profiling {
 		if err := b.st.pprofCall("stop"); err != nil {
 			return err
