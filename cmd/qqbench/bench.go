@@ -20,6 +20,7 @@ type options struct {
 	loginWorkers                    int
 	pprof, restart, rosterFiles     bool
 	prosodyGC                       string // "", incremental or generational
+	gcPercent                       int    // the gateway's gc_percent
 	keep                            bool
 	dir                             string
 }
@@ -111,8 +112,8 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.st = &stack{dir: b.o.dir, secret: randomSecret(), prosodyGC: b.o.prosodyGC}
-	b.rep.ProsodyGC = b.o.prosodyGC
+	b.st = &stack{dir: b.o.dir, secret: randomSecret(), prosodyGC: b.o.prosodyGC, gcPercent: b.o.gcPercent}
+	b.rep.ProsodyGC, b.rep.GCPercent = b.o.prosodyGC, b.o.gcPercent
 	b.logf("building qqgateway and qqsim into %s", b.o.dir)
 	if b.st.bin, err = build(ctx, root, b.o.dir, b.o.pprof); err != nil {
 		return err

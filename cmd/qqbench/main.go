@@ -47,6 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	fs.BoolVar(&o.rosterFiles, "roster-files", false, "write every user's roster (transport and buddies, subscription both) into Prosody's data before it starts, "+
 		"instead of each user accepting 2·buddies subscription requests (what makes 10,000 users come online in minutes, not an hour)")
 	fs.StringVar(&o.prosodyGC, "prosody-gc", "", "Prosody's garbage collector: \"\" (Prosody's default, incremental with threshold 105), \"generational\" or \"incremental\" (threshold 200): written into its configuration as gc = { mode = ... }")
+	fs.IntVar(&o.gcPercent, "gc-percent", 0, "the gateway's [gateway] gc_percent (0: Go's default, 100)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary scratch directory (logs, world, profile); one named by -dir is always kept")
 	fs.StringVar(&o.dir, "dir", "", "scratch directory (default: a new temporary one)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
@@ -66,6 +67,9 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	case "", "generational", "incremental":
 	default:
 		return o, false, fmt.Errorf("-prosody-gc is %q; want \"\", \"generational\" or \"incremental\"", o.prosodyGC)
+	}
+	if o.gcPercent < 0 || o.gcPercent > 1000 {
+		return o, false, fmt.Errorf("-gc-percent is %d; want 0 to 1000", o.gcPercent)
 	}
 	if o.pairs < 1 || 2*o.pairs > o.users || o.messages < 1 || o.yardMessages < 1 || o.burst < 1 {
 		return o, false, fmt.Errorf("-pairs must be 1 to users/2; -messages, -yard-messages and -burst at least 1")

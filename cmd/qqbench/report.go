@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,7 @@ type report struct {
 	Echo           phaseResult   `json:"echo"`
 	EchoEmpty      phaseResult   `json:"echo_empty"`
 	ProsodyGC      string        `json:"prosody_gc,omitempty"`
+	GCPercent      int           `json:"gateway_gc_percent,omitempty"`
 	Online         onlineResult  `json:"online"`
 	Idle           idleResult    `json:"idle"`
 	Chat           phaseResult   `json:"chat"`
@@ -181,6 +183,14 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f ×", a/b)
 }
 
+// gcPercent is the gateway's gc_percent as the table shows it.
+func gcPercent(p int) string {
+	if p == 0 {
+		return "100 (Go's default)"
+	}
+	return strconv.Itoa(p)
+}
+
 // writeTable prints the figures as a Markdown table: figure, value, ratio
 // to the yardstick where the issue asks for one, and the target.
 func (r *report) writeTable(w io.Writer) {
@@ -196,7 +206,8 @@ func (r *report) writeTable(w io.Writer) {
 		{"echo: Prosody CPU per message relayed by the trivial component", us(r.Echo.CPUPerMsg["prosody"]), ratio(float64(r.Echo.CPUPerMsg["prosody"]), yc), ""},
 		{"echo before any user was online: rate / Prosody CPU per message", fmt.Sprintf("%.0f msgs/s / %s", r.EchoEmpty.Rate, us(r.EchoEmpty.CPUPerMsg["prosody"])),
 			ratio(r.EchoEmpty.Rate, r.YardstickEmpty.Rate) + " / " + ratio(float64(r.EchoEmpty.CPUPerMsg["prosody"]), float64(r.YardstickEmpty.CPUPerMsg["prosody"])), "(÷ the empty yardstick)"},
-		{"Prosody's garbage collector", cmp.Or(r.ProsodyGC, "Prosody's default (incremental)"), "", ""},
+		{"Prosody's garbage collector / qqgateway's gc_percent", cmp.Or(r.ProsodyGC, "Prosody's default (incremental)") + " / " +
+			gcPercent(r.GCPercent), "", ""},
 		{"users online / buddies each", fmt.Sprintf("%d / %d (failed %d)", r.Online.Users, r.Online.Buddies, r.Total.UsersFailed), "", "10,000, none failing"},
 		{"all subscribed / all logged in to QQ", secs(r.Online.Ready) + " / " + secs(r.Online.AllLoggedIn), "", ""},
 	}

@@ -92,6 +92,7 @@ type stack struct {
 	secret                    string
 	accounts                  accountWriter
 	prosodyGC                 string // "" for Prosody's default
+	gcPercent                 int    // the gateway's [gateway] gc_percent; 0 for Go's default
 }
 
 func freePorts(n int) ([]int, error) {
@@ -281,6 +282,8 @@ func (s *stack) gatewayConfig() string {
 	return fmt.Sprintf(`[component]
 jid = %q
 server = %q
+[gateway]
+gc_percent = %d
 [qq]
 server = %q
 [store]
@@ -289,7 +292,7 @@ path = %q
 level = "warn"
 [metrics]
 listen = %q
-`, componentDomain, s.componentAddr, s.simURL, filepath.Join(s.dir, "gateway.db"), s.metricsAddr)
+`, componentDomain, s.componentAddr, s.gcPercent, s.simURL, filepath.Join(s.dir, "gateway.db"), s.metricsAddr)
 }
 
 func (s *stack) startGateway() error {
