@@ -46,7 +46,8 @@ install:
 	GO=$(GO) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) scripts/install.sh
 
 # The real chain (cmd/qqbench): Prosody, qqsim and qqgateway as separate processes, XMPP users
-# online over c2s (default 1,000); prints the table of docs/benchmarks.md. For 10,000: make bench BENCH_ARGS="-users 10000 -pprof".
+# online over c2s (default 1,000); prints the table of docs/benchmarks.md. For 10,000 as in its tables:
+# make bench BENCH_ARGS="-users 10000 -roster-files -login-workers 64 -pprof -prosody-gc generational".
 BENCH_ARGS ?= -users 1000 -pprof
 bench:
 	$(GO) run ./cmd/qqbench $(BENCH_ARGS)

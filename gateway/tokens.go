@@ -12,100 +12,103 @@ import (
 // reads back with a decoder, a new encoder, buffer and decoder per stanza.
 // A message is the stanza sent per relayed message, and presences are what
 // a login sends most (one per buddy and resource), so both make their
-// tokens themselves.
+// tokens themselves. A stanza whose Extra holds a value that is not an
+// xmlstream.Marshaler goes through encoding/xml as before.
 
-var _ xmlstream.Marshaler = message{}
+var (
+	_ xmlstream.Marshaler = message{}
+	_ xmlstream.Marshaler = presence{}
+	_ xmlstream.Marshaler = vcardUpdate{}
+)
 
-// TokenReader implements xmlstream.Marshaler. A message whose Extra holds
-// a value that is not an xmlstream.Marshaler goes through encoding/xml as
-// before.
+// TokenReader implements xmlstream.Marshaler.
 func (m message) TokenReader() xml.TokenReader {
 	parts := make([]xml.TokenReader, 0, 1+len(m.Extra))
-	if m.Body != "" {
-		parts = append(parts, xmlstream.Wrap(xmlstream.Token(xml.CharData(m.Body)), xml.StartElement{Name: xml.Name{Local: "body"}}))
+	parts = appendText(parts, xml.Name{Local: "body"}, m.Body)
+	parts, ok := appendExtra(parts, m.Extra)
+	if !ok {
+		return marshalled(plainMessage(m))
 	}
-	for _, x := range m.Extra {
-		tm, ok := x.(xmlstream.Marshaler)
-		if !ok {
-			return m.marshalled()
-		}
-		parts = append(parts, tm.TokenReader())
-	}
-	start := xml.StartElement{Name: xml.Name{Local: "message"}, Attr: make([]xml.Attr, 0, 4)}
-	for _, a := range [...]struct{ name, value string }{{"from", m.From}, {"to", m.To}, {"id", m.ID}, {"type", m.Type}} {
-		if a.value != "" {
-			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: a.name}, Value: a.value})
-		}
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(parts...), start)
-}
-
-// marshalled is m through encoding/xml, read back as tokens.
-func (m message) marshalled() xml.TokenReader {
-	b, err := xml.Marshal(plainMessage(m))
-	if err != nil {
-		return errReader{err}
-	}
-	return xml.NewDecoder(bytes.NewReader(b))
+	return xmlstream.Wrap(xmlstream.MultiReader(parts...),
+		stanzaStart("message", "from", m.From, "to", m.To, "id", m.ID, "type", m.Type))
 }
 
 // plainMessage is message without its TokenReader, for encoding/xml.
 type plainMessage message
 
-var _ xmlstream.Marshaler = presence{}
-
-// TokenReader implements xmlstream.Marshaler, as message's does.
+// TokenReader implements xmlstream.Marshaler.
 func (p presence) TokenReader() xml.TokenReader {
 	if p.Error != nil {
-		return p.marshalled()
+		return marshalled(plainPresence(p))
 	}
 	parts := make([]xml.TokenReader, 0, 3+len(p.Extra))
-	text := func(local, s string) {
-		if s != "" {
-			parts = append(parts, xmlstream.Wrap(xmlstream.Token(xml.CharData(s)), xml.StartElement{Name: xml.Name{Local: local}}))
-		}
-	}
-	text("show", p.Show)
-	text("status", p.Status)
+	parts = appendText(parts, xml.Name{Local: "show"}, p.Show)
+	parts = appendText(parts, xml.Name{Local: "status"}, p.Status)
 	if p.Nick != nil {
-		parts = append(parts, xmlstream.Wrap(xmlstream.Token(xml.CharData(p.Nick.Text)),
-			xml.StartElement{Name: xml.Name{Space: nsNick, Local: "nick"}}))
+		parts = append(parts, textElement(xml.Name{Space: nsNick, Local: "nick"}, p.Nick.Text))
 	}
-	for _, x := range p.Extra {
-		tm, ok := x.(xmlstream.Marshaler)
-		if !ok {
-			return p.marshalled()
-		}
-		parts = append(parts, tm.TokenReader())
+	parts, ok := appendExtra(parts, p.Extra)
+	if !ok {
+		return marshalled(plainPresence(p))
 	}
-	start := xml.StartElement{Name: xml.Name{Local: "presence"}, Attr: make([]xml.Attr, 0, 3)}
-	for _, a := range [...]struct{ name, value string }{{"from", p.From}, {"to", p.To}, {"type", p.Type}} {
-		if a.value != "" {
-			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: a.name}, Value: a.value})
-		}
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(parts...), start)
-}
-
-// marshalled is p through encoding/xml, read back as tokens.
-func (p presence) marshalled() xml.TokenReader {
-	b, err := xml.Marshal(plainPresence(p))
-	if err != nil {
-		return errReader{err}
-	}
-	return xml.NewDecoder(bytes.NewReader(b))
+	return xmlstream.Wrap(xmlstream.MultiReader(parts...),
+		stanzaStart("presence", "from", p.From, "to", p.To, "type", p.Type))
 }
 
 // plainPresence is presence without its TokenReader, for encoding/xml.
 type plainPresence presence
 
-var _ xmlstream.Marshaler = vcardUpdate{}
-
 // TokenReader implements xmlstream.Marshaler.
 func (v vcardUpdate) TokenReader() xml.TokenReader {
-	return xmlstream.Wrap(
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(v.Photo)), xml.StartElement{Name: xml.Name{Local: "photo"}}),
+	return xmlstream.Wrap(textElement(xml.Name{Local: "photo"}, v.Photo),
 		xml.StartElement{Name: xml.Name{Space: "vcard-temp:x:update", Local: "x"}})
+}
+
+// stanzaStart is a stanza's start tag with the attributes, given as name
+// and value pairs, whose value is not empty.
+func stanzaStart(local string, attrs ...string) xml.StartElement {
+	start := xml.StartElement{Name: xml.Name{Local: local}, Attr: make([]xml.Attr, 0, len(attrs)/2)}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i+1] != "" {
+			start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: attrs[i]}, Value: attrs[i+1]})
+		}
+	}
+	return start
+}
+
+// textElement is <name>text</name>.
+func textElement(name xml.Name, text string) xml.TokenReader {
+	return xmlstream.Wrap(xmlstream.Token(xml.CharData(text)), xml.StartElement{Name: name})
+}
+
+// appendText appends <name>text</name> to parts unless text is empty.
+func appendText(parts []xml.TokenReader, name xml.Name, text string) []xml.TokenReader {
+	if text == "" {
+		return parts
+	}
+	return append(parts, textElement(name, text))
+}
+
+// appendExtra appends the extensions' tokens, or reports that one has none
+// of its own.
+func appendExtra(parts []xml.TokenReader, extra []any) ([]xml.TokenReader, bool) {
+	for _, x := range extra {
+		tm, ok := x.(xmlstream.Marshaler)
+		if !ok {
+			return parts, false
+		}
+		parts = append(parts, tm.TokenReader())
+	}
+	return parts, true
+}
+
+// marshalled is v through encoding/xml, read back as tokens.
+func marshalled(v any) xml.TokenReader {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return errReader{err}
+	}
+	return xml.NewDecoder(bytes.NewReader(b))
 }
 
 // nsNick is XEP-0172's namespace.

@@ -68,15 +68,11 @@ func (b *bench) echoInto(ctx context.Context, into *phaseResult) error {
 	defer cancel()
 	go c.Run(cctx)
 	n := 2 * b.o.pairs
-	plain, err := b.plainClients(ctx, n)
+	plain, closeAll, err := b.plainClients(ctx, n)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, p := range plain {
-			p.close()
-		}
-	}()
+	defer closeAll()
 	deadline := time.Now().Add(10 * time.Second)
 	for !c.Connected() {
 		if time.Now().After(deadline) {

@@ -24,31 +24,29 @@ func (b *bench) yardstickEmpty(ctx context.Context) error {
 
 func (b *bench) yardstickInto(ctx context.Context, into *phaseResult) error {
 	n := 2 * b.o.pairs
-	plain, err := b.plainClients(ctx, n)
+	plain, closeAll, err := b.plainClients(ctx, n)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, p := range plain {
-			p.close()
-		}
-	}()
+	defer closeAll()
 	prefix := fmt.Sprintf("y%d-", b.col.received.Load()) // ids unique across both runs
 	*into, err = b.plainRun(n, prefix, func(from int) string { return b.w.plainUser(from^1) + "@" + domain }, plain)
 	return err
 }
 
 // plainClients logs in the first n plain users (not registered with the
-// gateway), available.
-func (b *bench) plainClients(ctx context.Context, n int) ([]*client, error) {
-	plain := make([]*client, 0, n)
+// gateway), available; closeAll logs them out.
+func (b *bench) plainClients(ctx context.Context, n int) (plain []*client, closeAll func(), err error) {
+	closeAll = func() {
+		for _, p := range plain {
+			p.close()
+		}
+	}
 	for i := range n {
 		c, err := dial(ctx, b.st.clientAddr, b.w.plainUser(i), domain, b.w.plainPassword(i))
 		if err != nil {
-			for _, p := range plain {
-				p.close()
-			}
-			return nil, err
+			closeAll()
+			return nil, nil, err
 		}
 		plain = append(plain, c)
 		c.run(func(_ *client, st *stanza, at time.Time) {
@@ -57,10 +55,11 @@ func (b *bench) plainClients(ctx context.Context, n int) ([]*client, error) {
 			}
 		})
 		if err := c.presence("", ""); err != nil {
-			return nil, err
+			closeAll()
+			return nil, nil, err
 		}
 	}
-	return plain, nil
+	return plain, closeAll, nil
 }
 
 // plainRun has the plain clients send yardMessages each to the address to
