@@ -154,7 +154,7 @@ func TestNewFaceOfOnlineBuddyIsAnnounced(t *testing.T) {
 	const face = 30
 	done := make(chan struct{})
 	h.g.sched.submit(s.task, func(context.Context) {
-		s.link.qq = &faceSetter{QQ: s.link.qq, uin: 20001, face: face}
+		s.link.qq = faceSetter(s.link.qq, 20001, face)
 		close(done)
 	})
 	<-done
@@ -173,21 +173,32 @@ func TestNewFaceOfOnlineBuddyIsAnnounced(t *testing.T) {
 	})
 }
 
-// faceSetter reports one buddy's face as face in the online list.
-type faceSetter struct {
+// buddyEdit changes one buddy's entry in the online list, as QQ would
+// report a new face or nick.
+type buddyEdit struct {
 	QQ
 	uin  qqproto.UIN
-	face int
+	edit func(*qqproto.Buddy)
 }
 
-func (f *faceSetter) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
+func (f *buddyEdit) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
 	bs, err := f.QQ.OnlineBuddies(ctx)
 	for i := range bs {
 		if bs[i].UIN == f.uin {
-			bs[i].Face = f.face
+			f.edit(&bs[i])
 		}
 	}
 	return bs, err
+}
+
+// faceSetter reports uin's face as face.
+func faceSetter(qq QQ, uin qqproto.UIN, face int) QQ {
+	return &buddyEdit{QQ: qq, uin: uin, edit: func(b *qqproto.Buddy) { b.Face = face }}
+}
+
+// nickSetter reports uin's nick as nick.
+func nickSetter(qq QQ, uin qqproto.UIN, nick string) QQ {
+	return &buddyEdit{QQ: qq, uin: uin, edit: func(b *qqproto.Buddy) { b.Nick = nick }}
 }
 
 // renderFace draws the avatar of a face number.

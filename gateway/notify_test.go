@@ -186,7 +186,7 @@ func TestNewFaceIsPushedToNotifyingResources(t *testing.T) {
 
 	s := h.session()
 	const face = 30
-	h.onSession(s, func() { s.link.qq = &faceSetter{QQ: s.link.qq, uin: 20001, face: face} })
+	h.onSession(s, func() { s.link.qq = faceSetter(s.link.qq, 20001, face) })
 	want, err := h.g.emit.avatars.ForFace(face)
 	if err != nil || want.Hash == old {
 		t.Fatalf("face %d draws %s (%v), the old one %s", face, want.Hash, err, old)

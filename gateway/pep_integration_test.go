@@ -246,7 +246,7 @@ func TestIntegrationVCard4Notification(t *testing.T) {
 		}
 
 		const nick = "Bobby"
-		e.onSession(func(s *session) { s.link.qq = &nickSetter{QQ: s.link.qq, uin: 20001, nick: nick} })
+		e.onSession(func(s *session) { s.link.qq = nickSetter(s.link.qq, 20001, nick) })
 		c.Expect(t, ctx, "Bob's new card", cardOf(20001, nick))
 		e.barrier(ctx, c)
 		if n := countReceived(c, func(st xmppcomp.Stanza) bool { _, ok := vcardEventNick(st); return ok }); n != 0 {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
 	"qqxmpp/xmppcomp"
 )
@@ -113,22 +112,6 @@ func TestNotifyingResourceGetsBuddyVCard4(t *testing.T) {
 	}
 }
 
-// nickSetter reports one buddy's nick as nick in the online list.
-type nickSetter struct {
-	QQ
-	uin  qqproto.UIN
-	nick string
-}
-
-func (f *nickSetter) OnlineBuddies(ctx context.Context) ([]qqproto.Buddy, error) {
-	bs, err := f.QQ.OnlineBuddies(ctx)
-	for i := range bs {
-		if bs[i].UIN == f.uin {
-			bs[i].Nick = f.nick
-		}
-	}
-	return bs, err
-}
 
 // A buddy who takes another nickname is pushed again, to every resource
 // that asked for vCard4 notifications, with the new nickname, once; the
@@ -150,7 +133,7 @@ func TestNewNickIsPushedAsVCard4(t *testing.T) {
 
 	s := h.session()
 	const nick = "Bobby"
-	h.onSession(s, func() { s.link.qq = &nickSetter{QQ: s.link.qq, uin: 20001, nick: nick} })
+	h.onSession(s, func() { s.link.qq = nickSetter(s.link.qq, 20001, nick) })
 	mark = h.cursor
 	for _, to := range []string{aliceFull, laptop} {
 		h.cursor = mark

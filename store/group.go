@@ -69,13 +69,6 @@ func (s *Store) write(ctx context.Context, fn writeFunc) error {
 	return s.submit(&writeReq{ctx: ctx, fn: fn, res: make(chan error, 1)})
 }
 
-// writeNow is write for a caller that writes one thing after another
-// (the door, for each message a user sends): its group is committed
-// without lingering, which would bound that caller's rate.
-func (s *Store) writeNow(ctx context.Context, fn writeFunc) error {
-	return s.submit(&writeReq{ctx: ctx, fn: fn, hurry: true, res: make(chan error, 1)})
-}
-
 func (s *Store) submit(r *writeReq) error {
 	errs := s.submitAll(r.ctx, []*writeReq{r})
 	return errs[0]
@@ -152,10 +145,7 @@ func (c *committer) collect(batch []*writeReq) []*writeReq {
 // drain adds the writes waiting now, without blocking, and reports
 // whether one in batch is in a hurry.
 func (c *committer) drain(batch []*writeReq) ([]*writeReq, bool) {
-	hurry := false
-	for _, r := range batch {
-		hurry = hurry || r.hurry
-	}
+	hurry := hurried(batch)
 	for len(batch) < groupMax {
 		select {
 		case rs := <-c.reqs:

@@ -130,21 +130,8 @@ func scanItem(rows *sql.Rows) (Item, error) {
 // SIGKILL of the process (see dsnParams). ErrNotFound if it.JID is not
 // registered.
 func (s *Store) Enqueue(ctx context.Context, it Item) (int64, error) {
-	if err := checkItem(it); err != nil {
-		return 0, err
-	}
-	var id int64
-	err := s.writeNow(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		stmt, err := s.txStmt(ctx, tx, stmtInsertItem)
-		if err == nil {
-			id, err = s.execInsert(ctx, stmt, it, s.now())
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: enqueue %v for %s: %w", it.Dir, it.JID, noUser(unwritable(err)))
-	}
-	return id, nil
+	ids, errs := s.EnqueueEach(ctx, []Item{it})
+	return ids[0], errs[0]
 }
 
 // EnqueueEach adds items as Enqueue does, each with its own outcome, in

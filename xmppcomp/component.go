@@ -224,14 +224,22 @@ func (c *Component) dispatch(ctx context.Context, h Handler, queue <-chan Stanza
 // handle calls the Handler, turning a panic into a log line so that one bad
 // stanza cannot take the gateway down.
 func (c *Component) handle(ctx context.Context, h Handler, st Stanza) {
+	// Not the stanza's text: it may hold a message or a password.
+	c.guard(func() logrus.Fields { return logrus.Fields{"stanza": st.Name, "id": st.ID, "from": st.From.String()} },
+		func() { h.HandleStanza(ctx, st) })
+}
+
+// guard runs the Handler's fn and logs a panic of it with what fields
+// says, so that one bad stanza does not end the connection.
+func (c *Component) guard(fields func() logrus.Fields, fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			// Not the stanza's text: it may hold a message or a password.
-			c.log.WithFields(logrus.Fields{"panic": r, "stanza": st.Name, "id": st.ID, "from": st.From.String(),
-				"stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
+			f := fields()
+			f["panic"], f["stack"] = r, string(debug.Stack())
+			c.log.WithFields(f).Error("xmppcomp: handler panicked")
 		}
 	}()
-	h.HandleStanza(ctx, st)
+	fn()
 }
 
 // conn is one established component stream.
@@ -384,7 +392,9 @@ func (c *Component) read(ctx context.Context, cn *conn, queue chan<- Stanza) err
 			continue
 		}
 		st := fromElement(el)
-		if st.Name == "iq" && c.answers(st, el.FirstChild) {
+		if st.Name == "iq" {
+			// An iq may be one the reader answers itself: the
+			// stanzas ahead of it are handled first.
 			c.handleBatch(ctx, cn, &b)
 			if c.answered(cn, st, el.FirstChild) {
 				continue
@@ -436,15 +446,7 @@ func (c *Component) handleBatch(ctx context.Context, cn *conn, b *batch) {
 		return
 	}
 	cn.stalled.Store(true)
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				c.log.WithFields(logrus.Fields{"panic": r, "stanzas": len(b.sts),
-					"stack": string(debug.Stack())}).Error("xmppcomp: handler panicked")
-			}
-		}()
-		b.h.HandleStanzas(ctx, b.sts)
-	}()
+	c.guard(func() logrus.Fields { return logrus.Fields{"stanzas": len(b.sts)} }, func() { b.h.HandleStanzas(ctx, b.sts) })
 	cn.stalled.Store(false)
 	clear(b.sts)
 	b.sts = b.sts[:0]
@@ -496,13 +498,6 @@ func (c *Component) replier(cn *conn) {
 			cancel()
 		}
 	}
-}
-
-// answers reports whether st is of a kind answered may take: a result, an
-// error or a ping.
-func (c *Component) answers(st Stanza, child xml.Name) bool {
-	return st.Type == "result" || st.Type == "error" ||
-		(st.Type == "get" && child.Space == nsPing && child.Local == "ping")
 }
 
 // answered routes IQ answers to SendIQ/pinger and answers pings addressed to

@@ -174,30 +174,8 @@ func newFailover(t *testing.T, bins binaries, led *ledger, users int) *failover 
 }
 
 func clusterGatewayConfig(node *xmpptest.Server, g *gwProc, dsn string) string {
-	return fmt.Sprintf(`[component]
-jid = %q
-server = %q
-secret = %q
-[gateway]
-shutdown_timeout = "2s"
-[qq]
-server = "http://%s/"
-poll_active = "200ms"
-poll_idle = "500ms"
-timeout = "3s"
-login_backoff_min = "1s"
-login_backoff_max = "3s"
-[store]
-driver = "postgres"
-dsn = %q
-[cluster]
-owner = %q
-slots = 2
-[log]
-level = "info"
-[metrics]
-listen = %q
-`, transport, node.ComponentAddr, node.Secret, g.qqAddr, dsn, g.name, g.metrics)
+	return fastGatewayConfig(node, "http://"+g.qqAddr+"/",
+		fmt.Sprintf("[store]\ndriver = \"postgres\"\ndsn = %q\n[cluster]\nowner = %q\nslots = 2\n", dsn, g.name), g.metrics)
 }
 
 // startGateway starts gateway i and waits until it is connected.

@@ -135,6 +135,13 @@ func runDir(t *testing.T) string {
 // gatewayConfig polls fast and backs off little, so that a fault's effect
 // shows within the run.
 func (s *stack) gatewayConfig(db string) string {
+	return fastGatewayConfig(s.srv, s.simURL+"/", fmt.Sprintf("[store]\npath = %q\n", db), s.metrics)
+}
+
+// fastGatewayConfig is the chaos tests' gateway configuration for the
+// component of srv, QQ at qqURL, metrics on metrics, with store (and any
+// other sections) as given.
+func fastGatewayConfig(srv *xmpptest.Server, qqURL, store, metrics string) string {
 	return fmt.Sprintf(`[component]
 jid = %q
 server = %q
@@ -148,14 +155,12 @@ poll_idle = "500ms"
 timeout = "3s"
 login_backoff_min = "1s"
 login_backoff_max = "3s"
-[store]
-path = %q
-[log]
+%s[log]
 level = "info"
 format = "text"
 [metrics]
 listen = %q
-`, transport, s.srv.ComponentAddr, s.srv.Secret, s.simURL+"/", db, s.metrics)
+`, transport, srv.ComponentAddr, srv.Secret, qqURL, store, metrics)
 }
 
 // startGateway starts the gateway and waits until it is ready (component
