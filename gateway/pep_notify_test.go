@@ -112,7 +112,6 @@ func TestNotifyingResourceGetsBuddyVCard4(t *testing.T) {
 	}
 }
 
-
 // A buddy who takes another nickname is pushed again, to every resource
 // that asked for vCard4 notifications, with the new nickname, once; the
 // other buddies are not, and the node answers the new card.
