@@ -84,17 +84,16 @@ type arrival struct {
 // primary one; cluster.go).
 func (g *Gateway) handle(sts []xmppcomp.Stanza, via int) {
 	g.cfg.Metrics.stanzaIn(len(sts))
-	var arrived []arrival
+	now := g.clock.Now()
+	arrived := make([]arrival, 0, len(sts)) // never grown: keep points into it
 	var keep []*inbound
 	for _, st := range sts {
 		if !g.accept(st, via) {
 			continue
 		}
 		arrived = append(arrived, arrival{bare: st.From.Bare(), in: g.read(st)})
-	}
-	for i := range arrived {
-		if in := &arrived[i].in; in.msg != nil {
-			in.msg.at = g.clock.Now()
+		if in := &arrived[len(arrived)-1].in; in.msg != nil {
+			in.msg.at = now
 			keep = append(keep, in)
 		}
 	}

@@ -110,6 +110,14 @@ func (s *session) newSeqs(ctx context.Context, m *outgoing, n int) error {
 	return nil
 }
 
+// keepForRetry leaves m in the outbox and has the session send it again
+// at t (or earlier, with others kept).
+func (s *session) keepForRetry(m *outgoing, t time.Time) {
+	m.retrying = true
+	s.link.retryOutboxAt(t)
+	s.g.sched.scheduleEarlier(s.task, s.link.outboxRetry)
+}
+
 // outgoingFailed decides what a failed send of m becomes. When QQ may
 // have taken it (no reply at all), the row stays in the outbox and is
 // retried with the same SEQ, quietly, until outboxGiveUp has passed since
@@ -121,9 +129,7 @@ func (s *session) outgoingFailed(ctx context.Context, m *outgoing, err error, se
 		// A refusal could not be noted either, and the row would be sent
 		// after a restart although the sender heard it failed: it waits
 		// in the outbox for the store to take writes again.
-		m.retrying = true
-		s.link.retryOutboxAt(s.g.clock.Now().Add(storeRetry))
-		s.g.sched.scheduleEarlier(s.task, s.link.outboxRetry)
+		s.keepForRetry(m, s.g.clock.Now().Add(storeRetry))
 		s.log.WithField("buddy", int64(m.to)).Warn("gateway: the store takes no writes; the message to QQ waits in the outbox")
 		return nil
 	}
@@ -142,10 +148,8 @@ func (s *session) outgoingFailed(ctx context.Context, m *outgoing, err error, se
 		return partialError(err, sent, total)
 	}
 	if now.Sub(first) < outboxGiveUp {
-		m.retrying = true
 		wait := min(5*time.Second<<min(attempts-1, 8), outboxRetryMax)
-		s.link.retryOutboxAt(now.Add(wait))
-		s.g.sched.scheduleEarlier(s.task, s.link.outboxRetry)
+		s.keepForRetry(m, now.Add(wait))
 		s.log.WithField("buddy", int64(m.to)).WithField("retry_in", wait).Info("gateway: QQ did not answer; the message is kept and sent again with the same SEQ")
 		return nil
 	}
