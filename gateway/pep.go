@@ -362,9 +362,6 @@ func (s *session) syncPEP(ctx context.Context, b *buddy) {
 type vcardWatch struct {
 	sent  map[qqproto.UIN]string
 	epoch uint64 // of the component connection the cards were sent in
-	// noFetchUntil: QQ failed a GetInfo for a notification, and is not
-	// asked for another before then (notifiedVCard4).
-	noFetchUntil time.Time
 }
 
 // vcardFetchPause is how long notifications are made without asking QQ
@@ -413,44 +410,19 @@ func (s *session) syncVCard(ctx context.Context, b *buddy) {
 // QQ is not asked for vcardFetchPause.
 func (s *session) notifiedVCard4(ctx context.Context, b *buddy) VCard4 {
 	now := s.g.clock.Now()
-	watches := s.vcardWatches()
-	if !now.Before(latestNoFetch(watches)) {
+	if !now.Before(s.vcardNoFetchUntil) {
 		v, err := s.buddyVCard4(ctx, b.uin)
 		if err == nil {
 			return v
 		}
 		s.log.WithError(err).WithField("buddy", int64(b.uin)).Info("gateway: vCard4 notifications without GetInfo for a while")
-		for _, w := range watches {
-			w.noFetchUntil = now.Add(vcardFetchPause)
-		}
+		s.vcardNoFetchUntil = now.Add(vcardFetchPause)
 	}
 	p, ok := s.g.vcards.get(b.uin, now)
 	if !ok {
 		p = s.knownProfile(b.uin)
 	}
 	return s.listedVCard4(b.uin, p)
-}
-
-// vcardWatches are those of the resources that asked for vCard4
-// notifications.
-func (s *session) vcardWatches() []*vcardWatch {
-	var out []*vcardWatch
-	for _, r := range s.res.m {
-		if r.vcards != nil {
-			out = append(out, r.vcards)
-		}
-	}
-	return out
-}
-
-func latestNoFetch(ws []*vcardWatch) time.Time {
-	var t time.Time
-	for _, w := range ws {
-		if w.noFetchUntil.After(t) {
-			t = w.noFetchUntil
-		}
-	}
-	return t
 }
 
 // syncVCards sends every listed buddy's vCard4 where it was not sent, as
@@ -469,9 +441,7 @@ func (s *session) vcardsAgain(ctx context.Context, res string) {
 	if !ok || r.vcards == nil || r.vcards.epoch == r.epoch {
 		return
 	}
-	w := newVCardWatch(r.epoch)
-	w.noFetchUntil = r.vcards.noFetchUntil // QQ is not better for it
-	r.vcards = w
+	r.vcards = newVCardWatch(r.epoch)
 	s.res.put(res, r)
 	s.syncVCards(ctx)
 }

@@ -51,6 +51,9 @@ type session struct {
 	importAfter    time.Time
 	runs           commandRuns // commands waiting for the user's answers
 	roster         rosterCopy  // the transport's items in the user's roster, where the gateway writes it
+	// vcardNoFetchUntil: QQ failed a GetInfo for a vCard4 notification,
+	// and is not asked for another before then (pep.go).
+	vcardNoFetchUntil time.Time
 
 	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
