@@ -197,26 +197,40 @@ func (b *bench) waitSessions(stall time.Duration) error {
 
 // gatewayGauge reads one unlabelled metric from the gateway's /metrics.
 func (b *bench) gatewayGauge(name string) (int, error) {
-	f, err := b.gatewayValue(name)
-	return int(f), err
-}
-
-// gatewayValue reads one metric, labels included in name as /metrics
-// writes them, from the gateway's /metrics.
-func (b *bench) gatewayValue(name string) (float64, error) {
-	resp, err := httpc.Get("http://" + b.st.metricsAddr + "/metrics")
+	m, err := b.gatewayMetrics()
 	if err != nil {
 		return 0, err
 	}
+	v, ok := m[name]
+	if !ok {
+		return 0, fmt.Errorf("/metrics has no %s", name)
+	}
+	return int(v), nil
+}
+
+// gatewayMetrics reads the gateway's /metrics once: each sample by its
+// name with its labels as /metrics writes them.
+func (b *bench) gatewayMetrics() (map[string]float64, error) {
+	resp, err := httpc.Get("http://" + b.st.metricsAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	m := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, " "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				m[k] = f
+			}
 		}
 	}
-	return 0, fmt.Errorf("/metrics has no %s", name)
+	return m, sc.Err()
 }
 
 // simStats are the counters of qqsim's GET /_sim/stats used here.
@@ -310,16 +324,15 @@ func (b *bench) settledCounts() stanzaCounts {
 // stanzaCounts reads the gateway's counts of the stanzas it exchanged
 // with the XMPP server; a counter it cannot read stays 0.
 func (b *bench) stanzaCounts() stanzaCounts {
-	var c stanzaCounts
-	c.In, _ = b.gatewayGauge("qqgateway_stanzas_received_total")
-	c.Out, _ = b.gatewayGauge("qqgateway_stanzas_sent_total")
-	c.Barriers, _ = b.gatewayGauge("qqgateway_delivery_barriers_total")
-	c.Commits, _ = b.gatewayGauge("qqgateway_store_commits_total")
-	c.Writes, _ = b.gatewayGauge("qqgateway_store_writes_total")
+	m, _ := b.gatewayMetrics()
+	c := stanzaCounts{
+		In: int(m["qqgateway_stanzas_received_total"]), Out: int(m["qqgateway_stanzas_sent_total"]),
+		Barriers: int(m["qqgateway_delivery_barriers_total"]),
+		Commits:  int(m["qqgateway_store_commits_total"]), Writes: int(m["qqgateway_store_writes_total"]),
+	}
 	for i, d := range []string{"to_qq", "to_xmpp"} {
-		sum, _ := b.gatewayValue(`qqgateway_relay_latency_seconds_sum{direction="` + d + `"}`)
-		n, _ := b.gatewayValue(`qqgateway_relay_latency_seconds_count{direction="` + d + `"}`)
-		c.LatencySum[i], c.LatencyN[i] = sum, n
+		c.LatencySum[i] = m[`qqgateway_relay_latency_seconds_sum{direction="`+d+`"}`]
+		c.LatencyN[i] = m[`qqgateway_relay_latency_seconds_count{direction="`+d+`"}`]
 	}
 	return c
 }
