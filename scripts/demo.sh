@@ -171,7 +171,9 @@ if [ $smoke = 1 ]; then
   # What an admin's Prometheus would scrape after that: the chat went both ways.
   metrics=$(curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics") || die "no /metrics on 127.0.0.1:$METRICS_PORT"
   for want in 'qqgateway_component_connected 1' 'qqgateway_users_registered 1' \
-      'qqgateway_messages_relayed_total{direction="to_qq"}' 'qqgateway_messages_relayed_total{direction="to_xmpp"}'; do
+      'qqgateway_messages_relayed_total{direction="to_qq"}' 'qqgateway_messages_relayed_total{direction="to_xmpp"}' \
+      'qqgateway_stanzas_received_total' 'qqgateway_stanzas_sent_total' 'qqgateway_delivery_barriers_total' \
+      'qqgateway_store_commits_total' 'qqgateway_store_writes_total'; do
     line=$(awk -v w="$want" 'index($0, w) == 1 { print; exit }' <<<"$metrics")
     case "$line" in
       "" | *" 0") die "/metrics: no non-zero $want" ;;
