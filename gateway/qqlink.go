@@ -247,8 +247,9 @@ func (s *session) login(ctx context.Context) error {
 }
 
 // loggedIn takes a successful Login: the session is online, the domain JID
-// shows it, the user's state is set, the buddy list imported, what waits
-// in the outbox sent, and the polls scheduled.
+// shows it and the user's state is set; then, once the other sessions
+// ready to log in have had their turn (scheduler.yield), the buddy list
+// is imported, what waits in the outbox sent, and the polls scheduled.
 func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	if s.link.state != stateOnline {
 		s.log.Info("gateway: logged in to QQ")
@@ -257,9 +258,20 @@ func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	s.presenceAsked = time.Time{}
 	s.showDomain(ctx, true, "")
 	s.syncStatus(ctx)
-	s.importRoster(ctx)
+	s.importDue, s.importAfter = true, time.Time{}
+	s.g.sched.yield(s.task, func(ctx context.Context) { s.settle(ctx); s.publish() })
+}
+
+// settle is the rest of a login: the buddy list, the outbox, the polls.
+func (s *session) settle(ctx context.Context) {
 	if !s.online() {
-		return // the import found the session gone and handled it
+		return // logged out (or failed) since; the next login settles
+	}
+	if s.importDue {
+		s.importRoster(ctx)
+		if !s.online() {
+			return // the import found the session gone and handled it
+		}
 	}
 	s.replayOutbox(ctx)
 	s.reschedule()

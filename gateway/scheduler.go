@@ -25,6 +25,7 @@ type task struct {
 	work    []func(context.Context)
 	urgent  []func(context.Context) // before work and poll: refusals must not wait behind what they refuse
 	pollDue bool                    // the poll is due and waits for a worker
+	yield   bool                    // the run ends after the item running now (scheduler.yield)
 	queued  bool                    // in the ready queue
 	running bool                    // a worker is running it
 }
@@ -89,6 +90,20 @@ func (sc *scheduler) wait() { sc.wg.Wait() }
 func (sc *scheduler) submit(t *task, fn func(context.Context)) {
 	sc.mu.Lock()
 	t.work = append(t.work, fn)
+	sc.markReadyLocked(t)
+	sc.mu.Unlock()
+}
+
+// yield queues fn to run on t before its queued work, but only after
+// every task ready now has had its turn: t's current run ends with the
+// item that calls it. A login hands the rest of its work (the buddy list,
+// the outbox) to yield, so that when a restart brings thousands of users
+// back at once every one of them is logged in to QQ before any of them
+// floods the XMPP server with buddy presences.
+func (sc *scheduler) yield(t *task, fn func(context.Context)) {
+	sc.mu.Lock()
+	t.work = append([]func(context.Context){fn}, t.work...)
+	t.yield = t.running
 	sc.markReadyLocked(t)
 	sc.mu.Unlock()
 }
@@ -225,7 +240,7 @@ func (sc *scheduler) worker(ctx context.Context) {
 			return
 		}
 		t.running = true
-		for n := 0; n < taskBatch && ctx.Err() == nil; n++ {
+		for n := 0; n < taskBatch && !t.yield && ctx.Err() == nil; n++ {
 			fn := t.nextLocked()
 			if fn == nil {
 				break
@@ -234,7 +249,7 @@ func (sc *scheduler) worker(ctx context.Context) {
 			sc.run(ctx, fn)
 			sc.mu.Lock()
 		}
-		t.running = false
+		t.running, t.yield = false, false
 		if len(t.work) > 0 || len(t.urgent) > 0 || t.pollDue {
 			sc.markReadyLocked(t) // its turn again after the others
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -284,5 +285,65 @@ func TestSchedulerDuePollOvertakesBacklog(t *testing.T) {
 	defer mu.Unlock()
 	if polled >= n/2 {
 		t.Fatalf("the due poll waited for %d of %d queued items", polled, n)
+	}
+}
+
+// What a task yields runs after every task that was ready when it
+// yielded, and before the task's own work queued earlier: a restart's
+// logins all come before the buddy lists that follow them.
+func TestSchedulerYieldLetsTheOthersGoFirst(t *testing.T) {
+	sc := newScheduler(1, clockwork.NewRealClock(), quietLogger())
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		got = append(got, s)
+		mu.Unlock()
+	}
+	done := make(chan struct{})
+	tasks := make([]*task, 3)
+	for i := range tasks {
+		tasks[i] = newTask(nil)
+	}
+	for i, tk := range tasks {
+		name := string(rune('a' + i))
+		sc.submit(tk, func(context.Context) {
+			note(name + " login")
+			sc.yield(tk, func(context.Context) {
+				note(name + " buddies")
+				if name == "c" {
+					close(done)
+				}
+			})
+		})
+		sc.submit(tk, func(context.Context) { note(name + " message") })
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); sc.wait() }()
+	sc.start(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the yielded work did not run")
+	}
+	// Let the last task's message run too.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 9 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"a login", "b login", "c login",
+		"a buddies", "a message", "b buddies", "b message", "c buddies", "c message"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ran\n%q\nwant\n%q", got, want)
 	}
 }

@@ -306,19 +306,20 @@ func (b *bench) chat(ctx context.Context) error {
 	return nil
 }
 
-// settledCounts is stanzaCounts once the gateway stopped sending: a
-// session counts as logged in before it has announced its buddies.
-func (b *bench) settledCounts() stanzaCounts {
-	c := b.stanzaCounts()
-	for range 20 {
+// settledCounts is stanzaCounts once the gateway stopped sending (a
+// session counts as logged in before it has announced its buddies), and
+// when its count of stanzas sent last grew, to the half second.
+func (b *bench) settledCounts() (stanzaCounts, time.Time) {
+	c, at := b.stanzaCounts(), time.Now()
+	for range 240 {
 		time.Sleep(500 * time.Millisecond)
 		n := b.stanzaCounts()
 		if n.Out == c.Out {
 			break
 		}
-		c = n
+		c, at = n, time.Now()
 	}
-	return c
+	return c, at
 }
 
 // stanzaCounts reads the gateway's counts of the stanzas it exchanged
@@ -466,17 +467,32 @@ func (b *bench) restartPhase(context.Context) error {
 	if err := b.st.startGateway(); err != nil {
 		return err
 	}
+	stopProgress := b.restartProgress(start)
+	defer stopProgress()
 	profiling := b.o.pprof && b.startProfile("restart")
 	if err := b.waitSessions(b.o.stall); err != nil {
 		return err
 	}
 	b.rep.Restart = time.Since(start)
+	var quiet time.Time
+	b.rep.RestartStanzas, quiet = b.settledCounts()
+	b.rep.RestartAnnounced = quiet.Sub(start)
+	b.rep.RestartShownAtQuiet = float64(b.on.shown.Load()) / float64(b.w.Users)
 	z, err := b.sample()
 	if err != nil {
 		return err
 	}
 	b.rep.RestartCPU = cpuDelta(a, z)
-	b.rep.RestartStanzas = b.settledCounts()
+	// What the users see: every buddy online again in every client. A
+	// buddy the gateway found offline when it imported a user's list shows
+	// up only with that user's next Query_Stat.
+	want := int64(b.w.Users * b.w.Buddies)
+	for b.on.shown.Load() < want && time.Since(quiet) < b.o.stall {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b.on.shown.Load() >= want {
+		b.rep.RestartAllShown = time.Since(start)
+	}
 	if profiling {
 		if err := b.st.pprofCall("stop"); err != nil {
 			return err
@@ -484,6 +500,31 @@ func (b *bench) restartPhase(context.Context) error {
 		b.rep.RestartProfile = b.pprofTop(filepath.Join(b.st.dir, "relay.pprof.restart"))
 	}
 	return nil
+}
+
+// restartProgress logs, every second until it is stopped, how far the
+// restart has come: sessions logged in to QQ, stanzas the gateway sent,
+// and buddies the clients show online.
+func (b *bench) restartProgress(start time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			m, _ := b.gatewayMetrics()
+			b.logf("restart +%4.1fs: %5d logged in, %7d stanzas sent, %5.2f buddies shown per user",
+				time.Since(start).Seconds(), int(m["qqgateway_sessions_online"]), int(m["qqgateway_stanzas_sent_total"]),
+				float64(b.on.shown.Load())/float64(b.w.Users))
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // startProfile starts a CPU profile of a gateway just started, once its

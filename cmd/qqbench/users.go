@@ -28,6 +28,7 @@ type user struct {
 type online struct {
 	ready  atomic.Int64
 	failed atomic.Int64
+	shown  atomic.Int64 // buddies every user's client shows online, summed
 }
 
 func (b *bench) buddyJID(i int) string { return fmt.Sprintf("%d@%s", b.w.uin(i), componentDomain) }
@@ -76,9 +77,16 @@ func (b *bench) presence(u *user, from, typ string) {
 			u.subscribed[from] = true
 		}
 	case "":
-		if from != componentDomain {
+		if from != componentDomain && !u.available[from] {
 			u.available[from] = true
+			b.on.shown.Add(1)
 		}
+	case "unavailable":
+		if u.available[from] {
+			delete(u.available, from)
+			b.on.shown.Add(-1)
+		}
+		return
 	default:
 		return
 	}
