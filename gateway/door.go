@@ -100,7 +100,14 @@ func (g *Gateway) handle(sts []xmppcomp.Stanza, via int) {
 	g.keep(keep)
 	for _, a := range arrived {
 		in := a.in
-		g.enqueue(a.bare, func(ctx context.Context, s *session) { s.serve(ctx, in) })
+		if in.pres == nil {
+			g.enqueue(a.bare, func(ctx context.Context, s *session) { s.serve(ctx, in) })
+			continue
+		}
+		g.enqueue(a.bare, func(ctx context.Context, s *session) {
+			s.serve(ctx, in) // a login, if this answers a probe: see storm.go
+			g.answered(s.key)
+		})
 	}
 }
 

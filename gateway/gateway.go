@@ -54,6 +54,7 @@ type Gateway struct {
 	// removals are the outbox rows of handled messages being removed
 	// (doneOutgoing); a stop waits for them.
 	removals sync.WaitGroup
+	storm    storm         // the settles held while a connect's probes are answered (storm.go)
 	seqs     *qqproto.Seqs // the SEQs of every CLTMSG and GetMsgEx the gateway stores
 }
 
@@ -140,6 +141,11 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 		g.log.WithError(err).Error("gateway: cannot list registered users to ask for their presence")
 		return
 	}
+	users := make([]string, len(regs))
+	for i, r := range regs {
+		users[i] = r.JID
+	}
+	g.beginStorm(users)
 	for _, r := range regs {
 		if err := g.emit.probe(ctx, r.JID); err != nil {
 			g.log.WithError(err).WithField("jid", r.JID).Warn("gateway: presence probe not sent")

@@ -247,9 +247,10 @@ func (s *session) login(ctx context.Context) error {
 }
 
 // loggedIn takes a successful Login: the session is online, the domain JID
-// shows it and the user's state is set; then, once the other sessions
-// ready to log in have had their turn (scheduler.yield), the buddy list
-// is imported, what waits in the outbox sent, and the polls scheduled.
+// shows it and the user's state is set; then the session settles (buddy
+// list, outbox, polls) once the other sessions ready to log in have had
+// their turn (scheduler.yield), or, while a connect's probes are being
+// answered, once they all are (storm.go).
 func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	if s.link.state != stateOnline {
 		s.log.Info("gateway: logged in to QQ")
@@ -259,7 +260,9 @@ func (s *session) loggedIn(ctx context.Context, res qqproto.LoginResult) {
 	s.showDomain(ctx, true, "")
 	s.syncStatus(ctx)
 	s.importDue, s.importAfter = true, time.Time{}
-	s.g.sched.yield(s.task, func(ctx context.Context) { s.settle(ctx); s.publish() })
+	if !s.g.hold(s) {
+		s.g.sched.yield(s.task, func(ctx context.Context) { s.settle(ctx); s.publish() })
+	}
 }
 
 // settle is the rest of a login: the buddy list, the outbox, the polls.

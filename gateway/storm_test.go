@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"qqxmpp/qqproto"
+	"qqxmpp/qqproto/qqsim"
+	"qqxmpp/store"
+	"qqxmpp/xmppcomp"
+)
+
+// After a restart, the users whose QQ accounts are each other's buddies
+// see each other online as soon as their buddy lists are imported, even
+// when their servers answer the gateway's probes a while apart: no list is
+// imported before every probe is answered, so no buddy is shown offline
+// because its own session was not back yet (which Query_Stat would mend
+// only a minute later).
+func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
+	const n = 8 // a ring: user i's buddies are i-1 and i+1
+	uin := func(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+n)%n) }
+	user := func(i int) string { return fmt.Sprintf("u%d@example.org", (i+n)%n) }
+	accounts := make([]qqsim.Account, n)
+	for i := range accounts {
+		accounts[i] = qqsim.Account{UIN: uin(i), Password: "p", Nick: fmt.Sprintf("U%d", i),
+			Buddies: []qqproto.UIN{uin(i - 1), uin(i + 1)}}
+	}
+	h := newHarness(t, qqsim.Options{}, accounts...)
+	ctx := context.Background()
+	for i := range n {
+		if err := h.st.PutRegistration(ctx, store.Registration{JID: user(i), UIN: int64(uin(i)), PasswordMD5: qqproto.PasswordMD5("p")}); err != nil {
+			t.Fatal(err)
+		}
+		var cs []store.Contact
+		for _, b := range []int{i - 1, i + 1} {
+			cs = append(cs, store.Contact{UIN: int64(uin(b)), Nick: fmt.Sprintf("U%d", (b+n)%n), Sub: store.Both})
+		}
+		if err := h.st.PutContacts(ctx, user(i), cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.g.OnConnect(ctx)
+	for i := range n {
+		h.waitFor("probe of "+user(i), func(st xmppcomp.Stanza) bool {
+			return st.Name == "presence" && st.Type == "probe" && st.To.String() == user(i)
+		})
+	}
+	// The first half's servers answer, and their sessions log in; the
+	// clock stands still, so nothing ends the hold but the answers.
+	answer := func(i int) { h.presence(user(i)+"/phone", testDomain, "", "") }
+	loggedIn := func(from, to int) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for i := from; i < to; i++ {
+			for !h.sim.Session(uin(i)).LoggedIn {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s is not logged in to QQ", user(i))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	for i := range n / 2 {
+		answer(i)
+	}
+	loggedIn(0, n/2)
+	h.quiesce()
+	for i := range n / 2 {
+		for _, r := range h.sim.Requests(uin(i)) {
+			if r.Cmd == "LIST" || r.Cmd == "QUERY_STAT" {
+				t.Fatalf("%s's buddy list was fetched (%s) while probes were still unanswered", user(i), r.Cmd)
+			}
+		}
+	}
+	for i := n / 2; i < n; i++ {
+		answer(i)
+	}
+	loggedIn(n/2, n)
+	h.quiesce()
+	// Every user now sees both buddies online, without the clock moving
+	// to a Query_Stat.
+	for i := range n {
+		for _, b := range []int{i - 1, i + 1} {
+			from := buddyAddr(int(uin(b)))
+			got := h.sent(func(st xmppcomp.Stanza) bool {
+				return presenceMatch(from, "")(st) && st.To.Bare().String() == user(i)
+			})
+			if len(got) == 0 {
+				t.Errorf("%s was not shown buddy %d online", user(i), uin(b))
+			}
+		}
+	}
+}
+
+// A server that never answers the probe holds nobody for long: once no
+// answer came for stormQuiet, the sessions logged in meanwhile settle.
+func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
+	h := newHarness(t, qqsim.Options{}, world()...)
+	ctx := context.Background()
+	if err := h.st.PutRegistration(ctx, store.Registration{JID: aliceBare, UIN: int64(alice.UIN), PasswordMD5: qqproto.PasswordMD5(alice.Password)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.PutRegistration(ctx, store.Registration{JID: "silent@example.net", UIN: int64(dave.UIN), PasswordMD5: qqproto.PasswordMD5(dave.Password)}); err != nil {
+		t.Fatal(err)
+	}
+	h.g.OnConnect(ctx)
+	h.waitFor("probe of alice", func(st xmppcomp.Stanza) bool {
+		return st.Name == "presence" && st.Type == "probe" && st.To.String() == aliceBare
+	})
+	h.goOnline("")
+	deadline := time.Now().Add(waitTimeout)
+	for !h.sim.Session(alice.UIN).LoggedIn {
+		if time.Now().After(deadline) {
+			t.Fatal("alice is not logged in to QQ")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.quiesce()
+	if got := h.sent(presenceMatch(buddyAddr(int(bob.UIN)), "")); len(got) != 0 {
+		t.Fatalf("Bob shown before the hold ended: %v", got)
+	}
+	h.advance(stormQuiet + stormCheck)
+	h.waitFor("Bob online once the hold ended", presenceMatch(buddyAddr(int(bob.UIN)), ""))
+}
