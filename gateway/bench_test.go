@@ -53,7 +53,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 			for k := 0; k < buddies; k++ {
 				bd := s.buddy(qqproto.UIN(200000 + k))
 				bd.nick, bd.listed, bd.status = "好友昵称", true, qqproto.StatusOnline
-				bd.sent = presenceFor(bd)
+				bd.record(presenceFor(bd))
 			}
 			g.sessions[s.key] = s
 			s.link.nextMsg = now.Add(time.Hour)

@@ -194,7 +194,7 @@ func (s *session) learnNick(ctx context.Context, b *buddy) {
 		return
 	}
 	if p, err := s.profile(ctx, b.uin); err == nil {
-		b.nick, b.face = p.Nick, p.Face
+		b.setProfile(p.Nick, p.Face)
 	}
 }
 
@@ -294,7 +294,7 @@ func (s *session) markContact(ctx context.Context, b *buddy, sub store.Subscript
 	}
 	c.UIN, c.Sub = int64(b.uin), sub
 	if b.nick != "" {
-		c.Nick, c.Face = b.nick, b.face
+		c.Nick, c.Face = b.nick, int(b.face)
 	}
 	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot store a contact")

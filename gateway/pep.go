@@ -105,7 +105,7 @@ func wantsItem(q pubsubQuery, id string) bool {
 func (s *session) buddyAvatar(ctx context.Context, uin qqproto.UIN) (Avatar, error) {
 	face := 0
 	if b := s.buddies.get(uin); b != nil {
-		face = b.face
+		face = int(b.face)
 	} else {
 		p, err := s.profileOrKnown(ctx, uin)
 		if err != nil {
@@ -167,7 +167,7 @@ func (s *session) buddyVCard4(ctx context.Context, uin qqproto.UIN) (VCard4, err
 // face of the buddy list.
 func (s *session) listedVCard4(uin qqproto.UIN, p qqproto.Profile) VCard4 {
 	if b := s.buddies.get(uin); b != nil && b.listed {
-		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), b.face
+		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), int(b.face)
 	}
 	return BuddyVCard4(p, s.avatarOrNil(p.Face))
 }
@@ -300,7 +300,7 @@ func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
 	if !b.listed {
 		return Avatar{}, false
 	}
-	av, err := s.e.avatars.ForFace(b.face)
+	av, err := s.e.avatars.ForFace(int(b.face))
 	if err != nil {
 		s.log.WithError(err).Warn("gateway: no avatar")
 		return Avatar{}, false
@@ -310,7 +310,7 @@ func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
 
 // notifiedMark is what buddy.notified holds once b's current avatar was
 // sent.
-func notifiedMark(b *buddy) int32 { return 1 + int32(avatarPicture(b.face)) }
+func notifiedMark(b *buddy) int32 { return 1 + int32(avatarPicture(int(b.face))) }
 
 // syncAvatar tells the resources that asked for avatar notifications a
 // listed buddy's avatar metadata if it changed since they were last told,
@@ -373,7 +373,7 @@ func newVCardWatch(epoch uint64) *vcardWatch {
 	return &vcardWatch{sent: map[qqproto.UIN]string{}, epoch: epoch}
 }
 
-func vcardKey(b *buddy) string { return strconv.Itoa(b.face) + " " + b.nick }
+func vcardKey(b *buddy) string { return strconv.Itoa(int(b.face)) + " " + b.nick }
 
 // syncVCard sends a listed buddy's vCard4 to each resource that asked for
 // vCard4 notifications and has not got the card of its present nickname

@@ -121,20 +121,20 @@ func (s *session) importBuddy(ctx context.Context, u qqproto.UIN, im *rosterImpo
 	b.listed = true
 	c, isContact := im.known[u]
 	if ob, ok := im.online[u]; ok {
-		b.status, b.face = ob.Status, ob.Face
-		b.nick = firstNonEmpty(ob.Nick, b.nick)
+		b.status = ob.Status
+		b.setProfile(firstNonEmpty(ob.Nick, b.nick), ob.Face)
 	} else {
 		b.status = qqproto.StatusOffline
 	}
 	if b.nick == "" && isContact && c.Nick != "" {
-		b.nick, b.face = c.Nick, c.Face
+		b.setProfile(c.Nick, c.Face)
 	}
 	if b.nick == "" && im.fetches > 0 {
 		im.fetches--
 		p, err := s.link.qq.Profile(ctx, u)
 		switch {
 		case err == nil:
-			b.nick, b.face = p.Nick, p.Face
+			b.setProfile(p.Nick, p.Face)
 		case errors.Is(err, ErrSessionLost):
 			s.qqFailed(ctx, err)
 			return false
@@ -159,9 +159,9 @@ func (s *session) askBuddy(ctx context.Context, b *buddy, c store.Contact, isCon
 			return // not stored, so the next import asks again
 		}
 		im.asked++
-		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: b.nick, Face: b.face, Sub: store.PendingIn})
-	case (b.nick != "" && b.nick != c.Nick) || b.face != c.Face:
-		c.Nick, c.Face = b.nick, b.face
+		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: b.nick, Face: int(b.face), Sub: store.PendingIn})
+	case (b.nick != "" && b.nick != c.Nick) || int(b.face) != c.Face:
+		c.Nick, c.Face = b.nick, int(b.face)
 		im.puts = append(im.puts, c)
 	}
 }

@@ -127,8 +127,8 @@ func (s *session) importItem(ctx context.Context, b *buddy, c store.Contact, isC
 		im.mutual = append(im.mutual, mutualItem{b: b, prev: c, wasContact: isContact})
 	}
 	nick := firstNonEmpty(b.nick, c.Nick)
-	if !isContact || c.Sub != store.Both || nick != c.Nick || b.face != c.Face {
-		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: nick, Face: b.face, Sub: store.Both})
+	if !isContact || c.Sub != store.Both || nick != c.Nick || int(b.face) != c.Face {
+		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: nick, Face: int(b.face), Sub: store.Both})
 	}
 	return true
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -61,17 +62,48 @@ type session struct {
 // buddy is one QQ contact as the session knows it.
 // Every session keeps one per buddy, so it is kept small (80 bytes, a
 // size class of Go's allocator).
+//
+// A session holds one for each of its buddies, so it is kept to 48 bytes:
+// what the user was last shown is the few fields of shownPresence that
+// differ from the buddy's own (see shows), and nick and face change only
+// through setProfile.
 type buddy struct {
 	uin    qqproto.UIN
 	nick   string
-	face   int
 	status qqproto.Status // StatusOffline when not online
-	sent   shownPresence  // what the buddy's JID last showed the user
+	face   int32
 	// notified is 1 + the picture number of the avatar every resource
 	// that wants avatar notifications was sent (pep.go), 0 for none: an
 	// avatar is drawn from its picture number alone.
 	notified int32
-	listed   bool // on the user's QQ buddy list
+	// What the buddy's JID last showed the user: sentNick is whether that
+	// presence carried the buddy's nickname as it is now.
+	sentPicture                       int32
+	sentAvailable, sentBusy, sentNick bool
+	listed                            bool // on the user's QQ buddy list
+}
+
+// setProfile records a buddy's nickname and QQ face.
+func (b *buddy) setProfile(nick string, face int) {
+	if nick != b.nick {
+		b.sentNick = false
+	}
+	if face < math.MinInt32 || face > math.MaxInt32 {
+		face = -1 // no picture, as for any face out of range
+	}
+	b.nick, b.face = nick, int32(face)
+}
+
+// shows reports whether p is what the buddy's JID last showed the user.
+func (b *buddy) shows(p shownPresence) bool {
+	return p.available == b.sentAvailable && p.busy == b.sentBusy && p.picture == b.sentPicture &&
+		(!p.available || b.sentNick)
+}
+
+// record notes that the user was shown p, which presenceFor(b) made.
+func (b *buddy) record(p shownPresence) {
+	b.sentAvailable, b.sentBusy, b.sentPicture = p.available, p.busy, p.picture
+	b.sentNick = p.available
 }
 
 func newSession(g *Gateway, bare jid.JID) *session {

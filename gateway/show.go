@@ -18,9 +18,9 @@ const busyStatus = "忙碌 / busy"
 func presenceFor(b *buddy) shownPresence {
 	switch b.status {
 	case qqproto.StatusOnline:
-		return shownPresence{available: true, nick: b.nick, picture: int32(avatarPicture(b.face))}
+		return shownPresence{available: true, nick: b.nick, picture: int32(avatarPicture(int(b.face)))}
 	case qqproto.StatusBusy:
-		return shownPresence{available: true, busy: true, nick: b.nick, picture: int32(avatarPicture(b.face))}
+		return shownPresence{available: true, busy: true, nick: b.nick, picture: int32(avatarPicture(int(b.face)))}
 	}
 	return shownPresence{}
 }
@@ -29,7 +29,7 @@ func presenceFor(b *buddy) shownPresence {
 // last saw from that JID, and its avatar and vCard4 to the resources that
 // asked for notifications if they changed.
 func (s *session) announce(ctx context.Context, b *buddy) {
-	if presenceFor(b) != b.sent {
+	if !b.shows(presenceFor(b)) {
 		s.reshow(ctx, b)
 	}
 	s.syncPEP(ctx, b)
@@ -46,7 +46,7 @@ func (s *session) reshow(ctx context.Context, b *buddy) {
 		err = cmp.Or(err, s.e.buddyPresence(ctx, b.uin, to, want))
 	}
 	if err == nil {
-		b.sent = want
+		b.record(want)
 	}
 	s.syncPEP(ctx, b)
 }
@@ -99,7 +99,7 @@ func (s *session) hideAll(ctx context.Context, reason string) {
 func (s *session) forgetShown() {
 	s.shown = false
 	for _, b := range s.buddies {
-		b.sent = shownPresence{}
+		b.record(shownPresence{})
 	}
 }
 
@@ -161,7 +161,7 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 		seen[ob.UIN] = true
 		b := s.buddy(ob.UIN)
 		b.status = ob.Status
-		if (ob.Nick != "" && ob.Nick != b.nick) || ob.Face != b.face {
+		if (ob.Nick != "" && ob.Nick != b.nick) || ob.Face != int(b.face) {
 			s.setNick(ctx, b, firstNonEmpty(ob.Nick, b.nick), ob.Face)
 		}
 	}
@@ -178,7 +178,7 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 // roster.
 func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) {
 	first := b.nick == ""
-	b.nick, b.face = nick, face
+	b.setProfile(nick, face)
 	if first || s.reg == nil {
 		return // first sight: the import stores it
 	}

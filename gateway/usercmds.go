@@ -229,7 +229,7 @@ func (s *session) addByNumber(ctx context.Context, uin qqproto.UIN) (reply, erro
 	b := s.buddy(uin)
 	if b.nick == "" { // for the roster: a nickname, if QQ gives one
 		if p, err := s.profile(ctx, uin); err == nil {
-			b.nick, b.face = p.Nick, p.Face
+			b.setProfile(p.Nick, p.Face)
 		}
 	}
 	offer := func(ctx context.Context) { s.offerContact(ctx, b) } // after the answer
