@@ -291,13 +291,22 @@ func (g *Gateway) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
 	sessions := g.snapshot()
+	// Every user learns first that the transport is going (one presence
+	// each), then which buddies went with it: with thousands of users the
+	// buddies' presences may not all fit in ShutdownTimeout.
+	const reason = "gateway shutting down"
+	for _, s := range sessions {
+		if g.serves(s) {
+			s.showDomain(ctx, false, reason)
+		}
+	}
 	// One barrier per user server, to confirm the presences reached it.
 	servers := map[string]jid.JID{}
 	for _, s := range sessions {
 		if !g.serves(s) {
 			continue // another process of the cluster serves the user
 		}
-		s.hideAll(ctx, "gateway shutting down")
+		s.hideAll(ctx, reason)
 		servers[s.jid.Domainpart()] = s.jid
 	}
 	// The component closes its stream right after Run returns: without a

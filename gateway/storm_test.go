@@ -12,6 +12,41 @@ import (
 	"qqxmpp/xmppcomp"
 )
 
+// ring is ringUsers registered users whose QQ accounts are buddies in a
+// ring (user i's buddies are i-1 and i+1), each a contact of the others
+// already, as after an earlier run.
+type ring struct{}
+
+const ringUsers = 8
+
+func (ring) uin(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+ringUsers)%ringUsers) }
+func (ring) user(i int) string     { return fmt.Sprintf("u%d@example.org", (i+ringUsers)%ringUsers) }
+
+func newRing(t *testing.T) (*harness, ring) {
+	t.Helper()
+	var r ring
+	accounts := make([]qqsim.Account, ringUsers)
+	for i := range accounts {
+		accounts[i] = qqsim.Account{UIN: r.uin(i), Password: "p", Nick: fmt.Sprintf("U%d", i),
+			Buddies: []qqproto.UIN{r.uin(i - 1), r.uin(i + 1)}}
+	}
+	h := newHarness(t, qqsim.Options{}, accounts...)
+	ctx := context.Background()
+	for i := range ringUsers {
+		if err := h.st.PutRegistration(ctx, store.Registration{JID: r.user(i), UIN: int64(r.uin(i)), PasswordMD5: qqproto.PasswordMD5("p")}); err != nil {
+			t.Fatal(err)
+		}
+		var cs []store.Contact
+		for _, b := range []int{i - 1, i + 1} {
+			cs = append(cs, store.Contact{UIN: int64(r.uin(b)), Nick: fmt.Sprintf("U%d", (b+ringUsers)%ringUsers), Sub: store.Both})
+		}
+		if err := h.st.PutContacts(ctx, r.user(i), cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h, r
+}
+
 // After a restart, the users whose QQ accounts are each other's buddies
 // see each other online as soon as their buddy lists are imported, even
 // when their servers answer the gateway's probes a while apart: no list is
@@ -19,28 +54,10 @@ import (
 // because its own session was not back yet (which Query_Stat would mend
 // only a minute later).
 func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
-	const n = 8 // a ring: user i's buddies are i-1 and i+1
-	uin := func(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+n)%n) }
-	user := func(i int) string { return fmt.Sprintf("u%d@example.org", (i+n)%n) }
-	accounts := make([]qqsim.Account, n)
-	for i := range accounts {
-		accounts[i] = qqsim.Account{UIN: uin(i), Password: "p", Nick: fmt.Sprintf("U%d", i),
-			Buddies: []qqproto.UIN{uin(i - 1), uin(i + 1)}}
-	}
-	h := newHarness(t, qqsim.Options{}, accounts...)
+	h, r := newRing(t)
+	const n = ringUsers
+	uin, user := r.uin, r.user
 	ctx := context.Background()
-	for i := range n {
-		if err := h.st.PutRegistration(ctx, store.Registration{JID: user(i), UIN: int64(uin(i)), PasswordMD5: qqproto.PasswordMD5("p")}); err != nil {
-			t.Fatal(err)
-		}
-		var cs []store.Contact
-		for _, b := range []int{i - 1, i + 1} {
-			cs = append(cs, store.Contact{UIN: int64(uin(b)), Nick: fmt.Sprintf("U%d", (b+n)%n), Sub: store.Both})
-		}
-		if err := h.st.PutContacts(ctx, user(i), cs); err != nil {
-			t.Fatal(err)
-		}
-	}
 	h.g.OnConnect(ctx)
 	for i := range n {
 		h.waitFor("probe of "+user(i), func(st xmppcomp.Stanza) bool {
@@ -123,4 +140,37 @@ func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 	}
 	h.advance(stormQuiet + stormCheck)
 	h.waitFor("Bob online once the hold ended", presenceMatch(buddyAddr(int(bob.UIN)), ""))
+}
+
+// At shutdown every user learns that the transport is going before any
+// buddy's unavailable presence is sent: with many users the buddies may
+// not all fit in the shutdown's time.
+func TestShutdownTellsEveryUserTheTransportIsGoingFirst(t *testing.T) {
+	h, r := newRing(t)
+	h.g.OnConnect(context.Background())
+	for i := range ringUsers {
+		h.presence(r.user(i)+"/phone", testDomain, "", "")
+	}
+	for i := range ringUsers {
+		h.eventually(r.user(i)+" logged in to QQ", func() bool { return h.sim.Session(r.uin(i)).LoggedIn })
+	}
+	h.quiesce()
+	h.skipAll()
+	h.stop()
+	firstBuddy, lastDomain, domains := -1, -1, 0
+	for i, st := range h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" && st.Type == "unavailable" }) {
+		switch {
+		case st.From.Localpart() == "":
+			lastDomain = i
+			domains++
+		case firstBuddy < 0:
+			firstBuddy = i
+		}
+	}
+	if domains != ringUsers || firstBuddy < 0 {
+		t.Fatalf("at shutdown: %d unavailable presences from the domain (want %d), first from a buddy at %d", domains, ringUsers, firstBuddy)
+	}
+	if lastDomain > firstBuddy {
+		t.Errorf("a buddy's unavailable presence (#%d) went before the last user was told the transport is going (#%d)", firstBuddy, lastDomain)
+	}
 }
