@@ -308,16 +308,17 @@ func (b *bench) chat(ctx context.Context) error {
 
 // settledCounts is stanzaCounts once the gateway stopped sending (a
 // session counts as logged in before it has announced its buddies), and
-// when its count of stanzas sent last grew, to the half second.
+// when its count of stanzas sent last grew, to the half second. Stopped
+// means unchanged for quietFor: Prosody pauses for a second at times (its
+// collector), and the gateway's writes wait for it.
 func (b *bench) settledCounts() (stanzaCounts, time.Time) {
+	const quietFor, atMost = 3 * time.Second, 5 * time.Minute
 	c, at := b.stanzaCounts(), time.Now()
-	for range 240 {
+	for start := at; time.Since(at) < quietFor && time.Since(start) < atMost; {
 		time.Sleep(500 * time.Millisecond)
-		n := b.stanzaCounts()
-		if n.Out == c.Out {
-			break
+		if n := b.stanzaCounts(); n.Out != c.Out {
+			c, at = n, time.Now()
 		}
-		c, at = n, time.Now()
 	}
 	return c, at
 }
