@@ -97,9 +97,8 @@ func (sc *scheduler) submit(t *task, fn func(context.Context)) {
 // yield queues fn to run on t before its queued work, but only after
 // every task ready now has had its turn: t's current run ends with the
 // item that calls it. A login hands the rest of its work (the buddy list,
-// the outbox) to yield, so that when a restart brings thousands of users
-// back at once every one of them is logged in to QQ before any of them
-// floods the XMPP server with buddy presences.
+// the outbox) to yield, so that the logins waiting at that moment go
+// before the twenty-odd presences a buddy list sends.
 func (sc *scheduler) yield(t *task, fn func(context.Context)) {
 	sc.mu.Lock()
 	t.work = append([]func(context.Context){fn}, t.work...)
