@@ -47,6 +47,19 @@ func newRing(t *testing.T) (*harness, ring) {
 	return h, r
 }
 
+// waitLoggedIn waits, in real time and without moving the gateway's
+// clock, until QQ has a session for uin.
+func waitLoggedIn(t *testing.T, h *harness, uin qqproto.UIN) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !h.sim.Session(uin).LoggedIn {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d is not logged in to QQ", uin)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // After a restart, the users whose QQ accounts are each other's buddies
 // see each other online as soon as their buddy lists are imported, even
 // when their servers answer the gateway's probes a while apart: no list is
@@ -69,14 +82,8 @@ func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
 	answer := func(i int) { h.presence(user(i)+"/phone", testDomain, "", "") }
 	loggedIn := func(from, to int) {
 		t.Helper()
-		deadline := time.Now().Add(waitTimeout)
 		for i := from; i < to; i++ {
-			for !h.sim.Session(uin(i)).LoggedIn {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s is not logged in to QQ", user(i))
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitLoggedIn(t, h, uin(i))
 		}
 	}
 	for i := range n / 2 {
@@ -127,13 +134,7 @@ func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 		return st.Name == "presence" && st.Type == "probe" && st.To.String() == aliceBare
 	})
 	h.goOnline("")
-	deadline := time.Now().Add(waitTimeout)
-	for !h.sim.Session(alice.UIN).LoggedIn {
-		if time.Now().After(deadline) {
-			t.Fatal("alice is not logged in to QQ")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLoggedIn(t, h, alice.UIN)
 	h.quiesce()
 	if got := h.sent(presenceMatch(buddyAddr(int(bob.UIN)), "")); len(got) != 0 {
 		t.Fatalf("Bob shown before the hold ended: %v", got)
