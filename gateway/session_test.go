@@ -474,7 +474,8 @@ func TestShutdownAndRestart(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %v", d)
 	}
-	for _, from := range []string{buddyAddr(20001), buddyAddr(20002), testDomain} {
+	// The transport first (every user learns it is going), then its buddies.
+	for _, from := range []string{testDomain, buddyAddr(20001), buddyAddr(20002)} {
 		h.waitFor("unavailable from "+from+" at shutdown", presenceMatch(from, "unavailable"))
 	}
 	if h.sim.Session(10001).LoggedIn {
