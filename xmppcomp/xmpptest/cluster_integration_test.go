@@ -21,6 +21,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"qqxmpp/xmppcomp"
 	"qqxmpp/xmppcomp/internal/wire"
 	"qqxmpp/xmppcomp/xmpptest"
 )
@@ -106,6 +107,13 @@ func TestClusterBalancesComponentByBareJID(t *testing.T) {
 	cc.kill()
 	waitFreeSlot(t, ctx, c)
 	victim.SendXML(t, ctx, `<message to=%q type="chat"><body>lost</body></message>`, clusterBot)
+	// The victim's c2s process handles its stanzas in order: once its
+	// server answered a ping sent after "lost", "lost" met the empty slot.
+	// Without this, E could take the slot while "lost" was still on its way.
+	victim.SendXML(t, ctx, `<iq type="get" id="after-lost" to=%q><ping xmlns="urn:xmpp:ping"/></iq>`, victim.JID.Domainpart())
+	victim.Expect(t, ctx, "the server's answer to the ping after the lost message", func(st xmppcomp.Stanza) bool {
+		return st.Name == "iq" && st.ID == "after-lost"
+	})
 	e, _ := takeOver(t, ctx, c.Nodes[1], "E", victim, col)
 	final := sendRound(t, ctx, users, col, "round4")
 	for i, conn := range after {
