@@ -59,14 +59,11 @@ type session struct {
 	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
 
-// buddy is one QQ contact as the session knows it.
-// Every session keeps one per buddy, so it is kept small (80 bytes, a
-// size class of Go's allocator).
-//
-// A session holds one for each of its buddies, so it is kept to 48 bytes:
-// what the user was last shown is the few fields of shownPresence that
-// differ from the buddy's own (see shows), and nick and face change only
-// through setProfile.
+// buddy is one QQ contact as the session knows it. A session holds one
+// for each of its buddies, so it is kept to 48 bytes (a size class of Go's
+// allocator): what the user was last shown is the few fields of
+// shownPresence that differ from the buddy's own (see shows), and nick and
+// face change only through setProfile.
 type buddy struct {
 	uin    qqproto.UIN
 	nick   string
