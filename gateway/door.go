@@ -100,13 +100,11 @@ func (g *Gateway) handle(sts []xmppcomp.Stanza, via int) {
 	g.keep(keep)
 	for _, a := range arrived {
 		in := a.in
-		if in.pres == nil {
-			g.enqueue(a.bare, func(ctx context.Context, s *session) { s.serve(ctx, in) })
-			continue
-		}
 		g.enqueue(a.bare, func(ctx context.Context, s *session) {
-			s.serve(ctx, in) // a login, if this answers a probe: see storm.go
-			g.answered(s.key)
+			s.serve(ctx, in)
+			if in.pres != nil {
+				g.answered(s.key) // and the login it brought is done: see storm.go
+			}
 		})
 	}
 }

@@ -141,11 +141,7 @@ func (g *Gateway) connected(ctx context.Context, epoch uint64) {
 		g.log.WithError(err).Error("gateway: cannot list registered users to ask for their presence")
 		return
 	}
-	users := make([]string, len(regs))
-	for i, r := range regs {
-		users[i] = r.JID
-	}
-	g.beginStorm(users)
+	g.beginStorm(regs)
 	for _, r := range regs {
 		if err := g.emit.probe(ctx, r.JID); err != nil {
 			g.log.WithError(err).WithField("jid", r.JID).Warn("gateway: presence probe not sent")
@@ -295,17 +291,16 @@ func (g *Gateway) shutdown() {
 	// each), then which buddies went with it: with thousands of users the
 	// buddies' presences may not all fit in ShutdownTimeout.
 	const reason = "gateway shutting down"
+	var served []*session // another process of a cluster serves the rest
 	for _, s := range sessions {
 		if g.serves(s) {
+			served = append(served, s)
 			s.showDomain(ctx, false, reason)
 		}
 	}
 	// One barrier per user server, to confirm the presences reached it.
 	servers := map[string]jid.JID{}
-	for _, s := range sessions {
-		if !g.serves(s) {
-			continue // another process of the cluster serves the user
-		}
+	for _, s := range served {
 		s.hideAll(ctx, reason)
 		servers[s.jid.Domainpart()] = s.jid
 	}

@@ -3,7 +3,10 @@ package gateway
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"qqxmpp/store"
 )
 
 // After a connect the gateway probes every registered user, and the
@@ -22,8 +25,10 @@ const (
 	stormCheck = 250 * time.Millisecond
 )
 
-// storm is the hold of one connect's probes (guarded by its mu).
+// storm is the hold of one connect's probes (guarded by its mu; on, a
+// copy of active, lets every presence outside a storm pass without it).
 type storm struct {
+	on       atomic.Bool
 	mu       sync.Mutex
 	active   bool
 	awaiting map[string]struct{} // bare JIDs probed and not answered yet
@@ -32,21 +37,22 @@ type storm struct {
 	until    time.Time           // the hold ends by then in any case
 }
 
-// beginStorm starts holding settles until the probes of users are
-// answered.
-func (g *Gateway) beginStorm(users []string) {
-	if len(users) == 0 {
+// beginStorm starts holding settles until the probes of the registered
+// users regs are answered.
+func (g *Gateway) beginStorm(regs []store.Registration) {
+	if len(regs) == 0 {
 		return
 	}
 	now := g.clock.Now()
 	st := &g.storm
 	st.mu.Lock()
-	st.awaiting = make(map[string]struct{}, len(users))
-	for _, u := range users {
-		st.awaiting[u] = struct{}{}
+	st.awaiting = make(map[string]struct{}, len(regs))
+	for _, r := range regs {
+		st.awaiting[r.JID] = struct{}{}
 	}
 	started := !st.active
 	st.active, st.last, st.until = true, now, now.Add(stormMax)
+	st.on.Store(true)
 	st.mu.Unlock()
 	if started {
 		g.clock.AfterFunc(stormCheck, g.checkStorm)
@@ -58,6 +64,9 @@ func (g *Gateway) beginStorm(users []string) {
 // brought is done.
 func (g *Gateway) answered(bare string) {
 	st := &g.storm
+	if !st.on.Load() {
+		return
+	}
 	st.mu.Lock()
 	if !st.active {
 		st.mu.Unlock()
@@ -110,6 +119,7 @@ func (g *Gateway) checkStorm() {
 func (st *storm) endLocked() []*session {
 	held := st.held
 	st.active, st.awaiting, st.held = false, nil, nil
+	st.on.Store(false)
 	return held
 }
 

@@ -12,39 +12,36 @@ import (
 	"qqxmpp/xmppcomp"
 )
 
-// ring is ringUsers registered users whose QQ accounts are buddies in a
-// ring (user i's buddies are i-1 and i+1), each a contact of the others
-// already, as after an earlier run.
-type ring struct{}
-
+// newRing makes ringUsers registered users whose QQ accounts are buddies
+// in a ring (user i's buddies are i-1 and i+1), each a contact of the
+// others already, as after an earlier run.
 const ringUsers = 8
 
-func (ring) uin(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+ringUsers)%ringUsers) }
-func (ring) user(i int) string     { return fmt.Sprintf("u%d@example.org", (i+ringUsers)%ringUsers) }
+func ringUIN(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+ringUsers)%ringUsers) }
+func ringUser(i int) string     { return fmt.Sprintf("u%d@example.org", (i+ringUsers)%ringUsers) }
 
-func newRing(t *testing.T) (*harness, ring) {
+func newRing(t *testing.T) *harness {
 	t.Helper()
-	var r ring
 	accounts := make([]qqsim.Account, ringUsers)
 	for i := range accounts {
-		accounts[i] = qqsim.Account{UIN: r.uin(i), Password: "p", Nick: fmt.Sprintf("U%d", i),
-			Buddies: []qqproto.UIN{r.uin(i - 1), r.uin(i + 1)}}
+		accounts[i] = qqsim.Account{UIN: ringUIN(i), Password: "p", Nick: fmt.Sprintf("U%d", i),
+			Buddies: []qqproto.UIN{ringUIN(i - 1), ringUIN(i + 1)}}
 	}
 	h := newHarness(t, qqsim.Options{}, accounts...)
 	ctx := context.Background()
 	for i := range ringUsers {
-		if err := h.st.PutRegistration(ctx, store.Registration{JID: r.user(i), UIN: int64(r.uin(i)), PasswordMD5: qqproto.PasswordMD5("p")}); err != nil {
+		if err := h.st.PutRegistration(ctx, store.Registration{JID: ringUser(i), UIN: int64(ringUIN(i)), PasswordMD5: qqproto.PasswordMD5("p")}); err != nil {
 			t.Fatal(err)
 		}
 		var cs []store.Contact
 		for _, b := range []int{i - 1, i + 1} {
-			cs = append(cs, store.Contact{UIN: int64(r.uin(b)), Nick: fmt.Sprintf("U%d", (b+ringUsers)%ringUsers), Sub: store.Both})
+			cs = append(cs, store.Contact{UIN: int64(ringUIN(b)), Nick: fmt.Sprintf("U%d", (b+ringUsers)%ringUsers), Sub: store.Both})
 		}
-		if err := h.st.PutContacts(ctx, r.user(i), cs); err != nil {
+		if err := h.st.PutContacts(ctx, ringUser(i), cs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return h, r
+	return h
 }
 
 // waitLoggedIn waits, in real time and without moving the gateway's
@@ -67,15 +64,14 @@ func waitLoggedIn(t *testing.T, h *harness, uin qqproto.UIN) {
 // because its own session was not back yet (which Query_Stat would mend
 // only a minute later).
 func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
-	h, r := newRing(t)
+	h := newRing(t)
 	const n = ringUsers
-	uin, user := r.uin, r.user
-	ctx := context.Background()
-	h.g.OnConnect(ctx)
-	for i := range n {
-		h.waitFor("probe of "+user(i), func(st xmppcomp.Stanza) bool {
-			return st.Name == "presence" && st.Type == "probe" && st.To.String() == user(i)
-		})
+	uin, user := ringUIN, ringUser
+	h.g.OnConnect(context.Background())
+	// Without moving the clock, which would end the hold.
+	h.quiesce()
+	if probes := h.sent(func(st xmppcomp.Stanza) bool { return st.Name == "presence" && st.Type == "probe" }); len(probes) != n {
+		t.Fatalf("%d probes sent, want one to each of the %d users", len(probes), n)
 	}
 	// The first half's servers answer, and their sessions log in; the
 	// clock stands still, so nothing ends the hold but the answers.
@@ -147,13 +143,13 @@ func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 // buddy's unavailable presence is sent: with many users the buddies may
 // not all fit in the shutdown's time.
 func TestShutdownTellsEveryUserTheTransportIsGoingFirst(t *testing.T) {
-	h, r := newRing(t)
+	h := newRing(t)
 	h.g.OnConnect(context.Background())
 	for i := range ringUsers {
-		h.presence(r.user(i)+"/phone", testDomain, "", "")
+		h.presence(ringUser(i)+"/phone", testDomain, "", "")
 	}
 	for i := range ringUsers {
-		h.eventually(r.user(i)+" logged in to QQ", func() bool { return h.sim.Session(r.uin(i)).LoggedIn })
+		h.eventually(ringUser(i)+" logged in to QQ", func() bool { return h.sim.Session(ringUIN(i)).LoggedIn })
 	}
 	h.quiesce()
 	h.skipAll()

@@ -29,6 +29,9 @@ type online struct {
 	ready  atomic.Int64
 	failed atomic.Int64
 	shown  atomic.Int64 // buddies every user's client shows online, summed
+	// allShownAt is when shown last reached every user's every buddy
+	// (unix nanoseconds).
+	allShownAt atomic.Int64
 }
 
 func (b *bench) buddyJID(i int) string { return fmt.Sprintf("%d@%s", b.w.uin(i), componentDomain) }
@@ -79,7 +82,9 @@ func (b *bench) presence(u *user, from, typ string) {
 	case "":
 		if from != componentDomain && !u.available[from] {
 			u.available[from] = true
-			b.on.shown.Add(1)
+			if b.on.shown.Add(1) == int64(b.w.Users*b.w.Buddies) {
+				b.on.allShownAt.Store(time.Now().UnixNano())
+			}
 		}
 	case "unavailable":
 		if u.available[from] {
