@@ -324,13 +324,16 @@ func (sc *scheduler) loop(ctx context.Context) {
 	}
 }
 
-// quantumCeil rounds t up to a multiple of timerQuantum.
+// quantumCeil rounds t up to a multiple of timerQuantum. It moves t with
+// Add, which keeps t's monotonic clock reading (Truncate drops it): the
+// timer's wait, timerAt minus now, is then measured on the monotonic clock,
+// and a step of the wall clock cannot make the loop wake early and spin
+// until the tasks it expected are due.
 func quantumCeil(t time.Time) time.Time {
-	r := t.Truncate(timerQuantum)
-	if r.Before(t) {
-		r = r.Add(timerQuantum)
+	if d := time.Duration(t.UnixNano() % int64(timerQuantum)); d != 0 {
+		return t.Add(timerQuantum - d)
 	}
-	return r
+	return t
 }
 
 // taskHeap orders tasks by due time.

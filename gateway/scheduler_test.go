@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,5 +346,20 @@ func TestSchedulerYieldLetsTheOthersGoFirst(t *testing.T) {
 		"a buddies", "a message", "b buddies", "b message", "c buddies", "c message"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ran\n%q\nwant\n%q", got, want)
+	}
+}
+
+// quantumCeil rounds up to the quantum and keeps the monotonic clock
+// reading, so that the timer's wait does not move with the wall clock.
+func TestQuantumCeilKeepsTheMonotonicClock(t *testing.T) {
+	now := time.Now()
+	for _, in := range []time.Time{now, now.Add(time.Nanosecond), now.Round(0).Truncate(timerQuantum)} {
+		got := quantumCeil(in)
+		if got.Before(in) || !got.Before(in.Add(timerQuantum)) || got.UnixNano()%int64(timerQuantum) != 0 {
+			t.Errorf("quantumCeil(%v) = %v: not the next multiple of %v", in, got, timerQuantum)
+		}
+	}
+	if s := quantumCeil(now).String(); !strings.Contains(s, " m=") {
+		t.Errorf("quantumCeil dropped the monotonic reading: %s", s)
 	}
 }
