@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"cmp"
+	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -12,41 +16,117 @@ import (
 func TestBuddyListKeepsOrderAndIdentity(t *testing.T) {
 	var l buddyList
 	first := l.add(500)
-	first.nick = "kept"
+	l.setProfile(first, "kept", 0)
 	for _, u := range []qqproto.UIN{900, 100, 700, 300, 500, 200} {
 		l.add(u)
 	}
 	l.remove(700)
 	l.remove(42) // not there
 	var got []qqproto.UIN
-	for _, b := range l {
+	for b := range l.all() {
 		got = append(got, b.uin)
 	}
-	want := []qqproto.UIN{100, 200, 300, 500, 900}
-	if len(got) != len(want) {
+	if want := []qqproto.UIN{100, 200, 300, 500, 900}; !slices.Equal(got, want) {
 		t.Fatalf("list %v, want %v", got, want)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("list %v, want %v", got, want)
-		}
-	}
-	if b := l.get(500); b != first || b.nick != "kept" {
-		t.Errorf("buddy 500 is %+v, want the one added first", b)
+	if b := l.get(500); b != first || l.nick(b) != "kept" {
+		t.Errorf("buddy 500 is %+v (%q), want the one added first", b, l.nick(b))
 	}
 	if l.get(700) != nil || l.get(42) != nil {
 		t.Error("a removed or never added buddy is found")
 	}
-	if b := l.add(100); b.status != qqproto.StatusOffline || len(l) != 5 {
-		t.Errorf("adding a known buddy again: %+v, %d buddies", b, len(l))
+	if b := l.add(100); b.state() != qqproto.StatusOffline || l.len() != 5 {
+		t.Errorf("adding a known buddy again: %+v, %d buddies", b, l.len())
+	}
+}
+
+// Records handed out stay the list's own while the list grows over many
+// blocks, as an import that lists more buddies than reserved makes it.
+func TestBuddyListGrowsWithoutMovingRecords(t *testing.T) {
+	var l buddyList
+	l.reserve(3)
+	held := map[qqproto.UIN]*buddy{}
+	for i := range 5000 {
+		u := qqproto.UIN((i * 7919) % 100003) // not in order
+		b := l.add(u)
+		held[u] = b
+		l.setProfile(b, fmt.Sprintf("nick %d", u), i)
+	}
+	for u, b := range held {
+		b.setListed(true) // through the pointer handed out first
+		got := l.get(u)
+		if got != b || !got.listed() || l.nick(got) != fmt.Sprintf("nick %d", u) {
+			t.Fatalf("buddy %d: got %p %q, handed out %p", u, got, l.nick(got), b)
+		}
+	}
+	if l.len() != len(held) || len(l.blocks) > 32 {
+		t.Errorf("%d buddies in %d blocks, want %d in a few", l.len(), len(l.blocks), len(held))
+	}
+	if !slices.IsSortedFunc(l.snapshot(), func(a, b *buddy) int { return cmp.Compare(a.uin, b.uin) }) {
+		t.Error("the list is out of order")
+	}
+}
+
+// Nicknames changed again and again are rewritten into a string of the
+// right size, every buddy keeping its own; a string handed out before
+// stays what it was, and a removed buddy has no nickname.
+func TestBuddyNicknamesSurviveRewrites(t *testing.T) {
+	var l buddyList
+	for u := range qqproto.UIN(10) {
+		l.setProfile(l.add(u), "初始", 1)
+	}
+	old := l.nick(l.get(3))
+	gone := l.get(9)
+	l.remove(9)
+	for round := range 200 {
+		for u := range qqproto.UIN(9) {
+			l.setProfile(l.get(u), fmt.Sprintf("昵称 %d/%d", u, round), 1)
+		}
+	}
+	for u := range qqproto.UIN(9) {
+		if got, want := l.nick(l.get(u)), fmt.Sprintf("昵称 %d/199", u); got != want {
+			t.Errorf("buddy %d is called %q, want %q", u, got, want)
+		}
+	}
+	if old != "初始" {
+		t.Errorf("a nickname handed out before the rewrites became %q", old)
+	}
+	if l.nick(gone) != "" {
+		t.Errorf("a removed buddy is called %q", l.nick(gone))
+	}
+	if live := 9 * len("昵称 0/199"); l.names.Len() > 2*live+256 {
+		t.Errorf("the names take %d bytes for %d bytes of nicknames", l.names.Len(), live)
+	}
+	if l.fit(); l.names.Cap() > l.names.Len()+64 {
+		t.Errorf("after fit the names hold %d bytes for %d", l.names.Cap(), l.names.Len())
 	}
 }
 
 // A buddy's record is what a session holds per buddy: its size is the
-// per-buddy memory figure of docs/benchmarks.md.
+// per-buddy memory figure of docs/benchmarks.md, and with no pointer in it
+// the collector never scans the blocks.
 func TestBuddyRecordStaysSmall(t *testing.T) {
-	if n := unsafe.Sizeof(buddy{}); n > 48 {
-		t.Errorf("a buddy record takes %d bytes, want at most 48 (a malloc size class)", n)
+	if n := unsafe.Sizeof(buddy{}); n > 24 {
+		t.Errorf("a buddy record takes %d bytes, want at most 24", n)
+	}
+	rt := reflect.TypeFor[buddy]()
+	for i := range rt.NumField() {
+		switch f := rt.Field(i); f.Type.Kind() {
+		case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan:
+			t.Errorf("buddy.%s is a %s: the record would hold a pointer", f.Name, f.Type.Kind())
+		}
+	}
+}
+
+// A state QQ does not define shows the buddy offline, as it did when
+// the record kept the number.
+func TestBuddyUnknownStateIsOffline(t *testing.T) {
+	var l buddyList
+	b := l.add(10001)
+	b.setState(qqproto.StatusOnline)
+	b.setState(qqproto.Status(266)) // 10 once cut to a byte
+	if b.state() != qqproto.StatusOffline || l.presence(b).available {
+		t.Errorf("state 266 is kept as %v, shown available: %v", b.state(), l.presence(b).available)
 	}
 }
 
@@ -54,43 +134,45 @@ func TestBuddyRecordStaysSmall(t *testing.T) {
 // a new nickname, picture, state or availability is a change; the same
 // nickname set again is not; an unavailable presence carries no nickname.
 func TestBuddyShowsWhatWasLastSent(t *testing.T) {
-	b := &buddy{uin: 10001, status: qqproto.StatusOnline}
-	b.setProfile("小明", 3)
-	if b.shows(presenceFor(b)) {
+	var l buddyList
+	b := l.add(10001)
+	b.setState(qqproto.StatusOnline)
+	l.setProfile(b, "小明", 3)
+	if b.shows(l.presence(b)) {
 		t.Fatal("a buddy never shown counts as shown")
 	}
-	b.record(presenceFor(b))
-	if !b.shows(presenceFor(b)) {
+	b.record(l.presence(b))
+	if !b.shows(l.presence(b)) {
 		t.Fatal("what was just recorded does not count as shown")
 	}
-	b.setProfile("小明", 3)
-	if !b.shows(presenceFor(b)) {
+	l.setProfile(b, "小明", 3)
+	if !b.shows(l.presence(b)) {
 		t.Error("the same nickname set again counts as a change")
 	}
-	b.setProfile("小明明", 3)
-	if b.shows(presenceFor(b)) {
+	l.setProfile(b, "小明明", 3)
+	if b.shows(l.presence(b)) {
 		t.Error("a new nickname does not count as a change")
 	}
-	b.record(presenceFor(b))
+	b.record(l.presence(b))
 	if avatarPicture(6) == avatarPicture(3) {
 		t.Fatal("faces 3 and 6 share a picture: pick others")
 	}
-	b.setProfile("小明明", 6)
-	if b.shows(presenceFor(b)) {
+	l.setProfile(b, "小明明", 6)
+	if b.shows(l.presence(b)) {
 		t.Error("a new avatar picture does not count as a change")
 	}
-	b.record(presenceFor(b))
-	b.status = qqproto.StatusBusy
-	if b.shows(presenceFor(b)) {
+	b.record(l.presence(b))
+	b.setState(qqproto.StatusBusy)
+	if b.shows(l.presence(b)) {
 		t.Error("online to busy does not count as a change")
 	}
-	b.status = qqproto.StatusOffline
-	if b.shows(presenceFor(b)) {
+	b.setState(qqproto.StatusOffline)
+	if b.shows(l.presence(b)) {
 		t.Error("going offline does not count as a change")
 	}
-	b.record(presenceFor(b))
-	b.setProfile("别的", 9)
-	if !b.shows(presenceFor(b)) {
+	b.record(l.presence(b))
+	l.setProfile(b, "别的", 9)
+	if !b.shows(l.presence(b)) {
 		t.Error("an offline buddy's new nickname counts as a change of its unavailable presence")
 	}
 	b.record(shownPresence{})

@@ -27,7 +27,7 @@ func refusedAllText(uin qqproto.UIN) string {
 // unsubscribed answers it (approveAdd, userUnsubscribed).
 func (s *session) addRequested(ctx context.Context, from qqproto.UIN, reason string) error {
 	b := s.buddy(from)
-	if err := s.e.subscription(ctx, from, s.key, presSubscribe, strings.TrimSpace(reason), b.nick); err != nil {
+	if err := s.e.subscription(ctx, from, s.key, presSubscribe, strings.TrimSpace(reason), s.nick(b)); err != nil {
 		return err
 	}
 	s.log.WithField("buddy", int64(from)).Info("gateway: a QQ user asks to add the user; asked the user")
@@ -43,10 +43,10 @@ func (s *session) addRequested(ctx context.Context, from qqproto.UIN, reason str
 func (s *session) addAccepted(ctx context.Context, from qqproto.UIN) error {
 	b := s.buddy(from)
 	s.learnNick(ctx, b)
-	if err := s.e.subscription(ctx, from, s.key, presSubscribed, "", b.nick); err != nil {
+	if err := s.e.subscription(ctx, from, s.key, presSubscribed, "", s.nick(b)); err != nil {
 		return err
 	}
-	b.listed = true
+	b.setListed(true)
 	s.log.WithField("buddy", int64(from)).Info("gateway: the buddy accepted the user's request to add them")
 	if s.runs.offerOnAccept[from] {
 		// Asked by a command, not from the roster, where the subscribed
@@ -130,7 +130,7 @@ func (s *session) addOnQQ(ctx context.Context, uin qqproto.UIN, reason string) (
 	}
 	switch res {
 	case qqproto.AddAccepted:
-		b.listed = true
+		b.setListed(true)
 		log.Info("gateway: buddy added on QQ")
 	case qqproto.AddNeedsAuth, qqproto.AddAuthAlt:
 		if err := s.link.qq.AnswerAdd(ctx, uin, qqproto.AckRequest, reason); err != nil {
@@ -170,7 +170,7 @@ func (s *session) offerContact(ctx context.Context, b *buddy) {
 	if s.writeContact(ctx, b) {
 		return
 	}
-	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) == nil {
+	if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", s.nick(b)) == nil {
 		s.markContact(ctx, b, store.PendingIn)
 	}
 }
@@ -190,11 +190,11 @@ func (s *session) writeContact(ctx context.Context, b *buddy) bool {
 // learnNick gives a buddy the user adds its QQ nickname, from its profile
 // (GetInfo, cached), unless known: the user typed only a number.
 func (s *session) learnNick(ctx context.Context, b *buddy) {
-	if b.nick != "" || !s.online() {
+	if s.nick(b) != "" || !s.online() {
 		return
 	}
 	if p, err := s.profile(ctx, b.uin); err == nil {
-		b.setProfile(p.Nick, p.Face)
+		s.buddies.setProfile(b, p.Nick, p.Face)
 	}
 }
 
@@ -208,7 +208,7 @@ func (s *session) introduce(ctx context.Context, b *buddy) {
 	if s.writable() && s.nameItem(ctx, b) && s.mutual() {
 		return
 	}
-	s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick)
+	s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", s.nick(b))
 }
 
 // approveAdd takes the user's approval of someone not on the QQ list: the
@@ -242,7 +242,7 @@ func (s *session) userUnsubscribed(ctx context.Context, in inbound) error {
 	if err != nil || c.Sub != store.PendingIn {
 		return nil
 	}
-	if b := s.buddies.get(in.uin); b != nil && b.listed {
+	if b := s.buddies.get(in.uin); b != nil && b.listed() {
 		return nil // a listed buddy's import request: the roster simply lacks it
 	}
 	if !s.online() {
@@ -277,7 +277,7 @@ func (s *session) userUnsubscribe(ctx context.Context, in inbound) error {
 // confirmContact approves the user's subscription to a listed buddy and
 // shows the buddy's presence.
 func (s *session) confirmContact(ctx context.Context, b *buddy) {
-	s.e.subscription(ctx, b.uin, s.key, presSubscribed, "", b.nick)
+	s.e.subscription(ctx, b.uin, s.key, presSubscribed, "", s.nick(b))
 	s.markContact(ctx, b, store.Both)
 	s.reshow(ctx, b)
 }
@@ -289,12 +289,12 @@ func (s *session) markContact(ctx context.Context, b *buddy, sub store.Subscript
 		s.log.WithError(err).Warn("gateway: cannot read a contact")
 		return
 	}
-	if err == nil && c.Sub == sub && c.Nick == b.nick {
+	if err == nil && c.Sub == sub && c.Nick == s.nick(b) {
 		return
 	}
 	c.UIN, c.Sub = int64(b.uin), sub
-	if b.nick != "" {
-		c.Nick, c.Face = b.nick, int(b.face)
+	if s.nick(b) != "" {
+		c.Nick, c.Face = s.nick(b), int(b.face)
 	}
 	if err := s.g.st.PutContact(ctx, s.key, c); err != nil {
 		s.log.WithError(err).Warn("gateway: cannot store a contact")

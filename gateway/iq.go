@@ -120,8 +120,8 @@ func (s *session) discoInfo(_ context.Context, in inbound) (any, error) {
 		return withNode(gatewayInfo(s.g.cfg.Name), node), nil
 	}
 	i := contactInfo()
-	if b := s.buddies.get(in.uin); b != nil && b.nick != "" && node == "" {
-		i.Identity[0].Name = b.nick // the caps hash is of the nameless one
+	if b := s.buddies.get(in.uin); b != nil && s.nick(b) != "" && node == "" {
+		i.Identity[0].Name = s.nick(b) // the caps hash is of the nameless one
 	}
 	return withNode(i, node), nil
 }

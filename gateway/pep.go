@@ -166,8 +166,8 @@ func (s *session) buddyVCard4(ctx context.Context, uin qqproto.UIN) (VCard4, err
 // listedVCard4 is the vCard4 of uin's profile p with the nickname and
 // face of the buddy list.
 func (s *session) listedVCard4(uin qqproto.UIN, p qqproto.Profile) VCard4 {
-	if b := s.buddies.get(uin); b != nil && b.listed {
-		p.Nick, p.Face = firstNonEmpty(b.nick, p.Nick), int(b.face)
+	if b := s.buddies.get(uin); b != nil && b.listed() {
+		p.Nick, p.Face = firstNonEmpty(s.nick(b), p.Nick), int(b.face)
 	}
 	return BuddyVCard4(p, s.avatarOrNil(p.Face))
 }
@@ -297,7 +297,7 @@ func (s *session) avatarWatchers() []string {
 
 // currentAvatar is the avatar a listed buddy publishes, or false for none.
 func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
-	if !b.listed {
+	if !b.listed() {
 		return Avatar{}, false
 	}
 	av, err := s.e.avatars.ForFace(int(b.face))
@@ -310,7 +310,7 @@ func (s *session) currentAvatar(b *buddy) (Avatar, bool) {
 
 // notifiedMark is what buddy.notified holds once b's current avatar was
 // sent.
-func notifiedMark(b *buddy) int32 { return 1 + int32(avatarPicture(int(b.face))) }
+func notifiedMark(b *buddy) int16 { return 1 + int16(avatarPicture(int(b.face))) }
 
 // syncAvatar tells the resources that asked for avatar notifications a
 // listed buddy's avatar metadata if it changed since they were last told,
@@ -373,7 +373,7 @@ func newVCardWatch(epoch uint64) *vcardWatch {
 	return &vcardWatch{sent: map[qqproto.UIN]string{}, epoch: epoch}
 }
 
-func vcardKey(b *buddy) string { return strconv.Itoa(int(b.face)) + " " + b.nick }
+func (s *session) vcardKey(b *buddy) string { return strconv.Itoa(int(b.face)) + " " + s.nick(b) }
 
 // syncVCard sends a listed buddy's vCard4 to each resource that asked for
 // vCard4 notifications and has not got the card of its present nickname
@@ -381,10 +381,10 @@ func vcardKey(b *buddy) string { return strconv.Itoa(int(b.face)) + " " + b.nick
 // Only while logged in: the card is the profile QQ answers (GetInfo,
 // cached), the same as the node serves, made once for all resources.
 func (s *session) syncVCard(ctx context.Context, b *buddy) {
-	if !b.listed || !s.online() {
+	if !b.listed() || !s.online() {
 		return
 	}
-	key := vcardKey(b)
+	key := s.vcardKey(b)
 	var to []*vcardWatch
 	var names []string
 	for _, r := range s.res.m {

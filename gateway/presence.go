@@ -95,7 +95,7 @@ func (s *session) answerProbe(ctx context.Context, in inbound) {
 	}
 	var sp shownPresence
 	if b := s.buddies.get(in.uin); b != nil && s.online() {
-		sp = presenceFor(b)
+		sp = s.buddies.presence(b)
 	}
 	s.e.buddyPresence(ctx, in.uin, to, sp)
 }
@@ -114,7 +114,7 @@ func (s *session) userSubscribe(ctx context.Context, in inbound) error {
 	case s.reg == nil:
 		return errRegistrationRequired
 	default:
-		if b := s.buddies.get(in.uin); b != nil && b.listed {
+		if b := s.buddies.get(in.uin); b != nil && b.listed() {
 			// Already a QQ buddy (the import asked the user about it):
 			// approve at once.
 			s.confirmContact(ctx, b)
@@ -127,7 +127,7 @@ func (s *session) userSubscribe(ctx context.Context, in inbound) error {
 
 // userSubscribed takes the user's approval of a buddy's subscribe.
 func (s *session) userSubscribed(ctx context.Context, in inbound) error {
-	if b := s.buddies.get(in.uin); b != nil && b.listed {
+	if b := s.buddies.get(in.uin); b != nil && b.listed() {
 		s.markContact(ctx, b, store.Both)
 		s.reshow(ctx, b) // the roster item is new: show it afresh
 		return nil

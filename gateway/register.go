@@ -200,7 +200,7 @@ func (s *session) registered(ctx context.Context, first, changed, inRoster bool,
 		s.hideAll(ctx, "")
 		s.link.logout(ctx, s.log.entry())
 		s.g.sched.cancel(s.task)
-		s.buddies = nil
+		s.buddies = buddyList{}
 	}
 	if changed {
 		s.log.Info("gateway: registration changed to another QQ number")
@@ -272,7 +272,7 @@ func (s *session) unregister(ctx context.Context) error {
 	s.shown = false
 	s.link = qqLink{}
 	s.link.init(&s.g.cfg)
-	s.buddies = nil
+	s.buddies = buddyList{}
 	s.afterResult = func(ctx context.Context) {
 		removed := s.leaveRoster(ctx, uins)
 		log.WithFields(logrus.Fields{"contacts": len(uins), "roster_items_removed": removed}).Info("gateway: unregistered")

@@ -52,6 +52,7 @@ func (s *session) importRoster(ctx context.Context) importCounts {
 	for _, ob := range online {
 		im.online[ob.UIN] = ob
 	}
+	s.buddies.reserve(len(uins))
 	for _, u := range uins {
 		if u == s.uin() || im.listed[u] {
 			continue
@@ -61,6 +62,7 @@ func (s *session) importRoster(ctx context.Context) importCounts {
 			return importCounts{}
 		}
 	}
+	s.buddies.fit()
 	s.checkMutual(ctx, &im)
 	if err := s.g.st.PutContacts(ctx, s.key, im.puts); err != nil {
 		s.log.WithError(err).Error("gateway: cannot store imported contacts")
@@ -118,23 +120,23 @@ type rosterImport struct {
 // false when the session was lost on the way.
 func (s *session) importBuddy(ctx context.Context, u qqproto.UIN, im *rosterImport) bool {
 	b := s.buddy(u)
-	b.listed = true
+	b.setListed(true)
 	c, isContact := im.known[u]
 	if ob, ok := im.online[u]; ok {
-		b.status = ob.Status
-		b.setProfile(firstNonEmpty(ob.Nick, b.nick), ob.Face)
+		b.setState(ob.Status)
+		s.buddies.setProfile(b, firstNonEmpty(ob.Nick, s.nick(b)), ob.Face)
 	} else {
-		b.status = qqproto.StatusOffline
+		b.setState(qqproto.StatusOffline)
 	}
-	if b.nick == "" && isContact && c.Nick != "" {
-		b.setProfile(c.Nick, c.Face)
+	if s.nick(b) == "" && isContact && c.Nick != "" {
+		s.buddies.setProfile(b, c.Nick, c.Face)
 	}
-	if b.nick == "" && im.fetches > 0 {
+	if s.nick(b) == "" && im.fetches > 0 {
 		im.fetches--
 		p, err := s.link.qq.Profile(ctx, u)
 		switch {
 		case err == nil:
-			b.setProfile(p.Nick, p.Face)
+			s.buddies.setProfile(b, p.Nick, p.Face)
 		case errors.Is(err, ErrSessionLost):
 			s.qqFailed(ctx, err)
 			return false
@@ -155,13 +157,13 @@ func (s *session) importBuddy(ctx context.Context, u qqproto.UIN, im *rosterImpo
 func (s *session) askBuddy(ctx context.Context, b *buddy, c store.Contact, isContact bool, im *rosterImport) {
 	switch {
 	case !isContact:
-		if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", b.nick) != nil {
+		if s.e.subscription(ctx, b.uin, s.key, presSubscribe, "", s.nick(b)) != nil {
 			return // not stored, so the next import asks again
 		}
 		im.asked++
-		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: b.nick, Face: int(b.face), Sub: store.PendingIn})
-	case (b.nick != "" && b.nick != c.Nick) || int(b.face) != c.Face:
-		c.Nick, c.Face = b.nick, int(b.face)
+		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: s.nick(b), Face: int(b.face), Sub: store.PendingIn})
+	case (s.nick(b) != "" && s.nick(b) != c.Nick) || int(b.face) != c.Face:
+		c.Nick, c.Face = s.nick(b), int(b.face)
 		im.puts = append(im.puts, c)
 	}
 }
@@ -182,9 +184,9 @@ func (s *session) dropUnlisted(ctx context.Context, contacts []store.Contact, li
 		s.deleteContact(ctx, u)
 		s.buddies.remove(u)
 	}
-	for _, b := range s.buddies {
-		if b.listed && !listed[b.uin] {
-			b.listed = false
+	for b := range s.buddies.all() {
+		if b.listed() && !listed[b.uin] {
+			b.setListed(false)
 		}
 	}
 }

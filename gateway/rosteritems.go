@@ -126,7 +126,7 @@ func (s *session) importItem(ctx context.Context, b *buddy, c store.Contact, isC
 		im.pushed++
 		im.mutual = append(im.mutual, mutualItem{b: b, prev: c, wasContact: isContact})
 	}
-	nick := firstNonEmpty(b.nick, c.Nick)
+	nick := firstNonEmpty(s.nick(b), c.Nick)
 	if !isContact || c.Sub != store.Both || nick != c.Nick || int(b.face) != c.Face {
 		im.puts = append(im.puts, store.Contact{UIN: int64(b.uin), Nick: nick, Face: int(b.face), Sub: store.Both})
 	}
@@ -139,18 +139,18 @@ func (s *session) importItem(ctx context.Context, b *buddy, c store.Contact, isC
 // what the user made of it (name, groups) stays.
 func (s *session) wantedItem(b *buddy, c store.Contact, isContact bool) (rosterItem, bool) {
 	jid := s.e.buddyJID(b.uin)
-	renamed := b.nick != "" && b.nick != c.Nick
+	renamed := s.nick(b) != "" && s.nick(b) != c.Nick
 	have, ok := s.roster.items[jid]
 	switch {
 	case !ok && (s.roster.read || !isContact || c.Sub != store.Both || renamed):
-		return s.newItem(jid, b.nick), true
+		return s.newItem(jid, s.nick(b)), true
 	case !ok:
 		return rosterItem{}, false // not known, and set before as it should be
-	case have.Subscription != subBoth || (renamed && have.Name != b.nick):
+	case have.Subscription != subBoth || (renamed && have.Name != s.nick(b)):
 		it := have
 		it.Subscription = subBoth
 		if renamed || it.Name == "" {
-			it.Name = b.nick
+			it.Name = s.nick(b)
 		}
 		if len(it.Groups) == 0 {
 			it.Groups = []string{s.g.cfg.Name}
@@ -235,9 +235,9 @@ func (s *session) nameItem(ctx context.Context, b *buddy) bool {
 	}
 	it, ok := s.roster.items[jid]
 	if !ok {
-		it = s.newItem(jid, b.nick)
+		it = s.newItem(jid, s.nick(b))
 	}
-	it.Name = firstNonEmpty(it.Name, b.nick)
+	it.Name = firstNonEmpty(it.Name, s.nick(b))
 	it.Subscription = subBoth
 	if len(it.Groups) == 0 {
 		it.Groups = []string{s.g.cfg.Name}

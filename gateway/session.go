@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"math"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -59,48 +57,75 @@ type session struct {
 	view atomic.Pointer[sessionView] // a copy of the state for others to read (stats.go)
 }
 
-// buddy is one QQ contact as the session knows it. A session holds one
-// for each of its buddies, so it is kept to 48 bytes (a size class of Go's
-// allocator): what the user was last shown is the few fields of
-// shownPresence that differ from the buddy's own (see shows), and nick and
-// face change only through setProfile.
+// buddy is one QQ contact as the session knows it. A gateway holds one
+// for each buddy of each user, so it is kept to 24 bytes with no pointer
+// (TestBuddyRecordStaysSmall): its nickname is in its list's names
+// (buddyList.nick), and what the user was last shown is the few facts of
+// shownPresence that differ from the buddy's own (see shows).
 type buddy struct {
 	uin    qqproto.UIN
-	nick   string
-	status qqproto.Status // StatusOffline when not online
+	nickAt uint32 // where its nickname starts in the list's names
 	face   int32
-	// notified is 1 + the picture number of the avatar every resource
-	// that wants avatar notifications was sent (pep.go), 0 for none: an
-	// avatar is drawn from its picture number alone.
-	notified int32
-	// What the buddy's JID last showed the user: sentNick is whether that
-	// presence carried the buddy's nickname as it is now.
-	sentPicture                       int32
-	sentAvailable, sentBusy, sentNick bool
-	listed                            bool // on the user's QQ buddy list
+	// sentPicture is the picture of the avatar the last presence the user
+	// was shown carried; notified is 1 + the picture number of the
+	// avatar every resource that wants avatar notifications was sent
+	// (pep.go), 0 for none: an avatar is drawn from its picture number
+	// alone, and those are at most maxAvatarPicture.
+	sentPicture, notified int16
+	nickLen               uint16
+	status                uint8 // a qqproto.Status; StatusOffline when not online
+	flags                 buddyFlags
 }
 
-// setProfile records a buddy's nickname and QQ face.
-func (b *buddy) setProfile(nick string, face int) {
-	if nick != b.nick {
-		b.sentNick = false
+// buddyFlags are a buddy's yes-or-no facts.
+type buddyFlags uint8
+
+const (
+	flagListed        buddyFlags = 1 << iota // on the user's QQ buddy list
+	flagSentAvailable                        // the user was last shown it available,
+	flagSentBusy                             // busy,
+	flagSentNick                             // with its nickname as it is now
+)
+
+func (b *buddy) listed() bool { return b.flags&flagListed != 0 }
+
+// setListed records whether the buddy is on the user's QQ list.
+func (b *buddy) setListed(on bool) {
+	if on {
+		b.flags |= flagListed
+	} else {
+		b.flags &^= flagListed
 	}
-	if face < math.MinInt32 || face > math.MaxInt32 {
-		face = -1 // no picture, as for any face out of range
+}
+
+// state is the buddy's QQ state.
+func (b *buddy) state() qqproto.Status { return qqproto.Status(b.status) }
+
+// setState records the buddy's QQ state; one QQ never sends (they are
+// all below 256) counts as offline.
+func (b *buddy) setState(st qqproto.Status) {
+	if !st.Valid() {
+		st = qqproto.StatusOffline
 	}
-	b.nick, b.face = nick, int32(face)
+	b.status = uint8(st)
 }
 
 // shows reports whether p is what the buddy's JID last showed the user.
 func (b *buddy) shows(p shownPresence) bool {
-	return p.available == b.sentAvailable && p.busy == b.sentBusy && p.picture == b.sentPicture &&
-		(!p.available || b.sentNick)
+	return p.available == (b.flags&flagSentAvailable != 0) && p.busy == (b.flags&flagSentBusy != 0) &&
+		p.picture == int32(b.sentPicture) && (!p.available || b.flags&flagSentNick != 0)
 }
 
-// record notes that the user was shown p, which presenceFor(b) made.
+// record notes that the user was shown p, which buddyList.presence made.
 func (b *buddy) record(p shownPresence) {
-	b.sentAvailable, b.sentBusy, b.sentPicture = p.available, p.busy, p.picture
-	b.sentNick = p.available
+	b.flags &= flagListed
+	if p.available {
+		b.flags |= flagSentAvailable | flagSentNick
+	}
+	if p.busy {
+		b.flags |= flagSentBusy
+	}
+	b.sentPicture = int16(p.picture)
 }
 
 func newSession(g *Gateway, bare jid.JID) *session {
@@ -209,6 +234,9 @@ func (s *session) online() bool { return s.link.state == stateOnline }
 // buddy returns the session's record of uin, creating one.
 func (s *session) buddy(uin qqproto.UIN) *buddy { return s.buddies.add(uin) }
 
-// sortedBuddies is a copy of the buddy list, to go through while the
-// work done for each may add or remove buddies.
-func (s *session) sortedBuddies() []*buddy { return slices.Clone(s.buddies) }
+// sortedBuddies is the buddies in order, to go through while the work
+// done for each may add or remove buddies.
+func (s *session) sortedBuddies() []*buddy { return s.buddies.snapshot() }
+
+// nick is a buddy's nickname, "" if none is known.
+func (s *session) nick(b *buddy) string { return s.buddies.nick(b) }

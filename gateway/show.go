@@ -13,23 +13,11 @@ import (
 // busyStatus is the status text of a busy buddy.
 const busyStatus = "忙碌 / busy"
 
-// presenceFor is what a buddy's JID shows for its QQ state (spec: state
-// mapping): online is available, busy is away, the rest unavailable.
-func presenceFor(b *buddy) shownPresence {
-	switch b.status {
-	case qqproto.StatusOnline:
-		return shownPresence{available: true, nick: b.nick, picture: int32(avatarPicture(int(b.face)))}
-	case qqproto.StatusBusy:
-		return shownPresence{available: true, busy: true, nick: b.nick, picture: int32(avatarPicture(int(b.face)))}
-	}
-	return shownPresence{}
-}
-
 // announce sends a buddy's presence if it differs from what the user
 // last saw from that JID, and its avatar and vCard4 to the resources that
 // asked for notifications if they changed.
 func (s *session) announce(ctx context.Context, b *buddy) {
-	if !b.shows(presenceFor(b)) {
+	if !b.shows(s.buddies.presence(b)) {
 		s.reshow(ctx, b)
 	}
 	s.syncPEP(ctx, b)
@@ -40,7 +28,7 @@ func (s *session) announce(ctx context.Context, b *buddy) {
 // What the user saw is only replaced once the sends succeeded, so a
 // failure leaves hideAll still knowing.
 func (s *session) reshow(ctx context.Context, b *buddy) {
-	want := presenceFor(b)
+	want := s.buddies.presence(b)
 	var err error
 	for _, to := range s.res.addresses(s.key) {
 		err = cmp.Or(err, s.e.buddyPresence(ctx, b.uin, to, want))
@@ -79,7 +67,7 @@ func (s *session) catchUp(ctx context.Context, res string) {
 	to := s.key + "/" + res
 	s.e.domainPresence(ctx, to, true, "")
 	for _, b := range s.sortedBuddies() {
-		if sp := presenceFor(b); sp.available {
+		if sp := s.buddies.presence(b); sp.available {
 			s.e.buddyPresence(ctx, b.uin, to, sp)
 		}
 	}
@@ -89,7 +77,7 @@ func (s *session) catchUp(ctx context.Context, res string) {
 // unavailable: each buddy, then the domain.
 func (s *session) hideAll(ctx context.Context, reason string) {
 	for _, b := range s.sortedBuddies() {
-		b.status = qqproto.StatusOffline
+		b.setState(qqproto.StatusOffline)
 		s.announce(ctx, b)
 	}
 	s.showDomain(ctx, false, reason)
@@ -98,7 +86,7 @@ func (s *session) hideAll(ctx context.Context, reason string) {
 // forgetShown records that the user sees nothing of the transport.
 func (s *session) forgetShown() {
 	s.shown = false
-	for _, b := range s.buddies {
+	for b := range s.buddies.all() {
 		b.record(shownPresence{})
 	}
 }
@@ -112,7 +100,7 @@ func (s *session) reannounce(ctx context.Context) {
 	s.shown = false
 	s.showDomain(ctx, true, "")
 	for _, b := range s.sortedBuddies() {
-		if presenceFor(b).available {
+		if s.buddies.presence(b).available {
 			s.reshow(ctx, b) // may have been lost: send it again
 			continue
 		}
@@ -136,7 +124,7 @@ func (s *session) onBuddyState(ctx context.Context, uin qqproto.UIN, st qqproto.
 		return
 	}
 	b := s.buddy(uin)
-	b.status = st
+	b.setState(st)
 	s.announce(ctx, b)
 }
 
@@ -160,14 +148,14 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 		}
 		seen[ob.UIN] = true
 		b := s.buddy(ob.UIN)
-		b.status = ob.Status
-		if (ob.Nick != "" && ob.Nick != b.nick) || ob.Face != int(b.face) {
-			s.setNick(ctx, b, firstNonEmpty(ob.Nick, b.nick), ob.Face)
+		b.setState(ob.Status)
+		if (ob.Nick != "" && ob.Nick != s.nick(b)) || ob.Face != int(b.face) {
+			s.setNick(ctx, b, firstNonEmpty(ob.Nick, s.nick(b)), ob.Face)
 		}
 	}
 	for _, b := range s.sortedBuddies() {
 		if !seen[b.uin] {
-			b.status = qqproto.StatusOffline
+			b.setState(qqproto.StatusOffline)
 		}
 		s.announce(ctx, b)
 	}
@@ -177,8 +165,8 @@ func (s *session) applyOnline(ctx context.Context, online []qqproto.Buddy) {
 // is a contact there, and in its roster item where the gateway writes the
 // roster.
 func (s *session) setNick(ctx context.Context, b *buddy, nick string, face int) {
-	first := b.nick == ""
-	b.setProfile(nick, face)
+	first := s.nick(b) == ""
+	s.buddies.setProfile(b, nick, face)
 	if first || s.reg == nil {
 		return // first sight: the import stores it
 	}

@@ -156,7 +156,7 @@ func (s *session) reofferPending(ctx context.Context) int {
 	}
 	n := 0
 	for _, c := range contacts {
-		if b := s.buddies.get(qqproto.UIN(c.UIN)); b != nil && b.listed && c.Sub == store.PendingIn {
+		if b := s.buddies.get(qqproto.UIN(c.UIN)); b != nil && b.listed() && c.Sub == store.PendingIn {
 			s.offerContact(ctx, b)
 			n++
 		}
@@ -179,7 +179,7 @@ func (s *session) showProfile(ctx context.Context, uin qqproto.UIN) (reply, erro
 	switch b := s.buddies.get(uin); {
 	case uin == s.uin():
 		rep.text = "This is your own QQ number."
-	case b != nil && b.listed:
+	case b != nil && b.listed():
 		rep.text = "On your QQ buddy list."
 	default:
 		rep.ask = []field{{name: "add", label: fmt.Sprintf("Add %d to your QQ contacts", uin), kind: yesNoField}}
@@ -227,13 +227,13 @@ func (s *session) addByNumber(ctx context.Context, uin qqproto.UIN) (reply, erro
 		return reply{}, badRequest("That is your own QQ number.")
 	}
 	b := s.buddy(uin)
-	if b.nick == "" { // for the roster: a nickname, if QQ gives one
+	if s.nick(b) == "" { // for the roster: a nickname, if QQ gives one
 		if p, err := s.profile(ctx, uin); err == nil {
-			b.setProfile(p.Nick, p.Face)
+			s.buddies.setProfile(b, p.Nick, p.Face)
 		}
 	}
 	offer := func(ctx context.Context) { s.offerContact(ctx, b) } // after the answer
-	if b.listed {
+	if b.listed() {
 		s.afterResult = offer
 		return done("QQ %d is on your QQ buddy list already; it was offered to your roster again.", uin), nil
 	}

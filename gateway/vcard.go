@@ -236,7 +236,7 @@ func (s *session) profileOrKnown(ctx context.Context, uin qqproto.UIN) (qqproto.
 func (s *session) knownProfile(uin qqproto.UIN) qqproto.Profile {
 	p := qqproto.Profile{UIN: uin, Sex: qqproto.SexUnknown}
 	if b := s.buddies.get(uin); b != nil {
-		p.Nick, p.Face = b.nick, int(b.face)
+		p.Nick, p.Face = s.nick(b), int(b.face)
 	}
 	p.Nick = firstNonEmpty(p.Nick, uin.String())
 	return p
