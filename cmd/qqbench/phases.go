@@ -156,7 +156,7 @@ func (b *bench) online(ctx context.Context) error {
 		return err
 	}
 	b.rep.Online = onlineResult{Users: b.w.Users, Buddies: b.w.Buddies, Ready: subscribed,
-		AllLoggedIn: time.Since(start), RSSPerUser: map[string]int64{}, RSS: map[string]int64{}}
+		AllLoggedIn: time.Since(start), RSSPerUser: map[string]int64{}, RSS: map[string]int64{}, RSSBefore: map[string]int64{}}
 	time.Sleep(b.o.settle) // roster imports and profile fetches finish
 	z, err := b.sample()
 	if err != nil {
@@ -164,6 +164,7 @@ func (b *bench) online(ctx context.Context) error {
 	}
 	for k, u := range z.u {
 		b.rep.Online.RSS[k] = u.RSS
+		b.rep.Online.RSSBefore[k] = a.u[k].RSS
 		b.rep.Online.RSSPerUser[k] = (u.RSS - a.u[k].RSS) / int64(b.w.Users)
 	}
 	if b.o.pprof {
@@ -261,7 +262,10 @@ func (b *bench) idlePhase(ctx context.Context) error {
 	}
 	wall := z.at.Sub(a.at)
 	b.rep.Idle = idleResult{Window: wall, CPU: rates(a, z),
-		QQRequestsPerUserMinute: float64(s1.Requests-s0.Requests) / float64(b.w.Users) / wall.Minutes()}
+		QQRequestsPerUserMinute: float64(s1.Requests-s0.Requests) / float64(b.w.Users) / wall.Minutes(), RSSPerUser: map[string]int64{}}
+	for k, u := range z.u {
+		b.rep.Idle.RSSPerUser[k] = (u.RSS - b.rep.Online.RSSBefore[k]) / int64(b.w.Users)
+	}
 	return nil
 }
 

@@ -124,6 +124,7 @@ type onlineResult struct {
 	Buddies     int              `json:"buddies"`
 	Ready       time.Duration    `json:"all_subscribed_ns"`
 	AllLoggedIn time.Duration    `json:"all_logged_in_ns"`
+	RSSBefore   map[string]int64 `json:"rss_before_bytes"` // before the first login
 	RSS         map[string]int64 `json:"rss_bytes"`
 	RSSPerUser  map[string]int64 `json:"rss_per_user_bytes"`
 }
@@ -132,6 +133,10 @@ type idleResult struct {
 	Window                  time.Duration      `json:"window_ns"`
 	CPU                     map[string]float64 `json:"cpu_cores"`
 	QQRequestsPerUserMinute float64            `json:"qq_requests_per_user_minute"`
+	// RSSPerUser is taken at the end of the window, against the RSS before
+	// the first login: what the users cost at rest, once the collector
+	// has caught up with the logins' garbage.
+	RSSPerUser map[string]int64 `json:"rss_per_user_bytes"`
 }
 
 type latencyResult struct {
@@ -220,7 +225,8 @@ func (r *report) writeTable(w io.Writer) {
 		{"all subscribed / all logged in to QQ", secs(r.Online.Ready) + " / " + secs(r.Online.AllLoggedIn), "", ""},
 	}
 	for _, p := range []string{"qqgateway", "prosody", "qqsim"} {
-		rows = append(rows, [4]string{"RSS per online user, " + p, kB(r.Online.RSSPerUser[p]),
+		rows = append(rows, [4]string{"RSS per online user, " + p + ": after the logins / at the end of the idle window",
+			kB(r.Online.RSSPerUser[p]) + " / " + kB(r.Idle.RSSPerUser[p]),
 			"", map[string]string{"qqgateway": "≤ 8 kB at 10,000 users"}[p]})
 	}
 	for _, p := range []string{"qqgateway", "prosody", "qqsim"} {
