@@ -60,11 +60,15 @@ func (l *buddyList) get(uin qqproto.UIN) *buddy {
 	return nil
 }
 
+// maxReserve bounds what reserve takes on a server's word: far more
+// buddies than QQ lets an account have; a longer list grows by blocks.
+const maxReserve = 10000
+
 // reserve makes room for n buddies in an empty list, so that an import
 // of the whole QQ list takes one block of the right size.
 func (l *buddyList) reserve(n int) {
-	if len(l.blocks) == 0 && n > 0 {
-		l.blocks = append(l.blocks, make([]buddy, 0, min(n, 1<<refIndexBits)))
+	if n = min(n, maxReserve); len(l.blocks) == 0 && n > 0 {
+		l.blocks = append(l.blocks, make([]buddy, 0, n))
 		l.order = slices.Grow(l.order, n)
 	}
 }

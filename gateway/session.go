@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,10 @@ type buddy struct {
 	status                uint8 // a qqproto.Status; StatusOffline when not online
 	flags                 buddyFlags
 }
+
+// A picture number must fit buddy.sentPicture and buddy.notified: this
+// does not compile if maxAvatarPicture + 1 does not fit an int16.
+var _ [math.MaxInt16 - maxAvatarPicture - 1]struct{}
 
 // buddyFlags are a buddy's yes-or-no facts.
 type buddyFlags uint8
