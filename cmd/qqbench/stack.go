@@ -115,7 +115,9 @@ func freePorts(n int) ([]int, error) {
 // address; POST /start and /stop bracket a CPU profile written to the
 // file QQBENCH_PPROF_FILE (with "."+suffix added when the query has
 // one); POST /heap writes the heap in use, after a
-// collection, to that name with ".heap" added.
+// collection, to that name with ".heap" added; GET /goroutine answers with
+// every goroutine's stack, grouped (what the gateway waits on, for a look
+// by hand during a run).
 const pprofHook = `package main
 
 import (
@@ -161,6 +163,9 @@ func init() {
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 		}
+	})
+	mux.HandleFunc("GET /goroutine", func(w http.ResponseWriter, r *http.Request) {
+		pprof.Lookup("goroutine").WriteTo(w, 1)
 	})
 	go http.ListenAndServe(addr, mux)
 }
