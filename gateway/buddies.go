@@ -49,9 +49,6 @@ func (l *buddyList) search(uin qqproto.UIN) (int, bool) {
 	return slices.BinarySearchFunc(l.order, uin, func(r buddyRef, u qqproto.UIN) int { return cmp.Compare(l.at(r).uin, u) })
 }
 
-// len is how many buddies the list holds.
-func (l *buddyList) len() int { return len(l.order) }
-
 // get returns the buddy uin, or nil.
 func (l *buddyList) get(uin qqproto.UIN) *buddy {
 	if i, ok := l.search(uin); ok {
@@ -92,10 +89,11 @@ func (l *buddyList) add(uin qqproto.UIN) *buddy {
 	k := len(l.blocks) - 1
 	if k < 0 || len(l.blocks[k]) == cap(l.blocks[k]) {
 		if len(l.blocks) == maxBlocks {
-			l.merge()
+			l.merge() // one block, with room
+		} else {
+			l.blocks = append(l.blocks, make([]buddy, 0, l.newBlockCap()))
 		}
-		l.blocks = append(l.blocks, make([]buddy, 0, l.newBlockCap()))
-		k++
+		k = len(l.blocks) - 1
 	}
 	l.blocks[k] = append(l.blocks[k], buddy{uin: uin, status: uint8(qqproto.StatusOffline)})
 	r := buddyRef(k<<refIndexBits | (len(l.blocks[k]) - 1))
@@ -171,21 +169,12 @@ func (l *buddyList) setProfile(b *buddy, nick string, face int) {
 	}
 	b.flags &^= flagSentNick
 	l.dead += int(b.nickLen)
-	nick = cutNick(nick)
+	nick = cut(nick, math.MaxUint16) // what nickLen holds; boundedQQ cuts QQ's far shorter
 	b.nickAt, b.nickLen = uint32(l.names.Len()), uint16(len(nick))
 	l.names.WriteString(nick)
 	if l.dead > 256 && l.dead > l.names.Len()/2 {
 		l.compact()
 	}
-}
-
-// cutNick keeps a nickname within what a record can point to; boundedQQ
-// already cut QQ's to maxNickBytes, far below it.
-func cutNick(nick string) string {
-	if len(nick) > math.MaxUint16 {
-		return cut(nick, math.MaxUint16)
-	}
-	return nick
 }
 
 // compact writes the names of the listed buddies into a new string of

@@ -3,9 +3,12 @@ package gateway
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 
 	"qqxmpp/qqproto"
@@ -35,8 +38,8 @@ func TestBuddyListKeepsOrderAndIdentity(t *testing.T) {
 	if l.get(700) != nil || l.get(42) != nil {
 		t.Error("a removed or never added buddy is found")
 	}
-	if b := l.add(100); b.state() != qqproto.StatusOffline || l.len() != 5 {
-		t.Errorf("adding a known buddy again: %+v, %d buddies", b, l.len())
+	if b := l.add(100); qqproto.Status(b.status) != qqproto.StatusOffline || len(l.order) != 5 {
+		t.Errorf("adding a known buddy again: %+v, %d buddies", b, len(l.order))
 	}
 }
 
@@ -59,11 +62,52 @@ func TestBuddyListGrowsWithoutMovingRecords(t *testing.T) {
 			t.Fatalf("buddy %d: got %p %q, handed out %p", u, got, l.nick(got), b)
 		}
 	}
-	if l.len() != len(held) || len(l.blocks) > 32 {
-		t.Errorf("%d buddies in %d blocks, want %d in a few", l.len(), len(l.blocks), len(held))
+	if len(l.order) != len(held) || len(l.blocks) > 32 {
+		t.Errorf("%d buddies in %d blocks, want %d in a few", len(l.order), len(l.blocks), len(held))
 	}
 	if !slices.IsSortedFunc(l.snapshot(), func(a, b *buddy) int { return cmp.Compare(a.uin, b.uin) }) {
 		t.Error("the list is out of order")
+	}
+}
+
+// A list that has used every block a reference can name copies its
+// records into one block and goes on: every buddy keeps its number,
+// place in the order and nickname.
+func TestBuddyListMergesWhenOutOfBlocks(t *testing.T) {
+	var l buddyList
+	for i := range maxBlocks {
+		l.blocks = append(l.blocks, make([]buddy, 0, 1)) // full after one buddy each
+		b := l.add(qqproto.UIN(2 * (maxBlocks - i)))     // in reverse, so the order is not the blocks'
+		l.setProfile(b, fmt.Sprint("n", b.uin), 0)
+	}
+	if len(l.blocks) != maxBlocks {
+		t.Fatalf("%d blocks, want %d", len(l.blocks), maxBlocks)
+	}
+	b := l.add(1)
+	l.setProfile(b, "n1", 0)
+	if len(l.blocks) != 1 || len(l.order) != maxBlocks+1 {
+		t.Fatalf("after the merge: %d blocks, %d buddies", len(l.blocks), len(l.order))
+	}
+	prev := qqproto.UIN(0)
+	for b := range l.all() {
+		if b.uin <= prev || l.nick(b) != fmt.Sprint("n", b.uin) || l.get(b.uin) != b {
+			t.Fatalf("after the merge buddy %d (after %d) is called %q", b.uin, prev, l.nick(b))
+		}
+		prev = b.uin
+	}
+}
+
+// A nickname longer than a record can point to is cut as the gateway cuts
+// any text (on a character boundary, with the cut mark), not wrapped round.
+func TestBuddyNicknameLongerThanARecordTakes(t *testing.T) {
+	var l buddyList
+	b := l.add(1)
+	long := strings.Repeat("名", 30000) // 90,000 bytes
+	l.setProfile(b, long, 0)
+	got := l.nick(b)
+	kept, marked := strings.CutSuffix(got, cutMark)
+	if !marked || len(got) > math.MaxUint16 || len(kept) < math.MaxUint16-len(cutMark)-utf8.UTFMax || !strings.HasPrefix(long, kept) || !utf8.ValidString(got) {
+		t.Errorf("a 90,000-byte nickname became %d bytes (cut mark: %v, a prefix before it: %v)", len(got), marked, strings.HasPrefix(long, kept))
 	}
 }
 
@@ -125,8 +169,8 @@ func TestBuddyUnknownStateIsOffline(t *testing.T) {
 	b := l.add(10001)
 	b.setState(qqproto.StatusOnline)
 	b.setState(qqproto.Status(266)) // 10 once cut to a byte
-	if b.state() != qqproto.StatusOffline || l.presence(b).available {
-		t.Errorf("state 266 is kept as %v, shown available: %v", b.state(), l.presence(b).available)
+	if st := qqproto.Status(b.status); st != qqproto.StatusOffline || l.presence(b).available {
+		t.Errorf("state 266 is kept as %v, shown available: %v", st, l.presence(b).available)
 	}
 }
 

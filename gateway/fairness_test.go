@@ -155,10 +155,8 @@ func TestSchedulerTakesTurnsBetweenTasks(t *testing.T) {
 	if !sc.submitUrgent(a, record("refusal"), 1) || sc.submitUrgent(a, record("refusal"), 1) {
 		t.Fatal("the urgent lane of one did not take exactly one refusal")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); sc.wait() }()
-	sc.start(ctx)
-	<-done
+	runScheduler(t, sc)
+	waitClosed(t, done, "the queued work did not run")
 	if order[0] != "refusal" {
 		t.Errorf("first ran %q, want the refusal", order[0])
 	}

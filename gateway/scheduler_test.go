@@ -24,13 +24,29 @@ func quietLogger() logrus.FieldLogger {
 func startScheduler(t testing.TB, max int) *scheduler {
 	t.Helper()
 	sc := newScheduler(max, clockwork.NewRealClock(), quietLogger())
+	runScheduler(t, sc)
+	return sc
+}
+
+// runScheduler starts sc, and stops it when the test ends: for a test
+// that queues its work before the workers start.
+func runScheduler(t testing.TB, sc *scheduler) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sc.start(ctx)
 	t.Cleanup(func() {
 		cancel()
 		sc.wait()
 	})
-	return sc
+}
+
+// waitClosed fails the test unless done is closed within 10 s.
+func waitClosed(t testing.TB, done <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
 }
 
 // A task's work runs in submission order, never two items at once, and
@@ -60,14 +76,8 @@ func TestSchedulerRunsTaskWorkInOrder(t *testing.T) {
 			}
 		})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); sc.wait() }()
-	sc.start(ctx)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("work did not run")
-	}
+	runScheduler(t, sc)
+	waitClosed(t, done, "work did not run")
 	if overlap.Load() {
 		t.Error("two items of one task ran at the same time")
 	}
@@ -129,9 +139,7 @@ func TestSchedulerSurvivesPanic(t *testing.T) {
 func TestSchedulerPollAndCancel(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	sc := newScheduler(2, clock, quietLogger())
-	ctx, cancel := context.WithCancel(context.Background())
-	sc.start(ctx)
-	t.Cleanup(func() { cancel(); sc.wait() })
+	runScheduler(t, sc)
 	var polls atomic.Int32
 	var tk *task
 	tk = newTask(func(context.Context) {
@@ -277,11 +285,7 @@ func TestSchedulerDuePollOvertakesBacklog(t *testing.T) {
 		})
 	}
 	sc.schedule(tk, time.Now())
-	select {
-	case <-polledCh:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the due poll never ran")
-	}
+	waitClosed(t, polledCh, "the due poll never ran")
 	mu.Lock()
 	defer mu.Unlock()
 	if polled >= n/2 {
@@ -321,14 +325,8 @@ func TestSchedulerYieldLetsTheOthersGoFirst(t *testing.T) {
 		})
 		sc.submit(tk, func(context.Context) { note(name + " message") })
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); sc.wait() }()
-	sc.start(ctx)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the yielded work did not run")
-	}
+	runScheduler(t, sc)
+	waitClosed(t, done, "the yielded work did not run")
 	// Let the last task's message run too.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

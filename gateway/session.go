@@ -103,9 +103,6 @@ func (b *buddy) setListed(on bool) {
 	}
 }
 
-// state is the buddy's QQ state.
-func (b *buddy) state() qqproto.Status { return qqproto.Status(b.status) }
-
 // setState records the buddy's QQ state; one QQ never sends (they are
 // all below 256) counts as offline.
 func (b *buddy) setState(st qqproto.Status) {

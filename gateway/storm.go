@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"qqxmpp/store"
 )
 
@@ -25,12 +27,12 @@ const (
 	stormCheck = 250 * time.Millisecond
 )
 
-// storm is the hold of one connect's probes (guarded by its mu; on, a
-// copy of active, lets every presence outside a storm pass without it).
+// storm is the hold of one connect's probes. on is whether one is under
+// way: set and cleared under mu, read without it by every presence's
+// fast path; the rest is guarded by mu.
 type storm struct {
 	on       atomic.Bool
 	mu       sync.Mutex
-	active   bool
 	awaiting map[string]struct{} // bare JIDs probed and not answered yet
 	held     []*session          // logged in, waiting to settle
 	last     time.Time           // when the last answer came
@@ -50,8 +52,8 @@ func (g *Gateway) beginStorm(regs []store.Registration) {
 	for _, r := range regs {
 		st.awaiting[r.JID] = struct{}{}
 	}
-	started := !st.active
-	st.active, st.last, st.until = true, now, now.Add(stormMax)
+	started := !st.on.Load()
+	st.last, st.until = now, now.Add(stormMax)
 	st.on.Store(true)
 	st.mu.Unlock()
 	if started {
@@ -68,7 +70,7 @@ func (g *Gateway) answered(bare string) {
 		return
 	}
 	st.mu.Lock()
-	if !st.active {
+	if !st.on.Load() {
 		st.mu.Unlock()
 		return
 	}
@@ -81,19 +83,23 @@ func (g *Gateway) answered(bare string) {
 		held = st.endLocked()
 	}
 	st.mu.Unlock()
-	g.settleHeld(held)
+	g.settleHeld(held, "every probe answered", 0)
 }
 
 // hold keeps s's settle for the end of the storm; it reports false when
 // there is no storm, and s settles now.
 func (g *Gateway) hold(s *session) bool {
 	st := &g.storm
+	if !st.on.Load() {
+		return false
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.active {
+	on := st.on.Load()
+	if on {
 		st.held = append(st.held, s)
 	}
-	return st.active
+	return on
 }
 
 // checkStorm ends the storm once the answers stopped coming or it lasted
@@ -102,7 +108,7 @@ func (g *Gateway) checkStorm() {
 	now := g.clock.Now()
 	st := &g.storm
 	st.mu.Lock()
-	if !st.active {
+	if !st.on.Load() {
 		st.mu.Unlock()
 		return
 	}
@@ -111,22 +117,29 @@ func (g *Gateway) checkStorm() {
 		g.clock.AfterFunc(stormCheck, g.checkStorm)
 		return
 	}
+	why, unanswered := "no answer for "+stormQuiet.String(), len(st.awaiting)
+	if !now.Before(st.until) {
+		why = "the hold lasted " + stormMax.String()
+	}
 	held := st.endLocked()
 	st.mu.Unlock()
-	g.settleHeld(held)
+	g.settleHeld(held, why, unanswered)
 }
 
 func (st *storm) endLocked() []*session {
 	held := st.held
-	st.active, st.awaiting, st.held = false, nil, nil
+	st.awaiting, st.held = nil, nil
 	st.on.Store(false)
 	return held
 }
 
-// settleHeld queues the settles the storm held, in the order of the logins.
-func (g *Gateway) settleHeld(held []*session) {
+// settleHeld queues the settles the storm held, in the order of the
+// logins; why the hold ended and the probes still unanswered go to the
+// log.
+func (g *Gateway) settleHeld(held []*session, why string, unanswered int) {
 	if len(held) > 0 {
-		g.log.WithField("sessions", len(held)).Info("gateway: every probe answered; importing the buddy lists of the sessions logged in meanwhile")
+		g.log.WithFields(logrus.Fields{"sessions": len(held), "ended": why, "unanswered": unanswered}).
+			Info("gateway: restart hold over; importing the buddy lists of the sessions logged in meanwhile")
 	}
 	for _, s := range held {
 		g.submitTo(s, func(ctx context.Context, s *session) { s.settle(ctx) })

@@ -3,8 +3,12 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"qqxmpp/qqproto"
 	"qqxmpp/qqproto/qqsim"
@@ -12,14 +16,16 @@ import (
 	"qqxmpp/xmppcomp"
 )
 
-// newRing makes ringUsers registered users whose QQ accounts are buddies
-// in a ring (user i's buddies are i-1 and i+1), each a contact of the
-// others already, as after an earlier run.
+// ringUsers is how many users newRing registers; ringUIN and ringUser
+// are user i's QQ number and bare JID, i taken round the ring.
 const ringUsers = 8
 
 func ringUIN(i int) qqproto.UIN { return qqproto.UIN(30000 + (i+ringUsers)%ringUsers) }
 func ringUser(i int) string     { return fmt.Sprintf("u%d@example.org", (i+ringUsers)%ringUsers) }
 
+// newRing makes ringUsers registered users whose QQ accounts are buddies
+// in a ring (user i's buddies are i-1 and i+1), each a contact of the
+// others already, as after an earlier run.
 func newRing(t *testing.T) *harness {
 	t.Helper()
 	accounts := make([]qqsim.Account, ringUsers)
@@ -44,6 +50,16 @@ func newRing(t *testing.T) *harness {
 	return h
 }
 
+// holdOver is the log entry of the end of a restart's hold, or nil.
+func holdOver(hook *logtest.Hook) *logrus.Entry {
+	for _, e := range hook.AllEntries() {
+		if strings.HasPrefix(e.Message, "gateway: restart hold over") {
+			return e
+		}
+	}
+	return nil
+}
+
 // waitLoggedIn waits, in real time and without moving the gateway's
 // clock, until QQ has a session for uin.
 func waitLoggedIn(t *testing.T, h *harness, uin qqproto.UIN) {
@@ -65,6 +81,7 @@ func waitLoggedIn(t *testing.T, h *harness, uin qqproto.UIN) {
 // only a minute later).
 func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
 	h := newRing(t)
+	hook := h.captureLog()
 	const n = ringUsers
 	uin, user := ringUIN, ringUser
 	h.g.OnConnect(context.Background())
@@ -112,12 +129,16 @@ func TestRestartImportsBuddyListsOnceEveryProbeIsAnswered(t *testing.T) {
 			}
 		}
 	}
+	if e := holdOver(hook); e == nil || e.Data["ended"] != "every probe answered" || e.Data["unanswered"] != 0 || e.Data["sessions"] != n {
+		t.Errorf("the end of the hold was logged as %v, want every probe answered, none unanswered, %d sessions", e, n)
+	}
 }
 
 // A server that never answers the probe holds nobody for long: once no
 // answer came for stormQuiet, the sessions logged in meanwhile settle.
 func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 	h := newHarness(t, qqsim.Options{}, world()...)
+	hook := h.captureLog()
 	ctx := context.Background()
 	if err := h.st.PutRegistration(ctx, store.Registration{JID: aliceBare, UIN: int64(alice.UIN), PasswordMD5: qqproto.PasswordMD5(alice.Password)}); err != nil {
 		t.Fatal(err)
@@ -137,6 +158,10 @@ func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 	}
 	h.advance(stormQuiet + stormCheck)
 	h.waitFor("Bob online once the hold ended", presenceMatch(buddyAddr(int(bob.UIN)), ""))
+	// The admin reads why, and how many servers never answered.
+	if e := holdOver(hook); e == nil || e.Data["ended"] != "no answer for 2s" || e.Data["unanswered"] != 1 {
+		t.Errorf("the end of the hold was logged as %v, want no answer for 2s with 1 unanswered", e)
+	}
 }
 
 // At shutdown every user learns that the transport is going before any

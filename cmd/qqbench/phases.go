@@ -490,9 +490,9 @@ func (b *bench) restartPhase(context.Context) error {
 		return err
 	}
 	b.rep.RestartCPU = cpuDelta(a, z)
-	// What the users see: every buddy online again in every client. A buddy the gateway found offline when
-	// it imported a user's list shows up only with that user's next
-	// Query_Stat.
+	// What the users see: every buddy online again in every client. A
+	// buddy the gateway found offline when it imported a user's list shows
+	// up only with that user's next Query_Stat.
 	want := int64(b.w.Users * b.w.Buddies)
 	for b.on.shown.Load() < want && time.Since(quiet) < b.o.stall {
 		time.Sleep(100 * time.Millisecond)
