@@ -156,7 +156,7 @@ func TestSchedulerTakesTurnsBetweenTasks(t *testing.T) {
 		t.Fatal("the urgent lane of one did not take exactly one refusal")
 	}
 	runScheduler(t, sc)
-	waitClosed(t, done, "the queued work did not run")
+	waitDone(t, done, "the queued work did not run")
 	if order[0] != "refusal" {
 		t.Errorf("first ran %q, want the refusal", order[0])
 	}

@@ -39,8 +39,8 @@ func runScheduler(t testing.TB, sc *scheduler) {
 	})
 }
 
-// waitClosed fails the test unless done is closed within 10 s.
-func waitClosed(t testing.TB, done <-chan struct{}, what string) {
+// waitDone fails the test unless done is closed within 10 s.
+func waitDone(t testing.TB, done <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-done:
@@ -77,7 +77,7 @@ func TestSchedulerRunsTaskWorkInOrder(t *testing.T) {
 		})
 	}
 	runScheduler(t, sc)
-	waitClosed(t, done, "work did not run")
+	waitDone(t, done, "work did not run")
 	if overlap.Load() {
 		t.Error("two items of one task ran at the same time")
 	}
@@ -285,7 +285,7 @@ func TestSchedulerDuePollOvertakesBacklog(t *testing.T) {
 		})
 	}
 	sc.schedule(tk, time.Now())
-	waitClosed(t, polledCh, "the due poll never ran")
+	waitDone(t, polledCh, "the due poll never ran")
 	mu.Lock()
 	defer mu.Unlock()
 	if polled >= n/2 {
@@ -326,7 +326,7 @@ func TestSchedulerYieldLetsTheOthersGoFirst(t *testing.T) {
 		sc.submit(tk, func(context.Context) { note(name + " message") })
 	}
 	runScheduler(t, sc)
-	waitClosed(t, done, "the yielded work did not run")
+	waitDone(t, done, "the yielded work did not run")
 	// Let the last task's message run too.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
