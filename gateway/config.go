@@ -58,7 +58,7 @@ type Config struct {
 	Admins []string
 
 	// QQ are the options of every QQ client. Server is the QQ HTTP URL. A
-	// nil HTTPClient is replaced by one qqproto.NewHTTPClient() shared by
+	// nil Transport is replaced by one qqproto.NewTransport() shared by
 	// all sessions, so their keep-alive connections are reused.
 	QQ qqproto.Options
 	// NewQQ makes the QQ client of one account; nil means a
@@ -163,8 +163,8 @@ func (c *Config) validate() (jid.JID, error) {
 		l.SetOutput(io.Discard)
 		c.Logger = l
 	}
-	if c.QQ.HTTPClient == nil {
-		c.QQ.HTTPClient = qqproto.NewHTTPClient()
+	if c.QQ.Transport == nil {
+		c.QQ.Transport = qqproto.NewTransport()
 	}
 	if c.NewQQ == nil {
 		opts := c.QQ

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
+
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,10 +48,10 @@ type Options struct {
 	Server string
 	// ClientCode is the LC of Login: 16 hex digits naming the client build.
 	ClientCode string
-	// HTTPClient carries the requests. Share one among all Clients so their
+	// Transport carries the requests. Share one among all Clients so their
 	// connections to the server are kept alive and reused; nil means a new
-	// NewHTTPClient() for this Client alone.
-	HTTPClient *http.Client
+	// NewTransport() for this Client alone.
+	Transport *Transport
 	// Timeout bounds one attempt of one request.
 	Timeout time.Duration
 	// MaxAttempts is how often a request whose reply was lost is sent, in
@@ -71,8 +71,8 @@ func (o Options) withDefaults() Options {
 	if o.ClientCode == "" {
 		o.ClientCode = DefaultClientCode
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = NewHTTPClient()
+	if o.Transport == nil {
+		o.Transport = NewTransport()
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -87,25 +87,6 @@ func (o Options) withDefaults() Options {
 		o.Version = DefaultVersion
 	}
 	return o
-}
-
-// NewHTTPClient returns an http.Client tuned for many sessions talking to
-// one QQ server: a large pool of idle keep-alive connections to that host,
-// so that thousands of polling sessions do not open a connection per
-// request. It has no overall timeout; Client bounds each attempt itself.
-func NewHTTPClient() *http.Client {
-	t := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &http.Client{Transport: t}
 }
 
 // Client speaks the QQ HTTP protocol for one QQ number. It is safe for
@@ -485,34 +466,31 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 // attempt sends body once. It reports whether a failure means the reply
 // was lost, so that sending the same request again is right.
 func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string, decode func(Fields) error) (retry bool, err error) {
-	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	hreq, err := http.NewRequestWithContext(actx, http.MethodPost, c.opts.Server, strings.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("%s: bad server URL: %w", cmd, err)
+	deadline := time.Now().Add(c.opts.Timeout)
+	ctxBound := false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, ctxBound = d, true
 	}
-	hreq.Header.Set("Content-Type", "text/plain; charset=UTF-8")
-	resp, err := c.opts.HTTPClient.Do(hreq)
-	if err != nil {
-		return true, c.timeoutCause(ctx, actx, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes+1))
-	if err != nil {
-		return true, fmt.Errorf("reading reply: %w", c.timeoutCause(ctx, actx, err))
+	resp, err := c.opts.Transport.post(ctx, c.opts.Server, body, deadline, MaxReplyBytes)
+	switch {
+	case errors.Is(err, errBadURL), errors.Is(err, ErrReplyTooLarge):
+		return false, fmt.Errorf("%s: %w", cmd, err)
+	case err != nil && isTimeout(err) && ctxBound:
+		return true, fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	case err != nil && isTimeout(err):
+		return true, fmt.Errorf("no reply within %v: %w", c.opts.Timeout, err)
+	case err != nil:
+		return true, err
 	}
 	switch {
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
-		return true, &httpStatusError{Status: resp.Status}
-	case resp.StatusCode != http.StatusOK:
+	case resp.status >= 500, resp.status == http.StatusRequestTimeout, resp.status == http.StatusTooManyRequests:
+		return true, &httpStatusError{Status: statusText(resp.status)}
+	case resp.status != http.StatusOK:
 		// The server understood the request and refused it: sending the
 		// same bytes again cannot help.
-		return false, &httpStatusError{Status: resp.Status}
+		return false, &httpStatusError{Status: statusText(resp.status)}
 	}
-	if len(raw) > MaxReplyBytes {
-		return false, fmt.Errorf("%s: %w: longer than %d bytes", cmd, ErrReplyTooLarge, MaxReplyBytes)
-	}
-	f, err := Parse(string(raw))
+	f, err := Parse(resp.body)
 	if err != nil {
 		return true, err
 	}
@@ -547,13 +525,9 @@ func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string
 	return false, nil
 }
 
-// timeoutCause names a failure that came from this attempt's own deadline
-// rather than from the caller's context, so the error says what happened.
-func (c *Client) timeoutCause(ctx, actx context.Context, err error) error {
-	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("no reply within %v: %w", c.opts.Timeout, err)
-	}
-	return err
+// statusText is an HTTP status as net/http writes it: "502 Bad Gateway".
+func statusText(code int) string {
+	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
 // httpStatusError is a reply whose HTTP status is not 200 OK.

@@ -23,9 +23,9 @@ func ExampleClient() {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
-	// One HTTP client for every session of the process.
-	hc := qqproto.NewHTTPClient()
-	c := qqproto.NewClient(10001, qqproto.Options{Server: srv.URL, HTTPClient: hc})
+	// One transport for every session of the process.
+	tr := qqproto.NewTransport()
+	c := qqproto.NewClient(10001, qqproto.Options{Server: srv.URL, Transport: tr})
 	ctx := context.Background()
 
 	session, err := c.Login(ctx, qqproto.PasswordMD5("demo"))

@@ -25,7 +25,8 @@ import (
 type simWorld struct {
 	sim *qqsim.Server
 	srv *httptest.Server
-	hc  *http.Client
+	hc  *http.Client       // for the emulator's control requests
+	tr  *qqproto.Transport // for the Clients under test
 }
 
 func newSim(t testing.TB, accts ...qqsim.Account) *simWorld {
@@ -42,18 +43,20 @@ func newSim(t testing.TB, accts ...qqsim.Account) *simWorld {
 func serveSim(t testing.TB, sim *qqsim.Server, h http.Handler) *simWorld {
 	t.Helper()
 	srv := httptest.NewServer(h)
-	hc := qqproto.NewHTTPClient()
+	hc := &http.Client{}
+	tr := qqproto.NewTransport()
 	t.Cleanup(func() {
 		hc.CloseIdleConnections()
+		tr.CloseIdleConnections()
 		srv.Close()
 	})
-	return &simWorld{sim: sim, srv: srv, hc: hc}
+	return &simWorld{sim: sim, srv: srv, hc: hc, tr: tr}
 }
 
 func (w *simWorld) client(uin qqproto.UIN, opts qqproto.Options) *qqproto.Client {
 	opts.Server = w.srv.URL
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = w.hc
+	if opts.Transport == nil {
+		opts.Transport = w.tr
 	}
 	if opts.RetryBackoff == 0 {
 		opts.RetryBackoff = time.Millisecond
@@ -527,8 +530,8 @@ func TestClientSimManyClientsConcurrently(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	hc := qqproto.NewHTTPClient()
-	defer hc.CloseIdleConnections()
+	tr := qqproto.NewTransport()
+	defer tr.CloseIdleConnections()
 
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -538,7 +541,7 @@ func TestClientSimManyClientsConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			me, next := qqproto.UIN(300000+i), qqproto.UIN(300000+(i+1)%n)
-			c := qqproto.NewClient(me, qqproto.Options{Server: srv.URL, HTTPClient: hc})
+			c := qqproto.NewClient(me, qqproto.Options{Server: srv.URL, Transport: tr})
 			if _, err := c.Login(ctx, qqproto.PasswordMD5("pw")); err != nil {
 				errs <- err
 				return

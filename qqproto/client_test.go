@@ -616,12 +616,8 @@ func TestClientDefaults(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bad server URL") {
 		t.Errorf("Logout to a bad URL: %v, want an error naming the URL", err)
 	}
-	hc := qqproto.NewHTTPClient()
-	tr, ok := hc.Transport.(*http.Transport)
-	if !ok {
-		t.Fatalf("transport %T", hc.Transport)
-	}
-	if tr.MaxIdleConnsPerHost < 100 || tr.IdleConnTimeout <= 0 {
-		t.Errorf("transport keeps %d idle connections per host for %v: too few for many sessions", tr.MaxIdleConnsPerHost, tr.IdleConnTimeout)
+	err = qqproto.NewClient(10001, qqproto.Options{Server: "ftp://qq.example.org/"}).Logout(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "bad server URL") || !strings.Contains(err.Error(), "ftp") {
+		t.Errorf("Logout to an ftp URL: %v, want an error naming its scheme", err)
 	}
 }

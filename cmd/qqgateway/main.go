@@ -360,7 +360,7 @@ func (c *fileConfig) gatewayConfig(log logrus.FieldLogger) gateway.Config {
 		QQ: qqproto.Options{
 			Server:       string(c.QQ.Server),
 			ClientCode:   string(c.QQ.ClientCode),
-			HTTPClient:   nil, // one the gateway shares among all sessions
+			Transport:    nil, // one the gateway shares among all sessions
 			Timeout:      time.Duration(c.QQ.Timeout),
 			MaxAttempts:  int(c.QQ.MaxAttempts),
 			RetryBackoff: qqproto.DefaultRetryBackoff,
