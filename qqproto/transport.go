@@ -23,6 +23,11 @@ const (
 	idleConnTimeout = 90 * time.Second
 	// dialTimeout bounds connecting to the server (or to a proxy).
 	dialTimeout = 10 * time.Second
+	// peekAfterIdle is how long a pooled connection must have been idle
+	// before it is checked for a close by the server: no server closes one
+	// sooner, and under load connections come back within milliseconds, so
+	// most requests are spared the extra system call.
+	peekAfterIdle = 250 * time.Millisecond
 )
 
 // Transport carries the requests of many Clients to QQ servers over
@@ -170,7 +175,7 @@ func (srv *server) exchange(ctx context.Context, req *fasthttp.Request, resp *fa
 			srv.hc.CloseConn(cc)
 			return reply{}, fmt.Errorf("connecting: %w", err)
 		}
-		if cc.CreatedTime().Before(start) && closedByServer(conn) {
+		if cc.CreatedTime().Before(start) && start.Sub(cc.LastUseTime()) > peekAfterIdle && closedByServer(conn) {
 			// Closed by the server while it was idle in the pool: thrown
 			// away before anything is written on it.
 			srv.hc.CloseConn(cc)

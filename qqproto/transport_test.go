@@ -111,7 +111,10 @@ func TestTransportSkipsConnectionsTheServerClosed(t *testing.T) {
 	if err := c.SendMessage(ctx, 10002, "first"); err != nil {
 		t.Fatal(err)
 	}
-	srv.srv.CloseClientConnections() // as a server's idle timeout would
+	// As a server's idle timeout would, after the connection has been
+	// idle long enough to be checked.
+	time.Sleep(300 * time.Millisecond)
+	srv.srv.CloseClientConnections()
 	time.Sleep(20 * time.Millisecond)
 	if err := c.SendMessage(ctx, 10002, "second"); err != nil {
 		t.Fatalf("message after the server closed the idle connection: %v", err)
