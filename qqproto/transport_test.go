@@ -1,6 +1,7 @@
 package qqproto_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -169,5 +170,60 @@ func TestTransportReachesIPv6(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	if err := srv.client(10001, tr).SendMessage(context.Background(), 10002, "hi"); err != nil {
 		t.Fatalf("message to %s: %v", srv.srv.URL, err)
+	}
+}
+
+// A proxy named by HTTP_PROXY carries the requests, through a CONNECT
+// tunnel, as an admin sets it in the unit's environment.
+func TestTransportUsesTheProxyFromTheEnvironment(t *testing.T) {
+	srv := newCounted(t, nil)
+	var asked atomic.Value // the address the tunnel was asked for
+	proxy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	go func() {
+		for {
+			c, err := proxy.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+					return
+				}
+				asked.Store(req.Host)
+				// qq.test resolves nowhere: the tunnel leads to the test
+				// server whatever it was asked for.
+				up, err := net.Dial("tcp", srv.srv.Listener.Addr().String())
+				if err != nil {
+					io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					return
+				}
+				defer up.Close()
+				io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go io.Copy(up, br)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	t.Setenv("HTTP_PROXY", "http://"+proxy.Addr().String())
+	t.Setenv("NO_PROXY", "")
+	tr := qqproto.NewTransport()
+	defer tr.CloseIdleConnections()
+	c := qqproto.NewClient(10001, qqproto.Options{Server: "http://qq.test:8000/", Transport: tr, MaxAttempts: 1, Timeout: 5 * time.Second})
+	if err := c.SendMessage(context.Background(), 10002, "through the proxy"); err != nil {
+		t.Fatalf("message through the proxy: %v", err)
+	}
+	if got := asked.Load(); got != "qq.test:8000" {
+		t.Errorf("the proxy was asked for a tunnel to %v, want qq.test:8000", got)
+	}
+	if n := srv.reqs.Load(); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
 	}
 }
