@@ -311,8 +311,13 @@ func (g *Gateway) shutdown() {
 			g.log.WithError(err).WithField("server", to.Domainpart()).Warn("gateway: unavailable presences at shutdown not confirmed")
 		}
 	}
+	// One line for the logouts that failed, not one per user: with
+	// thousands of users the presences above may take all of
+	// ShutdownTimeout, and every logout then fails the same way.
 	sem := make(chan struct{}, g.cfg.MaxInFlight)
 	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var firstErr atomic.Pointer[error]
 	n := 0
 	for _, s := range sessions {
 		if s.link.state != stateOnline || s.link.qq == nil {
@@ -323,10 +328,17 @@ func (g *Gateway) shutdown() {
 		sem <- struct{}{}
 		go func(s *session) {
 			defer func() { <-sem; wg.Done() }()
-			s.link.logout(ctx, s.log.entry())
+			if err := s.link.end(ctx); err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, &err)
+			}
 		}(s)
 	}
 	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		g.log.WithError(*firstErr.Load()).WithField("failed", f).WithField("logouts", n).
+			Warn("gateway: QQ logouts failed at shutdown; the QQ server ends those sessions after its idle timeout")
+	}
 	g.removals.Wait()
 	if g.cl != nil {
 		// Even when the above took all of ShutdownTimeout: without it the

@@ -195,13 +195,20 @@ func (l *qqLink) retryOutboxAt(t time.Time) {
 // logout ends the QQ session; a failure is only logged, since the server
 // ends it anyway after its idle timeout.
 func (l *qqLink) logout(ctx context.Context, log logrus.FieldLogger) {
+	if err := l.end(ctx); err != nil {
+		log.WithError(err).Warn("gateway: QQ logout failed")
+	}
+}
+
+// end is logout for a caller that reports failures itself.
+func (l *qqLink) end(ctx context.Context) error {
+	var err error
 	if l.qq != nil && l.state == stateOnline {
-		if err := l.qq.Logout(ctx); err != nil {
-			log.WithError(err).Warn("gateway: QQ logout failed")
-		}
+		err = l.qq.Logout(ctx)
 	}
 	l.state = stateOffline
 	l.status = qqproto.StatusOffline
+	return err
 }
 
 // ---- the session's life with QQ ----

@@ -196,3 +196,43 @@ func TestShutdownTellsEveryUserTheTransportIsGoingFirst(t *testing.T) {
 		t.Errorf("a buddy's unavailable presence (#%d) went before the last user was told the transport is going (#%d)", firstBuddy, lastDomain)
 	}
 }
+
+// Logouts that fail at shutdown (with thousands of users, the presences
+// may have taken all of ShutdownTimeout) are one line in the log, not one
+// per user.
+func TestShutdownLogsFailedLogoutsOnce(t *testing.T) {
+	h := newRing(t)
+	hook := h.captureLog()
+	h.g.OnConnect(context.Background())
+	for i := range ringUsers {
+		h.presence(ringUser(i)+"/phone", testDomain, "", "")
+	}
+	for i := range ringUsers {
+		h.eventually(ringUser(i)+" logged in to QQ", func() bool { return h.sim.Session(ringUIN(i)).LoggedIn })
+	}
+	h.quiesce()
+	for i := range ringUsers { // QQ forgets them: each logout is refused
+		if err := h.sim.EndSession(ringUIN(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.stop()
+	var summary []*logrus.Entry
+	for _, e := range hook.AllEntries() {
+		switch e.Message {
+		case "gateway: QQ logout failed":
+			t.Errorf("a line per failed logout at shutdown: %v", e.Data)
+		case "gateway: QQ logouts failed at shutdown; the QQ server ends those sessions after its idle timeout":
+			summary = append(summary, e)
+		}
+	}
+	if len(summary) != 1 {
+		t.Fatalf("%d summary lines of the failed logouts, want 1", len(summary))
+	}
+	if f, n := summary[0].Data["failed"], summary[0].Data["logouts"]; f != int64(ringUsers) || n != ringUsers {
+		t.Errorf("summary says %v of %v logouts failed, want %d of %d", f, n, ringUsers, ringUsers)
+	}
+	if summary[0].Data[logrus.ErrorKey] == nil {
+		t.Error("the summary does not say why a logout failed")
+	}
+}
