@@ -19,7 +19,11 @@ import (
 func closedByServer(c net.Conn) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return false // TLS: checked by the exchange itself
+		// TLS: a peek at the socket would also see records the server may
+		// send unasked (session tickets), so the connection is used as it
+		// is; if the server closed it, the attempt fails and is retried
+		// with the same SEQ.
+		return false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {

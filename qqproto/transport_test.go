@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,5 +226,21 @@ func TestTransportUsesTheProxyFromTheEnvironment(t *testing.T) {
 	}
 	if n := srv.reqs.Load(); n != 1 {
 		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
+// An https server is spoken to over TLS, and its certificate is checked:
+// one signed by an authority the system does not know is refused.
+func TestTransportVerifiesHTTPSServers(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("the request reached a server whose certificate should have been refused")
+	}))
+	defer srv.Close()
+	tr := qqproto.NewTransport()
+	defer tr.CloseIdleConnections()
+	c := qqproto.NewClient(10001, qqproto.Options{Server: srv.URL, Transport: tr, MaxAttempts: 1, Timeout: 5 * time.Second})
+	err := c.SendMessage(context.Background(), 10002, "hi")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("err %v, want the unknown certificate refused", err)
 	}
 }
