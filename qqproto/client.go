@@ -100,9 +100,10 @@ func (o Options) withDefaults() Options {
 // is a *TransportError. A reply with RES=20 is ErrNotLoggedIn, any other
 // non-zero RES a *ResultError; those are answers, and are not retried.
 type Client struct {
-	uin  UIN
-	opts Options
-	seq  *Seqs
+	uin    UIN
+	opts   Options
+	server *server // opts.Server's pool in opts.Transport
+	seq    *Seqs
 	// unfetched is the SEQ of a GetMsgEx whose every attempt lost its reply
 	// (0: none). The server may have handed the batch out already, so the
 	// next Messages call asks again with that SEQ and gets the remembered
@@ -112,7 +113,8 @@ type Client struct {
 
 // NewClient returns a Client for the QQ number uin. It does no I/O.
 func NewClient(uin UIN, opts Options) *Client {
-	return &Client{uin: uin, opts: opts.withDefaults(), seq: NewSeqs()}
+	opts = opts.withDefaults()
+	return &Client{uin: uin, opts: opts, seq: NewSeqs(), server: opts.Transport.server(opts.Server)}
 }
 
 // UIN is the QQ number this Client speaks for.
@@ -471,7 +473,7 @@ func (c *Client) attempt(ctx context.Context, cmd string, seq int64, body string
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline, ctxBound = d, true
 	}
-	resp, err := c.opts.Transport.post(ctx, c.opts.Server, body, deadline, MaxReplyBytes)
+	resp, err := c.server.post(ctx, body, deadline, MaxReplyBytes)
 	switch {
 	case errors.Is(err, errBadURL), errors.Is(err, ErrReplyTooLarge):
 		return false, fmt.Errorf("%s: %w", cmd, err)
