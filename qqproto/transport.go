@@ -156,6 +156,11 @@ func (srv *server) post(ctx context.Context, body string, deadline time.Time, li
 // exchange writes req on a connection of the pool and reads resp from it.
 func (srv *server) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, limit int) (reply, error) {
 	for {
+		if ctx.Err() != nil {
+			// Before a connection is taken, so that a healthy one is not
+			// thrown away for a caller that is gone.
+			return reply{}, context.Cause(ctx)
+		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			return reply{}, errTimedOut
@@ -163,8 +168,10 @@ func (srv *server) exchange(ctx context.Context, req *fasthttp.Request, resp *fa
 		start := time.Now()
 		cc, err := srv.hc.AcquireConn(wait, false)
 		switch {
-		case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrNoFreeConns):
+		case errors.Is(err, fasthttp.ErrTimeout):
 			return reply{}, errTimedOut
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			return reply{}, fmt.Errorf("%w: all %d connections to the server busy", errTimedOut, maxConns)
 		case err != nil:
 			return reply{}, fmt.Errorf("connecting: %w", err)
 		}
