@@ -169,14 +169,7 @@ func TestRestartHoldEndsWhenAnswersStop(t *testing.T) {
 // not all fit in the shutdown's time.
 func TestShutdownTellsEveryUserTheTransportIsGoingFirst(t *testing.T) {
 	h := newRing(t)
-	h.g.OnConnect(context.Background())
-	for i := range ringUsers {
-		h.presence(ringUser(i)+"/phone", testDomain, "", "")
-	}
-	for i := range ringUsers {
-		h.eventually(ringUser(i)+" logged in to QQ", func() bool { return h.sim.Session(ringUIN(i)).LoggedIn })
-	}
-	h.quiesce()
+	ringOnline(h)
 	h.skipAll()
 	h.stop()
 	firstBuddy, lastDomain, domains := -1, -1, 0
@@ -203,14 +196,7 @@ func TestShutdownTellsEveryUserTheTransportIsGoingFirst(t *testing.T) {
 func TestShutdownLogsFailedLogoutsOnce(t *testing.T) {
 	h := newRing(t)
 	hook := h.captureLog()
-	h.g.OnConnect(context.Background())
-	for i := range ringUsers {
-		h.presence(ringUser(i)+"/phone", testDomain, "", "")
-	}
-	for i := range ringUsers {
-		h.eventually(ringUser(i)+" logged in to QQ", func() bool { return h.sim.Session(ringUIN(i)).LoggedIn })
-	}
-	h.quiesce()
+	ringOnline(h)
 	for i := range ringUsers { // QQ forgets them: each logout is refused
 		if err := h.sim.EndSession(ringUIN(i)); err != nil {
 			t.Fatal(err)
@@ -235,4 +221,18 @@ func TestShutdownLogsFailedLogoutsOnce(t *testing.T) {
 	if summary[0].Data[logrus.ErrorKey] == nil {
 		t.Error("the summary does not say why a logout failed")
 	}
+}
+
+// ringOnline connects the ring's gateway, brings every user online and
+// waits until each is logged in to QQ and the gateway is quiet.
+func ringOnline(h *harness) {
+	h.t.Helper()
+	h.g.OnConnect(context.Background())
+	for i := range ringUsers {
+		h.presence(ringUser(i)+"/phone", testDomain, "", "")
+	}
+	for i := range ringUsers {
+		h.eventually(ringUser(i)+" logged in to QQ", func() bool { return h.sim.Session(ringUIN(i)).LoggedIn })
+	}
+	h.quiesce()
 }

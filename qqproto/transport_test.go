@@ -65,6 +65,16 @@ func (c *counted) client(uin qqproto.UIN, tr *qqproto.Transport) *qqproto.Client
 	return qqproto.NewClient(uin, qqproto.Options{Server: c.srv.URL, Transport: tr, MaxAttempts: 1, Timeout: 5 * time.Second})
 }
 
+// newCountedClient is a counted server and a Client of 10001 to it, on a
+// Transport of its own.
+func newCountedClient(t *testing.T) (*counted, *qqproto.Client) {
+	t.Helper()
+	srv := newCounted(t, nil)
+	tr := qqproto.NewTransport()
+	t.Cleanup(tr.CloseIdleConnections)
+	return srv, srv.client(10001, tr)
+}
+
 // Clients sharing a Transport, one request after another, use one
 // connection: the pool keeps it alive between requests and sessions.
 func TestTransportReusesConnections(t *testing.T) {
@@ -105,10 +115,7 @@ func TestTransportReusesConnectionsIdlePastTheirDeadline(t *testing.T) {
 // not used: the request goes out on a new one at the first attempt,
 // instead of being lost on a dead one and waiting for a retry.
 func TestTransportSkipsConnectionsTheServerClosed(t *testing.T) {
-	srv := newCounted(t, nil)
-	tr := qqproto.NewTransport()
-	defer tr.CloseIdleConnections()
-	c := srv.client(10001, tr)
+	srv, c := newCountedClient(t)
 	ctx := context.Background()
 	if err := c.SendMessage(ctx, 10002, "first"); err != nil {
 		t.Fatal(err)
@@ -133,10 +140,7 @@ func TestTransportSkipsConnectionsTheServerClosed(t *testing.T) {
 // and its connection, whose reply may still come, is not handed to the
 // next request.
 func TestTransportCancelledRequestLeavesThePoolUsable(t *testing.T) {
-	srv := newCounted(t, nil)
-	tr := qqproto.NewTransport()
-	defer tr.CloseIdleConnections()
-	c := srv.client(10001, tr)
+	srv, c := newCountedClient(t)
 	if err := c.SendMessage(context.Background(), 10002, "warm the pool"); err != nil {
 		t.Fatal(err)
 	}
